@@ -1,0 +1,58 @@
+// The backend interface: a loaded model on one device with a fixed number of KV-cache
+// slots. It knows tensors, not clients: the scheduler owns slots and positions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/config.h"
+#include "engine/weights.h"
+
+namespace llama {
+
+struct RunnerOptions {
+  int max_slots = 8;         // concurrent sequences (KV cache slots)
+  int max_context = 0;       // positions per slot; 0 = config.max_position_embeddings
+  int threads = 0;           // CPU backend: worker threads (0 = hardware concurrency)
+  int device = 0;            // CUDA backend: device index
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual int max_slots() const = 0;
+  virtual int max_context() const = 0;
+  virtual std::string device_name() const = 0;  // "cpu", "cuda:0 (NVIDIA H200)"
+  virtual size_t memory_bytes() const = 0;      // weights + KV cache held
+
+  // Runs `tokens` of one sequence at positions start_pos .. start_pos+n-1, writing K/V
+  // into `slot` (cache entries before start_pos are kept). logits receives vocab floats
+  // for the last token, or n*vocab floats (row per token) when all_logits.
+  // Positions beyond max_context -> InvalidArgument.
+  virtual absl::Status Prefill(int slot, int start_pos, absl::Span<const int32_t> tokens,
+                               absl::Span<float> logits, bool all_logits = false) = 0;
+
+  // One decode step for a batch of sequences: sequence i feeds tokens[i] at positions[i]
+  // into slots[i]; logits receives [n, vocab].
+  virtual absl::Status Decode(absl::Span<const int> slots, absl::Span<const int> positions,
+                              absl::Span<const int32_t> tokens, absl::Span<float> logits) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCpuRunner(
+    std::shared_ptr<const ModelWeights> weights, const RunnerOptions& options);
+
+// Defined only when built with CUDA (LLAMA_HAVE_CUDA); otherwise returns Unavailable.
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunner(
+    std::shared_ptr<const ModelWeights> weights, const RunnerOptions& options);
+
+enum class Backend { kCpu, kCuda };
+absl::StatusOr<Backend> ParseBackend(const std::string& name);
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateRunner(
+    Backend backend, std::shared_ptr<const ModelWeights> weights, const RunnerOptions& options);
+
+}  // namespace llama
