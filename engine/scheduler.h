@@ -125,9 +125,15 @@ class Scheduler {
  private:
   struct Active;
   void WorkerLoop();
-  // Ends the request: pushes the final chunk, sets the status, calls on_finish.
-  void Finish(internal::RequestState& r, FinishReason finish, absl::Status status);
-  void StepActive(std::vector<Active>& active);
+  // Appends a chunk to the request's stream; `last` ends it with `status`.
+  void Push(internal::RequestState& r, StreamChunk chunk, bool last, bool was_active,
+            absl::Status status);
+  // Streams one Sequence step (and counts its token).
+  void Emit(Active& a, const StepOutput& out);
+  void EndActive(Active& a, absl::Status status);  // cancel / deadline / engine error
+  void EndQueued(internal::RequestState& r, absl::Status status);
+  bool IdleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<ModelRunner> runner_;
   std::shared_ptr<const Tokenizer> tok_;
