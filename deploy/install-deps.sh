@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-      libabsl-dev libcurl4-openssl-dev libsentencepiece-dev nlohmann-json3-dev
+      libabsl-dev libcurl4-openssl-dev libssl-dev libsentencepiece-dev nlohmann-json3-dev
       libcpp-httplib-dev libgtest-dev libgmock-dev
       python3 python3-grpcio python3-protobuf curl ca-certificates)
 missing=()
