@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 
@@ -35,8 +36,11 @@ inline std::string ModelDir(const std::string& name) {
   return FixturesDir() + "/stories260K-GPTQ/" + name;
 }
 
-inline const char* const kAllModels[] = {"fp32", "main", "gptq-4bit-32g-actorder_True",
-                                         "gptq-4bit-64g-actorder_True",
-                                         "gptq-4bit-128g-actorder_True"};
+inline const std::vector<std::string>& AllModels() {
+  static const std::vector<std::string> all = {"fp32", "main", "gptq-4bit-32g-actorder_True",
+                                               "gptq-4bit-64g-actorder_True",
+                                               "gptq-4bit-128g-actorder_True"};
+  return all;
+}
 
 }  // namespace llama::testing
