@@ -2,9 +2,11 @@
 // slots. It knows tensors, not clients: the scheduler owns slots and positions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,6 +43,25 @@ class ModelRunner {
   // into slots[i]; logits receives [n, vocab].
   virtual absl::Status Decode(absl::Span<const int> slots, absl::Span<const int> positions,
                               absl::Span<const int32_t> tokens, absl::Span<float> logits) = 0;
+
+  // Greedy decoding of one sequence: feeds `token` at `pos` into `slot`, then each chosen
+  // token at the next position; out_tokens[i] receives the argmax after step i (lowest id
+  // on ties), so out_tokens.size() steps run and positions pos .. pos+size-1 are written.
+  // The default goes through Decode; the CUDA backend runs the loop on the device (graph
+  // replays, no host round-trip per token).
+  virtual absl::Status DecodeGreedy(int slot, int pos, int32_t token, absl::Span<int32_t> out_tokens) {
+    std::vector<float> logits(config().vocab_size);
+    for (int32_t& out : out_tokens) {
+      const int s = slot, p = pos;
+      absl::Status st = Decode(absl::MakeConstSpan(&s, 1), absl::MakeConstSpan(&p, 1),
+                               absl::MakeConstSpan(&token, 1), absl::MakeSpan(logits));
+      if (!st.ok()) return st;
+      token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      out = token;
+      ++pos;
+    }
+    return absl::OkStatus();
+  }
 };
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCpuRunner(
