@@ -76,7 +76,7 @@ float F16At(const RawTensor& t, size_t i) {
 }
 
 TEST(WeightsTest, EveryFixtureLoads) {
-  for (const char* name : testing::kAllModels) {
+  for (const std::string& name : testing::AllModels()) {
     SCOPED_TRACE(name);
     auto w = LoadModelWeights(testing::ModelDir(name));
     ASSERT_TRUE(w.ok()) << w.status();
@@ -87,7 +87,7 @@ TEST(WeightsTest, EveryFixtureLoads) {
     EXPECT_TRUE(m.lm_head.empty());  // tied
     EXPECT_EQ(&m.output_weight(), &m.embed);
     EXPECT_EQ(m.final_norm.size(), 64u);
-    const bool quant = std::string(name) != "fp32";
+    const bool quant = name != "fp32";
     for (const auto& l : m.layers) {
       EXPECT_EQ(l.attn_norm.size(), 64u);
       EXPECT_EQ(l.wq.quantized, quant);
