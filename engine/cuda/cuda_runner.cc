@@ -1,0 +1,477 @@
+// CUDA ModelRunner: buffers, the forward pass (CudaRunner::Forward, read top to bottom),
+// CUDA-graph replay of decode steps and the on-device greedy loop.
+#include "engine/cuda/cuda_runner.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/cuda/device_arena.h"
+#include "engine/cuda/device_model.h"
+#include "kernels/activation.h"
+#include "kernels/attention.h"
+#include "kernels/dense_matmul.h"
+#include "kernels/embedding.h"
+#include "kernels/gptq_matmul.h"
+#include "kernels/norm.h"
+#include "kernels/rope.h"
+#include "kernels/sampling.h"
+
+namespace llama {
+namespace {
+
+using cuda::DeviceArena;
+using cuda::DeviceLayer;
+using cuda::DeviceModel;
+using cuda::DeviceProjection;
+
+absl::Status Check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("CUDA ", what, " failed: ", cudaGetErrorString(err)));
+}
+absl::Status CheckBlas(cublasStatus_t st, const char* what) {
+  if (st == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("cuBLAS ", what, " failed: status ", static_cast<int>(st)));
+}
+#define RETURN_IF_ERROR(expr)            \
+  do {                                   \
+    absl::Status _st = (expr);           \
+    if (!_st.ok()) return _st;           \
+  } while (0)
+
+// One forward over `rows` token rows whose ids/slots/positions are already on the device.
+struct Batch {
+  int rows = 0;
+  bool prefill = false;   // one slot, consecutive positions start..start+rows-1
+  int slot = 0, start = 0;
+  int logit_row0 = 0;     // logits for rows [logit_row0, rows)
+  int splits = 1;         // decode-attention splits (covers the longest row's keys)
+};
+
+class CudaRunner final : public ModelRunner {
+ public:
+  CudaRunner(std::shared_ptr<const ModelWeights> w, const RunnerOptions& o, const CudaOptions& co)
+      : weights_(std::move(w)), cfg_(weights_->config), opts_(o), copts_(co), arena_(o.device, co.memory_budget_bytes) {}
+  ~CudaRunner() override;
+
+  absl::Status Init();
+  const ModelConfig& config() const override { return cfg_; }
+  int max_slots() const override { return opts_.max_slots; }
+  int max_context() const override { return max_ctx_; }
+  std::string device_name() const override { return device_name_; }
+  size_t memory_bytes() const override { return arena_.bytes(); }
+
+  absl::Status Prefill(int slot, int start_pos, absl::Span<const int32_t> tokens, absl::Span<float> logits,
+                       bool all_logits) override;
+  absl::Status Decode(absl::Span<const int> slots, absl::Span<const int> positions,
+                      absl::Span<const int32_t> tokens, absl::Span<float> logits) override;
+  absl::Status DecodeGreedy(int slot, int pos, int32_t token, absl::Span<int32_t> out_tokens) override;
+
+ private:
+  absl::Status Forward(const Batch& b);
+  absl::Status MatMul(const std::vector<DeviceProjection>& parts, const __half* in, int ld_in, float* out,
+                      int ld_out, int rows, bool accumulate);
+  absl::Status Run(const Batch& b, bool greedy);  // graph replay when possible
+  absl::Status UploadIo(int rows);
+  int SplitsFor(int max_keys) const;
+  __half* KCache(int layer) const { return k_cache_ + layer * layer_cache_elems_; }
+  __half* VCache(int layer) const { return v_cache_ + layer * layer_cache_elems_; }
+
+  std::shared_ptr<const ModelWeights> weights_;
+  ModelConfig cfg_;
+  RunnerOptions opts_;
+  CudaOptions copts_;
+  DeviceArena arena_;
+  DeviceModel model_;
+  std::string device_name_;
+  int max_ctx_ = 0, rows_cap_ = 0, max_splits_ = 1, q_block_ = 1;
+  int dim_ = 0, ffn_ = 0, heads_ = 0, kv_heads_ = 0, hd_ = 0, vocab_ = 0, qkv_n_ = 0;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  std::mutex mu_;
+  std::map<std::tuple<int, int, bool>, cudaGraphExec_t> graphs_;
+
+  // Device buffers (arena-owned).
+  int32_t* io_ = nullptr;       // [tokens | slots | positions] x rows_cap_, then step, then history
+  int32_t* d_tokens_ = nullptr;
+  int32_t* d_slots_ = nullptr;
+  int32_t* d_pos_ = nullptr;
+  int32_t* d_step_ = nullptr;
+  int32_t* d_hist_ = nullptr;
+  int32_t* h_io_ = nullptr;     // pinned mirror of io_
+  float* x_ = nullptr;          // [rows, dim] residual stream
+  __half* xn_ = nullptr;        // [rows, dim] normed
+  float* qkv_ = nullptr;        // [rows, (H + 2 KVH) hd]
+  __half* q_ = nullptr;         // [rows, H hd]
+  __half* attn_ = nullptr;      // [rows, H hd]
+  float* gate_up_ = nullptr;    // [rows, 2 ffn]
+  __half* h_ = nullptr;         // [rows, ffn]
+  float* logits_ = nullptr;     // [rows, vocab]
+  __half* dequant_ = nullptr;   // prefill: one dequantized weight
+  void* attn_scratch_ = nullptr;
+  float2* part_ml_ = nullptr;
+  float* part_acc_ = nullptr;
+  __half* k_cache_ = nullptr;
+  __half* v_cache_ = nullptr;
+  size_t layer_cache_elems_ = 0;
+};
+
+CudaRunner::~CudaRunner() {
+  cudaSetDevice(opts_.device);
+  for (auto& [k, g] : graphs_) cudaGraphExecDestroy(g);
+  if (blas_) cublasDestroy(blas_);
+  if (stream_) cudaStreamDestroy(stream_);
+  if (h_io_) cudaFreeHost(h_io_);
+  arena_.FreeAll();
+}
+
+absl::Status CudaRunner::Init() {
+  RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
+  cudaDeviceProp prop{};
+  RETURN_IF_ERROR(Check(cudaGetDeviceProperties(&prop, opts_.device), "cudaGetDeviceProperties"));
+  device_name_ = absl::StrCat("cuda:", opts_.device, " (", prop.name, ")");
+  dim_ = cfg_.hidden_size;
+  ffn_ = cfg_.intermediate_size;
+  heads_ = cfg_.num_attention_heads;
+  kv_heads_ = cfg_.num_key_value_heads > 0 ? cfg_.num_key_value_heads : heads_;
+  hd_ = cfg_.head_dim > 0 ? cfg_.head_dim : dim_ / heads_;
+  vocab_ = cfg_.vocab_size;
+  qkv_n_ = (heads_ + 2 * kv_heads_) * hd_;
+  max_ctx_ = opts_.max_context > 0 ? opts_.max_context : cfg_.max_position_embeddings;
+  if (opts_.max_slots < 1 || max_ctx_ < 1)
+    return absl::InvalidArgumentError(absl::StrCat("CUDA runner: max_slots ", opts_.max_slots, " and context ",
+                                                   max_ctx_, " must be positive"));
+  rows_cap_ = std::max({std::min(copts_.prefill_chunk, max_ctx_), opts_.max_slots, kernels::kGemvMaxRows});
+  max_splits_ = (max_ctx_ + kernels::kAttnSplitKeys - 1) / kernels::kAttnSplitKeys;
+
+  RETURN_IF_ERROR(Check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
+  RETURN_IF_ERROR(CheckBlas(cublasCreate(&blas_), "cublasCreate"));
+  RETURN_IF_ERROR(CheckBlas(cublasSetStream(blas_, stream_), "cublasSetStream"));
+
+  auto m = cuda::UploadModel(*weights_, arena_);
+  if (!m.ok()) return m.status();
+  model_ = std::move(*m);
+
+  const size_t R = rows_cap_;
+  const int attn_rows = std::max(opts_.max_slots, kernels::kGemvMaxRows);
+  const size_t io_count = 3 * R + 1 + max_ctx_ + 1;
+#define ALLOC(ptr, T, count, what)                                \
+  do {                                                            \
+    auto _p = arena_.AllocArray<T>((count), (what));              \
+    if (!_p.ok()) return _p.status();                             \
+    ptr = *_p;                                                    \
+  } while (0)
+  ALLOC(io_, int32_t, io_count, "token/slot/position buffers");
+  d_tokens_ = io_;
+  d_slots_ = io_ + R;
+  d_pos_ = io_ + 2 * R;
+  d_step_ = io_ + 3 * R;
+  d_hist_ = io_ + 3 * R + 1;
+  ALLOC(x_, float, R * dim_, "activations x");
+  ALLOC(xn_, __half, R * std::max(dim_, heads_ * hd_), "activations xn");
+  ALLOC(qkv_, float, R * qkv_n_, "activations qkv");
+  ALLOC(q_, __half, R * heads_ * hd_, "activations q");
+  ALLOC(attn_, __half, R * heads_ * hd_, "activations attn");
+  ALLOC(gate_up_, float, R * 2 * ffn_, "activations gate_up");
+  ALLOC(h_, __half, R * ffn_, "activations h");
+  ALLOC(logits_, float, R * vocab_, "logits");
+  ALLOC(dequant_, __half, std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
+  const kernels::AttnShape shape{heads_, kv_heads_, hd_, max_ctx_};
+  const size_t per_row = kernels::PrefillAttentionScratchBytes(shape, 1);
+  q_block_ = static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / per_row, 16, R));
+  ALLOC(attn_scratch_, char, kernels::PrefillAttentionScratchBytes(shape, q_block_), "prefill attention scratch");
+  ALLOC(part_ml_, float2, static_cast<size_t>(attn_rows) * heads_ * max_splits_, "attention partials");
+  ALLOC(part_acc_, float, static_cast<size_t>(attn_rows) * heads_ * max_splits_ * hd_, "attention partials");
+  layer_cache_elems_ = static_cast<size_t>(opts_.max_slots) * max_ctx_ * kv_heads_ * hd_;
+  const size_t cache_elems = layer_cache_elems_ * cfg_.num_hidden_layers;
+  ALLOC(k_cache_, __half, cache_elems, absl::StrFormat("K cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
+  ALLOC(v_cache_, __half, cache_elems, absl::StrFormat("V cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
+#undef ALLOC
+  RETURN_IF_ERROR(Check(cudaMemset(k_cache_, 0, cache_elems * 2), "cudaMemset K cache"));
+  RETURN_IF_ERROR(Check(cudaMemset(v_cache_, 0, cache_elems * 2), "cudaMemset V cache"));
+  RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_io_), io_count * sizeof(int32_t)), "cudaMallocHost"));
+  return Check(cudaDeviceSynchronize(), "upload");
+}
+
+// y (+)= x W for each part, writing its columns of `out`. Decode rows (<= 8): split-K GEMV
+// with atomic adds (so `out` is zeroed first unless accumulating into the residual).
+// Prefill rows: dequantize to fp16 and run cuBLAS (beta = 1 accumulates).
+absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, const __half* in, int ld_in,
+                                float* out, int ld_out, int rows, bool accumulate) {
+  if (rows <= kernels::kGemvMaxRows) {
+    if (!accumulate)
+      RETURN_IF_ERROR(Check(cudaMemsetAsync(out, 0, sizeof(float) * rows * ld_out, stream_), "memset"));
+    for (const DeviceProjection& p : parts) {
+      RETURN_IF_ERROR(p.quantized
+                          ? Check(kernels::LaunchGptqGemv(p.gptq, in, ld_in, out + p.col, ld_out, rows, stream_),
+                                  "gptq gemv")
+                          : Check(kernels::LaunchDenseGemv(p.dense, p.K, p.N, in, ld_in, out + p.col, ld_out, rows,
+                                                           true, stream_),
+                                  "dense gemv"));
+    }
+    return absl::OkStatus();
+  }
+  for (const DeviceProjection& p : parts) {
+    const float beta = accumulate ? 1.f : 0.f;
+    if (p.quantized) {
+      RETURN_IF_ERROR(Check(kernels::LaunchGptqDequant(p.gptq, dequant_, stream_), "gptq dequant"));
+      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in, ld_in, dequant_, p.N, false,
+                                                 out + p.col, ld_out, 1.f, beta), "gemm"));
+    } else {
+      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in, ld_in, p.dense, p.K, true,
+                                                 out + p.col, ld_out, 1.f, beta), "gemm"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The model, one token row per sequence position: the same code serves prefill chunks and
+// batched decode steps (and is what the decode CUDA graphs capture).
+absl::Status CudaRunner::Forward(const Batch& b) {
+  const int M = b.rows;
+  const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_, cfg_.rope_theta};
+  const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
+  const float eps = cfg_.rms_norm_eps;
+  RETURN_IF_ERROR(Check(kernels::LaunchEmbedding(model_.embed, dim_, d_tokens_, x_, M, stream_), "embedding"));
+  for (int l = 0; l < static_cast<int>(model_.layers.size()); ++l) {
+    const DeviceLayer& layer = model_.layers[l];
+    // Attention block.
+    RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_, dim_, layer.attn_norm, dim_, eps, xn_, dim_, M, stream_), "rmsnorm"));
+    RETURN_IF_ERROR(MatMul(layer.qkv, xn_, dim_, qkv_, qkv_n_, M, /*accumulate=*/false));
+    RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope, q_, KCache(l), VCache(l), M,
+                                                     stream_), "rope"));
+    if (b.prefill && M > kernels::kGemvMaxRows) {
+      RETURN_IF_ERROR(Check(kernels::LaunchPrefillAttention(blas_, q_, KCache(l), VCache(l), b.slot, b.start, M, attn,
+                                                            q_block_, attn_scratch_, attn_, stream_), "prefill attention"));
+    } else {
+      RETURN_IF_ERROR(Check(kernels::LaunchDecodeAttention(q_, KCache(l), VCache(l), d_slots_, d_pos_, attn, M, b.splits,
+                                                           part_ml_, part_acc_, attn_, stream_), "decode attention"));
+    }
+    RETURN_IF_ERROR(MatMul({layer.wo}, attn_, heads_ * hd_, x_, dim_, M, /*accumulate=*/true));  // x += o
+    // MLP block.
+    RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_, dim_, layer.ffn_norm, dim_, eps, xn_, dim_, M, stream_), "rmsnorm"));
+    RETURN_IF_ERROR(MatMul(layer.gate_up, xn_, dim_, gate_up_, 2 * ffn_, M, /*accumulate=*/false));
+    RETURN_IF_ERROR(Check(kernels::LaunchSwiGlu(gate_up_, ffn_, h_, M, stream_), "swiglu"));
+    RETURN_IF_ERROR(MatMul({layer.down}, h_, ffn_, x_, dim_, M, /*accumulate=*/true));  // x += down
+  }
+  const int n_out = M - b.logit_row0;
+  if (n_out <= 0) return absl::OkStatus();
+  RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_ + static_cast<size_t>(b.logit_row0) * dim_, dim_, model_.final_norm,
+                                               dim_, eps, xn_, dim_, n_out, stream_), "final rmsnorm"));
+  if (n_out <= kernels::kGemvMaxRows)
+    return Check(kernels::LaunchDenseGemv(model_.lm_head, dim_, vocab_, xn_, dim_, logits_, vocab_, n_out, false,
+                                          stream_), "lm_head");
+  return CheckBlas(kernels::GemmF16(blas_, n_out, vocab_, dim_, xn_, dim_, model_.lm_head, dim_, true, logits_, vocab_,
+                                    1.f, 0.f), "lm_head gemm");
+}
+
+int CudaRunner::SplitsFor(int max_keys) const {
+  const int need = (max_keys + kernels::kAttnSplitKeys - 1) / kernels::kAttnSplitKeys;
+  int s = 1;
+  while (s < need) s *= 2;  // power-of-two buckets: few graphs per batch size
+  return std::min(s, max_splits_);
+}
+
+absl::Status CudaRunner::UploadIo(int rows) {
+  const size_t R = rows_cap_;
+  RETURN_IF_ERROR(Check(cudaMemcpyAsync(d_tokens_, h_io_, rows * 4, cudaMemcpyHostToDevice, stream_), "copy tokens"));
+  RETURN_IF_ERROR(Check(cudaMemcpyAsync(d_slots_, h_io_ + R, rows * 4, cudaMemcpyHostToDevice, stream_), "copy slots"));
+  return Check(cudaMemcpyAsync(d_pos_, h_io_ + 2 * R, rows * 4, cudaMemcpyHostToDevice, stream_), "copy positions");
+}
+
+// Decode-shaped batches (<= 8 rows) are captured once per (rows, splits, greedy) and replayed.
+absl::Status CudaRunner::Run(const Batch& b, bool greedy) {
+  if (!copts_.use_graphs || b.rows > kernels::kGemvMaxRows || (b.prefill && b.rows > kernels::kGemvMaxRows)) {
+    RETURN_IF_ERROR(Forward(b));
+    if (greedy)
+      RETURN_IF_ERROR(Check(kernels::LaunchGreedyAdvance(logits_, vocab_, d_tokens_, d_pos_, d_hist_, d_step_, stream_),
+                            "greedy advance"));
+    return absl::OkStatus();
+  }
+  const auto key = std::make_tuple(b.rows, b.splits, greedy);
+  auto it = graphs_.find(key);
+  if (it == graphs_.end()) {
+    Batch cb = b;
+    cb.prefill = false;
+    cb.logit_row0 = 0;
+    RETURN_IF_ERROR(Check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "begin capture"));
+    absl::Status st = Forward(cb);
+    if (st.ok() && greedy)
+      st = Check(kernels::LaunchGreedyAdvance(logits_, vocab_, d_tokens_, d_pos_, d_hist_, d_step_, stream_),
+                 "greedy advance");
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    if (!st.ok()) {
+      if (graph) cudaGraphDestroy(graph);
+      return st;
+    }
+    RETURN_IF_ERROR(Check(end, "end capture"));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    RETURN_IF_ERROR(Check(inst, "graph instantiate"));
+    it = graphs_.emplace(key, exec).first;
+  }
+  return Check(cudaGraphLaunch(it->second, stream_), "graph launch");
+}
+
+absl::Status CudaRunner::Prefill(int slot, int start_pos, absl::Span<const int32_t> tokens, absl::Span<float> logits,
+                                 bool all_logits) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int T = static_cast<int>(tokens.size());
+  if (T == 0) return absl::InvalidArgumentError("Prefill: no tokens");
+  if (slot < 0 || slot >= opts_.max_slots)
+    return absl::InvalidArgumentError(absl::StrCat("Prefill: slot ", slot, " outside [0, ", opts_.max_slots, ")"));
+  if (start_pos < 0 || start_pos + T > max_ctx_)
+    return absl::InvalidArgumentError(absl::StrCat("Prefill: positions ", start_pos, "..", start_pos + T - 1,
+                                                   " exceed the context of ", max_ctx_));
+  const size_t need = static_cast<size_t>(all_logits ? T : 1) * vocab_;
+  if (logits.size() < need)
+    return absl::InvalidArgumentError(absl::StrCat("Prefill: logits span holds ", logits.size(), " floats, need ", need));
+  for (int32_t t : tokens)
+    if (t < 0 || t >= vocab_) return absl::InvalidArgumentError(absl::StrCat("Prefill: token id ", t, " outside vocab"));
+  RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
+  const size_t R = rows_cap_;
+  for (int off = 0; off < T; off += rows_cap_) {
+    const int rows = std::min(rows_cap_, T - off);
+    const bool last = off + rows == T;
+    for (int i = 0; i < rows; ++i) {
+      h_io_[i] = tokens[off + i];
+      h_io_[R + i] = slot;
+      h_io_[2 * R + i] = start_pos + off + i;
+    }
+    RETURN_IF_ERROR(UploadIo(rows));
+    Batch b;
+    b.rows = rows;
+    b.prefill = true;
+    b.slot = slot;
+    b.start = start_pos + off;
+    b.logit_row0 = all_logits ? 0 : (last ? rows - 1 : rows);
+    b.splits = SplitsFor(start_pos + off + rows);
+    if (rows <= kernels::kGemvMaxRows && b.logit_row0 == 0) {
+      RETURN_IF_ERROR(Run(b, false));  // short prompts reuse the decode graphs
+    } else {
+      RETURN_IF_ERROR(Forward(b));
+    }
+    const int n_out = rows - b.logit_row0;
+    if (n_out > 0) {
+      float* dst = logits.data() + (all_logits ? static_cast<size_t>(off) * vocab_ : 0);
+      RETURN_IF_ERROR(Check(cudaMemcpyAsync(dst, logits_, sizeof(float) * n_out * vocab_, cudaMemcpyDeviceToHost, stream_),
+                            "copy logits"));
+    }
+    RETURN_IF_ERROR(Check(cudaStreamSynchronize(stream_), "prefill"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaRunner::Decode(absl::Span<const int> slots, absl::Span<const int> positions,
+                                absl::Span<const int32_t> tokens, absl::Span<float> logits) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int n = static_cast<int>(slots.size());
+  if (n == 0) return absl::OkStatus();
+  if (positions.size() != slots.size() || tokens.size() != slots.size())
+    return absl::InvalidArgumentError("Decode: slots, positions and tokens differ in length");
+  if (n > rows_cap_)
+    return absl::InvalidArgumentError(absl::StrCat("Decode: batch of ", n, " exceeds ", rows_cap_));
+  if (logits.size() < static_cast<size_t>(n) * vocab_)
+    return absl::InvalidArgumentError(absl::StrCat("Decode: logits span holds ", logits.size(), " floats, need ",
+                                                   static_cast<size_t>(n) * vocab_));
+  const size_t R = rows_cap_;
+  int max_keys = 0;
+  for (int i = 0; i < n; ++i) {
+    if (slots[i] < 0 || slots[i] >= opts_.max_slots)
+      return absl::InvalidArgumentError(absl::StrCat("Decode: slot ", slots[i], " outside [0, ", opts_.max_slots, ")"));
+    if (positions[i] < 0 || positions[i] >= max_ctx_)
+      return absl::InvalidArgumentError(absl::StrCat("Decode: position ", positions[i], " outside the context of ", max_ctx_));
+    if (tokens[i] < 0 || tokens[i] >= vocab_)
+      return absl::InvalidArgumentError(absl::StrCat("Decode: token id ", tokens[i], " outside vocab"));
+    h_io_[i] = tokens[i];
+    h_io_[R + i] = slots[i];
+    h_io_[2 * R + i] = positions[i];
+    max_keys = std::max(max_keys, positions[i] + 1);
+  }
+  RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
+  RETURN_IF_ERROR(UploadIo(n));
+  Batch b;
+  b.rows = n;
+  b.splits = SplitsFor(max_keys);
+  RETURN_IF_ERROR(Run(b, false));
+  RETURN_IF_ERROR(Check(cudaMemcpyAsync(logits.data(), logits_, sizeof(float) * n * vocab_, cudaMemcpyDeviceToHost,
+                                        stream_), "copy logits"));
+  return Check(cudaStreamSynchronize(stream_), "decode");
+}
+
+absl::Status CudaRunner::DecodeGreedy(int slot, int pos, int32_t token, absl::Span<int32_t> out_tokens) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int n = static_cast<int>(out_tokens.size());
+  if (n == 0) return absl::OkStatus();
+  if (slot < 0 || slot >= opts_.max_slots)
+    return absl::InvalidArgumentError(absl::StrCat("DecodeGreedy: slot ", slot, " outside [0, ", opts_.max_slots, ")"));
+  if (pos < 0 || pos + n > max_ctx_)
+    return absl::InvalidArgumentError(absl::StrCat("DecodeGreedy: positions ", pos, "..", pos + n - 1,
+                                                   " exceed the context of ", max_ctx_));
+  if (token < 0 || token >= vocab_)
+    return absl::InvalidArgumentError(absl::StrCat("DecodeGreedy: token id ", token, " outside vocab"));
+  RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
+  const size_t R = rows_cap_;
+  h_io_[0] = token;
+  h_io_[R] = slot;
+  h_io_[2 * R] = pos;
+  h_io_[3 * R] = 0;  // step counter
+  RETURN_IF_ERROR(UploadIo(1));
+  RETURN_IF_ERROR(Check(cudaMemcpyAsync(d_step_, h_io_ + 3 * R, 4, cudaMemcpyHostToDevice, stream_), "copy step"));
+  for (int i = 0; i < n; ++i) {
+    Batch b;
+    b.rows = 1;
+    b.splits = SplitsFor(pos + i + 1);
+    RETURN_IF_ERROR(Run(b, true));  // token, position and step advance on the device
+  }
+  RETURN_IF_ERROR(Check(cudaMemcpyAsync(h_io_ + 3 * R + 1, d_hist_, n * 4, cudaMemcpyDeviceToHost, stream_),
+                        "copy tokens"));
+  RETURN_IF_ERROR(Check(cudaStreamSynchronize(stream_), "greedy decode"));
+  std::copy(h_io_ + 3 * R + 1, h_io_ + 3 * R + 1 + n, out_tokens.begin());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int CudaDeviceCount() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunnerWithOptions(
+    std::shared_ptr<const ModelWeights> weights, const RunnerOptions& options, const CudaOptions& cuda) {
+  if (!weights) return absl::InvalidArgumentError("CreateCudaRunner: no weights");
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return absl::UnavailableError(absl::StrCat("no CUDA device: ",
+                                               err != cudaSuccess ? cudaGetErrorString(err) : "0 devices visible"));
+  }
+  if (options.device < 0 || options.device >= count)
+    return absl::InvalidArgumentError(absl::StrCat("CUDA device index ", options.device, " outside [0, ", count, ")"));
+  auto runner = std::make_unique<CudaRunner>(std::move(weights), options, cuda);
+  absl::Status st = runner->Init();
+  if (!st.ok()) return st;  // the destructor frees every partial allocation
+  return std::unique_ptr<ModelRunner>(std::move(runner));
+}
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunner(std::shared_ptr<const ModelWeights> weights,
+                                                              const RunnerOptions& options) {
+  return CreateCudaRunnerWithOptions(std::move(weights), options, CudaOptions{});
+}
+
+}  // namespace llama

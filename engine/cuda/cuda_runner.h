@@ -1,0 +1,28 @@
+// The CUDA backend (ModelRunner on one GPU). CreateCudaRunner (engine/runner.h) is
+// CreateCudaRunnerWithOptions with default CudaOptions.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "engine/runner.h"
+
+namespace llama {
+
+struct CudaOptions {
+  size_t memory_budget_bytes = 0;  // 0: whatever the device has; else fail the load past it
+  int prefill_chunk = 2048;        // rows per prefill forward (activation scratch scales with it)
+  bool use_graphs = true;          // decode steps (<= 8 rows) replayed as CUDA graphs
+};
+
+// Errors: Unavailable "no CUDA device" when none is visible; InvalidArgument for a bad
+// device index; ResourceExhausted (sizes named) when the model does not fit, with every
+// partial allocation freed; Unimplemented for shapes the kernels do not support.
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunnerWithOptions(
+    std::shared_ptr<const ModelWeights> weights, const RunnerOptions& options, const CudaOptions& cuda);
+
+// Number of visible CUDA devices (0 when none or no driver). For tests and tools.
+int CudaDeviceCount();
+
+}  // namespace llama

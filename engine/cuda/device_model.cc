@@ -1,0 +1,199 @@
+#include "engine/cuda/device_model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace llama::cuda {
+namespace {
+
+std::vector<__half> ToHalf(const std::vector<float>& v) {
+  std::vector<__half> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = __float2half(v[i]);
+  return out;
+}
+
+bool IsIdentity(const std::vector<int32_t>& perm) {
+  for (size_t i = 0; i < perm.size(); ++i)
+    if (perm[i] != static_cast<int32_t>(i)) return false;
+  return true;
+}
+
+// Linears that can share one launch: all GPTQ with the same K, groups and permutation, or
+// all dense with the same K.
+bool CanFuse(const std::vector<const Linear*>& parts) {
+  const Linear& a = *parts[0];
+  for (const Linear* p : parts) {
+    if (p->K != a.K || p->quantized != a.quantized) return false;
+    if (a.quantized && (p->gptq.group_start != a.gptq.group_start || p->gptq.perm != a.gptq.perm)) return false;
+  }
+  return true;
+}
+
+// Concatenates `parts` along N into one projection starting at column `col`.
+absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& parts, int col,
+                                             const std::string& name, DeviceArena& arena, DeviceModel& model) {
+  DeviceProjection d;
+  d.K = parts[0]->K;
+  d.col = col;
+  d.quantized = parts[0]->quantized;
+  for (const Linear* p : parts) d.N += p->N;
+  const int K = d.K, N = d.N;
+  if (!d.quantized) {
+    if (K % 8 != 0) return absl::UnimplementedError(absl::StrCat(name, ": dense K=", K, " is not a multiple of 8"));
+    std::vector<__half> w;
+    w.reserve(static_cast<size_t>(N) * K);
+    for (const Linear* p : parts) {
+      if (p->dense.size() != static_cast<size_t>(p->N) * K)
+        return absl::InvalidArgumentError(absl::StrCat(name, ": dense weight has ", p->dense.size(), " values"));
+      for (float v : p->dense) w.push_back(__float2half(v));
+    }
+    auto ptr = arena.UploadVector(w, name);
+    if (!ptr.ok()) return ptr.status();
+    d.dense = *ptr;
+    model.weight_bytes += w.size() * sizeof(__half);
+    return d;
+  }
+  const GptqLinear& g0 = parts[0]->gptq;
+  const int groups = g0.num_groups();
+  if (K % 8 != 0 || N % 4 != 0)
+    return absl::UnimplementedError(absl::StrCat(name, ": GPTQ shape K=", K, " N=", N,
+                                                 " needs K % 8 == 0 and N % 4 == 0"));
+  if (groups < 1 || g0.group_start.front() != 0 || g0.group_start.back() != K)
+    return absl::InvalidArgumentError(absl::StrCat(name, ": group_start does not cover K=", K));
+  std::vector<uint16_t> word_group(K / 8);
+  for (int g = 0; g < groups; ++g) {
+    const int b = g0.group_start[g], e = g0.group_start[g + 1];
+    if (b % 8 != 0)
+      return absl::UnimplementedError(absl::StrCat(name, ": group ", g, " starts at row ", b,
+                                                   ", not a multiple of 8 (one group per packed word needed)"));
+    for (int k = b; k < e; k += 8) word_group[k / 8] = static_cast<uint16_t>(g);
+  }
+  std::vector<uint32_t> q(static_cast<size_t>(K / 8) * N);
+  std::vector<__half> scales(static_cast<size_t>(groups) * N);
+  std::vector<uint8_t> zeros(static_cast<size_t>(groups) * N);
+  int c0 = 0;
+  for (const Linear* p : parts) {
+    const GptqLinear& g = p->gptq;
+    const int n = p->N;
+    if (g.qweight.size() != static_cast<size_t>(K / 8) * n || g.scales.size() != static_cast<size_t>(groups) * n ||
+        g.zeros.size() != static_cast<size_t>(groups) * n)
+      return absl::InvalidArgumentError(absl::StrCat(name, ": GPTQ tensor sizes do not match K=", K, " N=", n));
+    for (int w = 0; w < K / 8; ++w)
+      std::memcpy(&q[static_cast<size_t>(w) * N + c0], &g.qweight[static_cast<size_t>(w) * n], n * sizeof(uint32_t));
+    for (int gi = 0; gi < groups; ++gi)
+      for (int j = 0; j < n; ++j) {
+        scales[static_cast<size_t>(gi) * N + c0 + j] = __float2half(g.scales[static_cast<size_t>(gi) * n + j]);
+        zeros[static_cast<size_t>(gi) * N + c0 + j] = g.zeros[static_cast<size_t>(gi) * n + j];
+      }
+    c0 += n;
+  }
+  auto qp = arena.UploadVector(q, name + ".qweight");
+  if (!qp.ok()) return qp.status();
+  auto sp = arena.UploadVector(scales, name + ".scales");
+  if (!sp.ok()) return sp.status();
+  auto zp = arena.UploadVector(zeros, name + ".zeros");
+  if (!zp.ok()) return zp.status();
+  auto wp = arena.UploadVector(word_group, name + ".word_group");
+  if (!wp.ok()) return wp.status();
+  d.gptq.K = K;
+  d.gptq.N = N;
+  d.gptq.qweight = static_cast<const uint32_t*>(*qp);
+  d.gptq.scales = static_cast<const __half*>(*sp);
+  d.gptq.zeros = static_cast<const uint8_t*>(*zp);
+  d.gptq.word_group = static_cast<const uint16_t*>(*wp);
+  model.weight_bytes += q.size() * 4 + scales.size() * 2 + zeros.size() + word_group.size() * 2;
+  if (!g0.perm.empty() && !IsIdentity(g0.perm)) {
+    if (g0.perm.size() != static_cast<size_t>(K))
+      return absl::InvalidArgumentError(absl::StrCat(name, ": perm has ", g0.perm.size(), " entries, K=", K));
+    auto pp = arena.UploadVector(g0.perm, name + ".perm");
+    if (!pp.ok()) return pp.status();
+    d.gptq.perm = static_cast<const int32_t*>(*pp);
+    model.weight_bytes += g0.perm.size() * 4;
+  }
+  model.max_dequant_elems = std::max(model.max_dequant_elems, static_cast<size_t>(K) * N);
+  return d;
+}
+
+// Uploads `parts` (outputs side by side): one fused projection when possible, else one each.
+absl::StatusOr<std::vector<DeviceProjection>> UploadGroup(const std::vector<const Linear*>& parts,
+                                                          const std::string& name, DeviceArena& arena,
+                                                          DeviceModel& model, bool* fused) {
+  std::vector<DeviceProjection> out;
+  *fused = parts.size() > 1 && CanFuse(parts);
+  if (*fused) {
+    auto p = UploadFused(parts, 0, name, arena, model);
+    if (!p.ok()) return p.status();
+    out.push_back(*p);
+    return out;
+  }
+  int col = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    auto p = UploadFused({parts[i]}, col, absl::StrCat(name, "[", i, "]"), arena, model);
+    if (!p.ok()) return p.status();
+    out.push_back(*p);
+    col += parts[i]->N;
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena) {
+  const ModelConfig& c = w.config;
+  const int hd = c.head_dim;
+  if (hd % 8 != 0 || hd > 256)
+    return absl::UnimplementedError(absl::StrCat("CUDA backend: head_dim ", hd, " must be a multiple of 8, <= 256"));
+  if (c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads != 0)
+    return absl::InvalidArgumentError("CUDA backend: num_attention_heads must be a multiple of num_key_value_heads");
+  if (c.hidden_size % 8 != 0 || c.intermediate_size % 8 != 0)
+    return absl::UnimplementedError("CUDA backend: hidden_size and intermediate_size must be multiples of 8");
+  DeviceModel m;
+  auto emb = arena.UploadVector(ToHalf(w.embed), "embed_tokens");
+  if (!emb.ok()) return emb.status();
+  m.embed = static_cast<const __half*>(*emb);
+  m.weight_bytes += w.embed.size() * 2;
+  if (w.lm_head.empty()) {
+    m.lm_head = m.embed;
+  } else {
+    auto lm = arena.UploadVector(ToHalf(w.lm_head), "lm_head");
+    if (!lm.ok()) return lm.status();
+    m.lm_head = static_cast<const __half*>(*lm);
+    m.weight_bytes += w.lm_head.size() * 2;
+  }
+  auto fn = arena.UploadVector(w.final_norm, "norm");
+  if (!fn.ok()) return fn.status();
+  m.final_norm = static_cast<const float*>(*fn);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& lw = w.layers[l];
+    const std::string pre = absl::StrCat("layers.", l, ".");
+    DeviceLayer d;
+    auto an = arena.UploadVector(lw.attn_norm, pre + "input_layernorm");
+    if (!an.ok()) return an.status();
+    auto fnn = arena.UploadVector(lw.ffn_norm, pre + "post_attention_layernorm");
+    if (!fnn.ok()) return fnn.status();
+    d.attn_norm = static_cast<const float*>(*an);
+    d.ffn_norm = static_cast<const float*>(*fnn);
+    bool fused = false;
+    auto qkv = UploadGroup({&lw.wq, &lw.wk, &lw.wv}, pre + "self_attn.qkv_proj", arena, m, &fused);
+    if (!qkv.ok()) return qkv.status();
+    d.qkv = std::move(*qkv);
+    m.fused_qkv_layers += fused;
+    auto wo = UploadFused({&lw.wo}, 0, pre + "self_attn.o_proj", arena, m);
+    if (!wo.ok()) return wo.status();
+    d.wo = *wo;
+    auto gu = UploadGroup({&lw.w_gate, &lw.w_up}, pre + "mlp.gate_up_proj", arena, m, &fused);
+    if (!gu.ok()) return gu.status();
+    d.gate_up = std::move(*gu);
+    m.fused_gate_up_layers += fused;
+    auto down = UploadFused({&lw.w_down}, 0, pre + "mlp.down_proj", arena, m);
+    if (!down.ok()) return down.status();
+    d.down = *down;
+    m.layers.push_back(std::move(d));
+  }
+  return m;
+}
+
+}  // namespace llama::cuda

@@ -1,0 +1,48 @@
+// The model as the CUDA kernels see it: fp16 embeddings / lm_head / dense projections,
+// GPTQ projections repacked (kernels/README.md), fp32 norms. Built once at load by
+// UploadModel; every pointer is owned by the DeviceArena passed in.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/cuda/device_arena.h"
+#include "engine/weights.h"
+#include "kernels/gptq_matmul.h"
+
+namespace llama::cuda {
+
+// One matmul writing columns [col, col + N) of its output buffer.
+struct DeviceProjection {
+  int K = 0, N = 0, col = 0;
+  bool quantized = false;
+  kernels::GptqMatrix gptq;       // quantized
+  const __half* dense = nullptr;  // [N, K] fp16, when !quantized
+};
+
+struct DeviceLayer {
+  const float* attn_norm = nullptr;
+  const float* ffn_norm = nullptr;
+  std::vector<DeviceProjection> qkv;      // one fused [q|k|v] projection, or three
+  DeviceProjection wo;
+  std::vector<DeviceProjection> gate_up;  // one fused [gate|up] projection, or two
+  DeviceProjection down;
+};
+
+struct DeviceModel {
+  const __half* embed = nullptr;    // [vocab, dim]
+  const __half* lm_head = nullptr;  // [vocab, dim] (the embedding when tied)
+  const float* final_norm = nullptr;
+  std::vector<DeviceLayer> layers;
+  size_t max_dequant_elems = 0;     // largest quantized K*N (prefill dequant scratch)
+  int fused_qkv_layers = 0, fused_gate_up_layers = 0;
+  size_t weight_bytes = 0;
+};
+
+// Checks shapes the kernels need (InvalidArgument / Unimplemented naming the layer and
+// tensor) and uploads. Partial uploads stay in `arena` (the caller frees it on error).
+absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena);
+
+}  // namespace llama::cuda

@@ -1,0 +1,217 @@
+#include "kernels/attention.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+
+namespace llama::kernels {
+namespace {
+
+constexpr int kThreads = kAttnSplitKeys;  // one key per thread when scoring
+constexpr int kMaxHeadDim = 256;
+
+__device__ __forceinline__ float BlockReduce(float v, float* sh, bool is_max) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float other = __shfl_xor_sync(0xffffffffu, v, o);
+    v = is_max ? fmaxf(v, other) : v + other;
+  }
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __syncthreads();
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  float r = sh[0];
+  for (int w = 1; w < kThreads / 32; ++w) r = is_max ? fmaxf(r, sh[w]) : r + sh[w];
+  return r;
+}
+
+// grid (splits, H, rows)
+__global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
+    const __half* __restrict__ q, const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
+    const int32_t* __restrict__ slot, const int32_t* __restrict__ pos, AttnShape s,
+    float2* __restrict__ partial_ml, float* __restrict__ partial_acc) {
+  const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z, splits = gridDim.x;
+  const int hd = s.head_dim;
+  const int kvh = h / (s.heads / s.kv_heads);
+  const int n_keys = pos[m] + 1;
+  const int k0 = split * kAttnSplitKeys;
+  const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
+  float* acc_out = partial_acc + part * hd;
+  if (k0 >= n_keys) {
+    if (threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
+    for (int d = threadIdx.x; d < hd; d += kThreads) acc_out[d] = 0.f;
+    return;
+  }
+  const int nk = min(kAttnSplitKeys, n_keys - k0);
+  __shared__ float qs[kMaxHeadDim];
+  __shared__ float p[kAttnSplitKeys];
+  __shared__ float red[kThreads / 32];
+  __shared__ float accs[kThreads * 8];
+  const __half* qrow = q + (static_cast<size_t>(m) * s.heads + h) * hd;
+  const float scale = rsqrtf(static_cast<float>(hd));
+  for (int d = threadIdx.x; d < hd; d += kThreads) qs[d] = __half2float(qrow[d]) * scale;
+  __syncthreads();
+
+  const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
+  const size_t base = (static_cast<size_t>(slot[m]) * s.max_ctx) * row_stride + kvh * hd;
+  float score = -FLT_MAX;
+  if (threadIdx.x < nk) {
+    const __half* krow = k_cache + base + (k0 + threadIdx.x) * row_stride;
+    float dot = 0.f;
+    for (int d = 0; d < hd; d += 8) {
+      const uint4 kv = *reinterpret_cast<const uint4*>(krow + d);
+      const __half2* kh = reinterpret_cast<const __half2*>(&kv);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 kf = __half22float2(kh[j]);
+        dot = fmaf(qs[d + 2 * j], kf.x, dot);
+        dot = fmaf(qs[d + 2 * j + 1], kf.y, dot);
+      }
+    }
+    score = dot;
+  }
+  const float mx = BlockReduce(score, red, true);
+  const float e = threadIdx.x < nk ? __expf(score - mx) : 0.f;
+  p[threadIdx.x] = e;
+  const float sum = BlockReduce(e, red, false);  // its barriers also publish p[]
+
+  // P·V: tpr threads cover one row (8 dims each); kThreads / tpr rows in parallel.
+  const int tpr = hd / 8, par = kThreads / tpr;
+  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
+  float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  if (r0 < par) {
+    for (int r = r0; r < nk; r += par) {
+      const uint4 vv = *reinterpret_cast<const uint4*>(v_cache + base + (k0 + r) * row_stride + d0);
+      const __half2* vh = reinterpret_cast<const __half2*>(&vv);
+      const float pr = p[r];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 vf = __half22float2(vh[j]);
+        acc[2 * j] = fmaf(pr, vf.x, acc[2 * j]);
+        acc[2 * j + 1] = fmaf(pr, vf.y, acc[2 * j + 1]);
+      }
+    }
+  }
+  // accs[r0][d]: par x hd floats = kThreads * 8.
+  if (r0 < par) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) accs[r0 * hd + d0 + j] = acc[j];
+  }
+  __syncthreads();
+  for (int d = threadIdx.x; d < hd; d += kThreads) {
+    float v = 0.f;
+    for (int r = 0; r < par; ++r) v += accs[r * hd + d];
+    acc_out[d] = v;
+  }
+  if (threadIdx.x == 0) partial_ml[part] = make_float2(mx, sum);
+}
+
+// grid (H, rows)
+__global__ void CombineKernel(const float2* __restrict__ partial_ml, const float* __restrict__ partial_acc,
+                              int splits, int heads, int hd, __half* __restrict__ out) {
+  const int h = blockIdx.x, m = blockIdx.y;
+  const size_t first = (static_cast<size_t>(m) * heads + h) * splits;
+  float mx = -FLT_MAX;
+  for (int sp = 0; sp < splits; ++sp) mx = fmaxf(mx, partial_ml[first + sp].x);
+  float denom = 0.f;
+  for (int sp = 0; sp < splits; ++sp) {
+    const float2 ml = partial_ml[first + sp];
+    if (ml.y > 0.f) denom += __expf(ml.x - mx) * ml.y;
+  }
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float v = 0.f;
+    for (int sp = 0; sp < splits; ++sp) {
+      const float2 ml = partial_ml[first + sp];
+      if (ml.y > 0.f) v += __expf(ml.x - mx) * partial_acc[(first + sp) * hd + d];
+    }
+    out[(static_cast<size_t>(m) * heads + h) * hd + d] = __float2half(v / denom);
+  }
+}
+
+// Causal softmax over S rows: batch b (kv head), query t: keys 0..start+t valid. grid (T, KVH).
+__global__ void CausalSoftmaxKernel(const float* __restrict__ S, __half* __restrict__ P, int T, int Lk,
+                                    int start, float scale) {
+  const int t = blockIdx.x, b = blockIdx.y;
+  const size_t off = (static_cast<size_t>(b) * T + t) * Lk;
+  const float* row = S + off;
+  __half* prow = P + off;
+  const int valid = min(Lk, start + t + 1);
+  __shared__ float red[32];
+  float mx = -FLT_MAX;
+  for (int j = threadIdx.x; j < valid; j += blockDim.x) mx = fmaxf(mx, row[j]);
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = mx;
+  __syncthreads();
+  mx = red[0];
+  for (int w = 1; w < blockDim.x / 32; ++w) mx = fmaxf(mx, red[w]);
+  __syncthreads();
+  float sum = 0.f;
+  for (int j = threadIdx.x; j < valid; j += blockDim.x) sum += __expf((row[j] - mx) * scale);
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = sum;
+  __syncthreads();
+  sum = red[0];
+  for (int w = 1; w < blockDim.x / 32; ++w) sum += red[w];
+  const float inv = 1.f / sum;
+  for (int j = threadIdx.x; j < Lk; j += blockDim.x)
+    prow[j] = __float2half(j < valid ? __expf((row[j] - mx) * scale) * inv : 0.f);
+}
+
+}  // namespace
+
+cudaError_t LaunchDecodeAttention(const __half* q, const __half* k_cache, const __half* v_cache,
+                                  const int32_t* slot, const int32_t* pos, const AttnShape& shape,
+                                  int rows, int splits, float2* partial_ml, float* partial_acc,
+                                  __half* out, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  if (shape.head_dim % 8 != 0 || shape.head_dim > kMaxHeadDim || shape.heads % shape.kv_heads != 0 ||
+      splits < 1)
+    return cudaErrorInvalidValue;
+  DecodeAttentionKernel<<<dim3(splits, shape.heads, rows), kThreads, 0, stream>>>(
+      q, k_cache, v_cache, slot, pos, shape, partial_ml, partial_acc);
+  CombineKernel<<<dim3(shape.heads, rows), 128, 0, stream>>>(partial_ml, partial_acc, splits, shape.heads,
+                                                             shape.head_dim, out);
+  return cudaGetLastError();
+}
+
+size_t PrefillAttentionScratchBytes(const AttnShape& shape, int q_rows) {
+  return static_cast<size_t>(shape.kv_heads) * q_rows * shape.max_ctx * (sizeof(float) + sizeof(__half));
+}
+
+cudaError_t LaunchPrefillAttention(cublasHandle_t handle, const __half* q, const __half* k_cache,
+                                   const __half* v_cache, int slot, int start, int T,
+                                   const AttnShape& shape, int q_block, void* scratch, __half* out,
+                                   cudaStream_t stream) {
+  const int H = shape.heads, KVH = shape.kv_heads, hd = shape.head_dim, g = H / KVH;
+  const size_t row_stride = static_cast<size_t>(KVH) * hd;
+  const __half* kb = k_cache + static_cast<size_t>(slot) * shape.max_ctx * row_stride;
+  const __half* vb = v_cache + static_cast<size_t>(slot) * shape.max_ctx * row_stride;
+  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+  const float one = 1.f, zero = 0.f;
+  if (cublasSetStream(handle, stream) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+  for (int t0 = 0; t0 < T; t0 += q_block) {
+    const int tb = std::min(q_block, T - t0);
+    const int Lk = start + t0 + tb;  // keys visible to the last row of this block
+    float* S = static_cast<float*>(scratch);
+    __half* P = reinterpret_cast<__half*>(S + static_cast<size_t>(KVH) * tb * Lk);
+    for (int i = 0; i < g; ++i) {
+      // S[b] (col-major Lk x tb) = K_b^T (Lk x hd) * Q_{b*g+i} (hd x tb)
+      const __half* qb = q + static_cast<size_t>(t0) * H * hd + i * hd;
+      cublasStatus_t st = cublasGemmStridedBatchedEx(
+          handle, CUBLAS_OP_T, CUBLAS_OP_N, Lk, tb, hd, &one, kb, CUDA_R_16F, row_stride, hd, qb, CUDA_R_16F,
+          H * hd, static_cast<long long>(g) * hd, &zero, S, CUDA_R_32F, Lk, static_cast<long long>(Lk) * tb, KVH,
+          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      if (st != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+      CausalSoftmaxKernel<<<dim3(tb, KVH), 256, 0, stream>>>(S, P, tb, Lk, start + t0, scale);
+      // O_{b*g+i} (col-major hd x tb) = V_b (hd x Lk) * P_b (Lk x tb)
+      __half* ob = out + static_cast<size_t>(t0) * H * hd + i * hd;
+      st = cublasGemmStridedBatchedEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, hd, tb, Lk, &one, vb, CUDA_R_16F,
+                                      row_stride, hd, P, CUDA_R_16F, Lk, static_cast<long long>(Lk) * tb, &zero,
+                                      ob, CUDA_R_16F, H * hd, static_cast<long long>(g) * hd, KVH,
+                                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      if (st != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+    }
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace llama::kernels

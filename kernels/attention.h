@@ -1,0 +1,46 @@
+// Causal attention over the fp16 KV cache with grouped-query heads (query head h reads kv
+// head h / (H / KVH)). Cache for one layer: [slots][max_ctx][KVH][hd] fp16; q fp16 [rows, H*hd];
+// out fp16 [rows, H*hd]; softmax scale 1/sqrt(hd), fp32 softmax and accumulation.
+//
+// Decode (any rows, each with its own slot and position; also correct for prefill rows):
+//   flash-decoding — the keys 0..pos[m] are cut into kAttnSplitKeys-key splits, one block per
+//   (row, head, split) writes a partial (max, sum, acc[hd]); a combine kernel merges them.
+//   `splits` is fixed at launch (graph-friendly): ceil(max key count / kAttnSplitKeys) or more;
+//   blocks past a row's keys write an empty partial. Requires hd % 8 == 0, hd <= 256.
+// Prefill (one slot, rows at consecutive positions start..start+T-1): cuBLAS strided-batched
+//   S = Q K^T per kv head, a causal softmax kernel writes P (fp16), then O = P V.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace llama::kernels {
+
+constexpr int kAttnSplitKeys = 128;
+
+struct AttnShape {
+  int heads = 0, kv_heads = 0, head_dim = 0, max_ctx = 0;
+};
+
+// partial_ml: [rows * H * splits] float2; partial_acc: [rows * H * splits * hd] float.
+cudaError_t LaunchDecodeAttention(const __half* q, const __half* k_cache, const __half* v_cache,
+                                  const int32_t* slot, const int32_t* pos, const AttnShape& shape,
+                                  int rows, int splits, float2* partial_ml, float* partial_acc,
+                                  __half* out, cudaStream_t stream);
+
+// Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and
+// P fp16 of the same count.
+size_t PrefillAttentionScratchBytes(const AttnShape& shape, int q_rows);
+
+// Rows t = 0..T-1 at positions start + t in `slot`; processes queries in blocks of
+// `q_block` rows (scratch sized by PrefillAttentionScratchBytes(shape, q_block)).
+cudaError_t LaunchPrefillAttention(cublasHandle_t handle, const __half* q, const __half* k_cache,
+                                   const __half* v_cache, int slot, int start, int T,
+                                   const AttnShape& shape, int q_block, void* scratch, __half* out,
+                                   cudaStream_t stream);
+
+}  // namespace llama::kernels

@@ -1,0 +1,22 @@
+#include "kernels/embedding.h"
+
+namespace llama::kernels {
+namespace {
+
+__global__ void EmbeddingKernel(const __half* __restrict__ table, int dim, const int32_t* __restrict__ tokens,
+                                float* __restrict__ x) {
+  const __half* src = table + static_cast<size_t>(tokens[blockIdx.x]) * dim;
+  float* dst = x + static_cast<size_t>(blockIdx.x) * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = __half2float(src[i]);
+}
+
+}  // namespace
+
+cudaError_t LaunchEmbedding(const __half* table, int dim, const int32_t* tokens, float* x, int rows,
+                            cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  EmbeddingKernel<<<rows, 256, 0, stream>>>(table, dim, tokens, x);
+  return cudaGetLastError();
+}
+
+}  // namespace llama::kernels
