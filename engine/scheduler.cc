@@ -178,22 +178,24 @@ SchedulerStats Scheduler::stats() const {
 
 void Scheduler::Push(internal::RequestState& r, StreamChunk chunk, bool last, bool was_active,
                      absl::Status status) {
-  if (last) {
-    // Counters first, so that a reader who sees the stream end also sees the stats.
-    absl::MutexLock lock(&mu_);
-    if (was_active) --active_count_;
-    ++completed_;
+  if (!last) {
+    absl::MutexLock lock(&r.mu);
+    r.chunks.push_back(std::move(chunk));
+    return;
   }
-  if (last && opts_.hooks.on_finish) {
+  if (opts_.hooks.on_finish) {
     opts_.hooks.on_finish(r.req.id, chunk.finish, status, chunk.prompt_tokens,
                           chunk.completion_tokens);
   }
-  absl::MutexLock lock(&r.mu);
+  // The stream end and the counters change together (lock order: mu_, then r.mu), so a
+  // reader who sees the end also sees the stats, and Drain sees ended streams.
+  absl::MutexLock lock(&mu_);
+  if (was_active) --active_count_;
+  ++completed_;
+  absl::MutexLock rlock(&r.mu);
   r.chunks.push_back(std::move(chunk));
-  if (last) {
-    r.ended = true;
-    r.status = std::move(status);
-  }
+  r.ended = true;
+  r.status = std::move(status);
 }
 
 void Scheduler::EndActive(Active& a, absl::Status status) {
@@ -271,7 +273,7 @@ void Scheduler::WorkerLoop() {
           ++it;
         }
       }
-      while (!stop && !free_slots.empty() && !queue_.empty()) {
+      while (!stop && admitted.size() < free_slots.size() && !queue_.empty()) {
         admitted.push_back(std::move(queue_.front()));
         queue_.pop_front();
         ++active_count_;
