@@ -1,0 +1,251 @@
+// The CUDA backend on the stories260K fixtures (fp32 and the four GPTQ branch layouts)
+// against references.json, the CPU backend, and its own decode paths; plus the load-time
+// errors (no device, out of memory).
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "engine/cuda/cuda_runner.h"
+#include "engine/runner.h"
+#include "engine/weights.h"
+#include "nlohmann/json.hpp"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace llama::testing {
+namespace {
+
+const nlohmann::json& Refs() {
+  static const nlohmann::json refs = [] {
+    std::ifstream in(CudaFixturesDir() + "/stories260K-reference/references.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return nlohmann::json::parse(ss.str())["references"];
+  }();
+  return refs;
+}
+
+std::string ModelDir(const std::string& name) {
+  if (name == "fp32") return CudaFixturesDir() + "/stories260K-fp32";
+  return CudaFixturesDir() + "/stories260K-GPTQ/" + name;
+}
+
+int Argmax(absl::Span<const float> v) {
+  return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+float Top2Margin(std::vector<float> v) {
+  std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<float>());
+  return v[0] - v[1];
+}
+
+class CudaFixtureTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    SKIP_WITHOUT_CUDA();
+    auto w = LoadModelWeights(ModelDir(GetParam()));
+    ASSERT_TRUE(w.ok()) << w.status();
+    weights_ = *w;
+    vocab_ = weights_->config.vocab_size;
+    RunnerOptions opt;
+    opt.max_slots = 3;
+    opt.max_context = 512;
+    auto r = CreateCudaRunner(weights_, opt);
+    ASSERT_TRUE(r.ok()) << r.status();
+    cuda_ = std::move(*r);
+    opt.threads = 2;
+    auto c = CreateCpuRunner(weights_, opt);
+    ASSERT_TRUE(c.ok()) << c.status();
+    cpu_ = std::move(*c);
+  }
+
+  std::vector<float> DecodeOne(ModelRunner& r, int slot, int pos, int32_t tok) {
+    std::vector<float> logits(vocab_);
+    EXPECT_TRUE(r.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&tok, 1),
+                         absl::MakeSpan(logits)).ok());
+    return logits;
+  }
+
+  // Reference's top-2 margin after `prefix` (the reference model is the CPU backend,
+  // which matches references.json within 1e-3).
+  float ReferenceMargin(const std::vector<int>& prefix) {
+    std::vector<int32_t> p(prefix.begin(), prefix.end());
+    std::vector<float> logits(vocab_);
+    EXPECT_TRUE(cpu_->Prefill(2, 0, p, absl::MakeSpan(logits)).ok());
+    return Top2Margin(logits);
+  }
+
+  // Compares a generated sequence with the reference; a divergence is accepted only where
+  // the reference's top-2 margin is < 0.05 (printed), and ends the comparison.
+  void ExpectSameGreedy(const std::vector<int>& got, const std::vector<int>& want, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (got[i] == want[i]) continue;
+      const float margin = ReferenceMargin(std::vector<int>(want.begin(), want.begin() + i));
+      std::printf("[ %s ] %s diverges at %zu (cuda %d, reference %d): reference top-2 margin %.4f\n",
+                  GetParam().c_str(), what, i, got[i], want[i], margin);
+      EXPECT_LT(margin, 0.05f) << what << " diverges at " << i << " where the reference is not a near-tie";
+      return;
+    }
+  }
+
+  std::vector<int> GreedyViaDecode(const std::vector<int>& prompt, int steps) {
+    std::vector<int32_t> p(prompt.begin(), prompt.end());
+    std::vector<float> logits(vocab_);
+    EXPECT_TRUE(cuda_->Prefill(0, 0, p, absl::MakeSpan(logits)).ok());
+    std::vector<int> out = prompt;
+    for (int i = 0; i < steps; ++i) {
+      out.push_back(Argmax(logits));
+      if (i + 1 < steps) logits = DecodeOne(*cuda_, 0, static_cast<int>(out.size()) - 1, out.back());
+    }
+    return out;
+  }
+
+  std::vector<int> GreedyOnDevice(const std::vector<int>& prompt, int steps) {
+    std::vector<int32_t> p(prompt.begin(), prompt.end());
+    std::vector<float> logits(vocab_);
+    EXPECT_TRUE(cuda_->Prefill(1, 0, p, absl::MakeSpan(logits)).ok());
+    std::vector<int> out = prompt;
+    out.push_back(Argmax(logits));
+    std::vector<int32_t> rest(steps - 1);
+    const absl::Status st = cuda_->DecodeGreedy(1, static_cast<int>(prompt.size()), out.back(), absl::MakeSpan(rest));
+    EXPECT_TRUE(st.ok()) << st;
+    out.insert(out.end(), rest.begin(), rest.end());
+    return out;
+  }
+
+  std::shared_ptr<const ModelWeights> weights_;
+  std::unique_ptr<ModelRunner> cuda_, cpu_;
+  int vocab_ = 0;
+};
+
+TEST_P(CudaFixtureTest, PromptLogitsWithin2e2OfReference) {
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
+  const auto& want = Refs()[GetParam()]["logits_prompt_1_403_407_261_378"];
+  // Prefill (all rows) and the decode path (one token at a time) must both match.
+  std::vector<float> all(prompt.size() * vocab_);
+  ASSERT_TRUE(cuda_->Prefill(0, 0, prompt, absl::MakeSpan(all), /*all_logits=*/true).ok());
+  std::vector<float> stepwise;
+  for (size_t t = 0; t < prompt.size(); ++t) {
+    const auto l = DecodeOne(*cuda_, 1, static_cast<int>(t), prompt[t]);
+    stepwise.insert(stepwise.end(), l.begin(), l.end());
+  }
+  double worst_prefill = 0, worst_decode = 0;
+  for (size_t t = 0; t < prompt.size(); ++t)
+    for (int v = 0; v < vocab_; ++v) {
+      const double ref = want[t][v].get<double>();
+      worst_prefill = std::max(worst_prefill, std::abs(all[t * vocab_ + v] - ref));
+      worst_decode = std::max(worst_decode, std::abs(stepwise[t * vocab_ + v] - ref));
+    }
+  std::printf("[ %s ] max |logit - reference|: prefill %.5f, decode %.5f\n", GetParam().c_str(), worst_prefill,
+              worst_decode);
+  EXPECT_LT(worst_prefill, 2e-2);
+  EXPECT_LT(worst_decode, 2e-2);
+}
+
+TEST_P(CudaFixtureTest, GreedySequencesMatchReference) {
+  for (const char* key : {"greedy_from_bos_64", "greedy_once_upon_a_time_32"}) {
+    const std::vector<int> want = Refs()[GetParam()][key];
+    const std::vector<int> prompt = std::string(key) == "greedy_from_bos_64" ? std::vector<int>{1}
+                                                                             : std::vector<int>{1, 403, 407, 261, 378};
+    const int steps = static_cast<int>(want.size() - prompt.size());
+    ExpectSameGreedy(GreedyViaDecode(prompt, steps), want, (std::string(key) + " via Decode").c_str());
+    ExpectSameGreedy(GreedyOnDevice(prompt, steps), want, (std::string(key) + " via DecodeGreedy").c_str());
+  }
+}
+
+// Long prompts take the prefill path (dequantize + cuBLAS, cuBLAS attention), in two
+// chunks at different start positions; compared with the CPU backend row by row.
+TEST_P(CudaFixtureTest, ChunkedPrefillMatchesCpu) {
+  const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
+  const std::vector<int32_t> toks(seq.begin(), seq.end());
+  const int T = static_cast<int>(toks.size()), split = 40;
+  std::vector<float> want(static_cast<size_t>(T) * vocab_), got(want.size());
+  ASSERT_TRUE(cpu_->Prefill(0, 0, toks, absl::MakeSpan(want), true).ok());
+  ASSERT_TRUE(cuda_->Prefill(2, 0, absl::MakeConstSpan(toks).subspan(0, split), absl::MakeSpan(got), true).ok());
+  ASSERT_TRUE(cuda_->Prefill(2, split, absl::MakeConstSpan(toks).subspan(split),
+                             absl::MakeSpan(got).subspan(static_cast<size_t>(split) * vocab_), true).ok());
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(got[i] - want[i])));
+  std::printf("[ %s ] chunked prefill, max |cuda - cpu| over %d x %d logits: %.5f\n", GetParam().c_str(), T, vocab_,
+              worst);
+  EXPECT_LT(worst, 2e-2);
+}
+
+// A batched decode step over three slots at different positions equals three single steps.
+TEST_P(CudaFixtureTest, BatchedDecodeMatchesCpu) {
+  const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
+  const int lens[3] = {3, 17, 40};
+  for (int s = 0; s < 3; ++s) {
+    std::vector<int32_t> p(seq.begin(), seq.begin() + lens[s]);
+    std::vector<float> l(vocab_);
+    ASSERT_TRUE(cuda_->Prefill(s, 0, p, absl::MakeSpan(l)).ok());
+    ASSERT_TRUE(cpu_->Prefill(s, 0, p, absl::MakeSpan(l)).ok());
+  }
+  const std::vector<int> slots = {0, 1, 2}, pos = {lens[0], lens[1], lens[2]};
+  const std::vector<int32_t> toks = {seq[lens[0]], seq[lens[1]], seq[lens[2]]};
+  std::vector<float> got(3 * vocab_), want(3 * vocab_);
+  ASSERT_TRUE(cuda_->Decode(slots, pos, toks, absl::MakeSpan(got)).ok());
+  ASSERT_TRUE(cpu_->Decode(slots, pos, toks, absl::MakeSpan(want)).ok());
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(got[i] - want[i])));
+  EXPECT_LT(worst, 2e-2);
+}
+
+TEST_P(CudaFixtureTest, RejectsPositionsBeyondContext) {
+  std::vector<float> logits(vocab_);
+  const std::vector<int32_t> toks = {1, 2};
+  EXPECT_EQ(cuda_->Prefill(0, 511, toks, absl::MakeSpan(logits)).code(), absl::StatusCode::kInvalidArgument);
+  std::vector<int32_t> out(4);
+  EXPECT_EQ(cuda_->DecodeGreedy(0, 510, 1, absl::MakeSpan(out)).code(), absl::StatusCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Branches, CudaFixtureTest,
+                         ::testing::Values("fp32", "main", "gptq-4bit-32g-actorder_True", "gptq-4bit-64g-actorder_True",
+                                           "gptq-4bit-128g-actorder_True"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+// Runs where CI runs: without a device the backend refuses with a clear message.
+TEST(CudaErrorsTest, NoDeviceIsUnavailable) {
+  if (HaveCudaDevice()) GTEST_SKIP() << "a CUDA device is present";
+  auto w = std::make_shared<ModelWeights>();
+  auto r = CreateCudaRunner(w, RunnerOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("no CUDA device"), std::string::npos) << r.status();
+}
+
+TEST(CudaErrorsTest, OutOfMemoryAtLoadIsResourceExhaustedAndFreesEverything) {
+  SKIP_WITHOUT_CUDA();
+  auto w = LoadModelWeights(ModelDir("main"));
+  ASSERT_TRUE(w.ok()) << w.status();
+  size_t free_before = 0, free_after = 0, total = 0;
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  ASSERT_EQ(cudaFree(nullptr), cudaSuccess);  // context up before measuring
+  {
+    // Fits the model, not the caches: fails part-way through the allocations.
+    auto probe = CreateCudaRunner(*w, RunnerOptions{1, 64, 0, 0});
+    ASSERT_TRUE(probe.ok()) << probe.status();
+  }
+  ASSERT_EQ(cudaMemGetInfo(&free_before, &total), cudaSuccess);
+  CudaOptions tiny;
+  tiny.memory_budget_bytes = 200 * 1024;
+  RunnerOptions opt;
+  opt.max_slots = 8;
+  opt.max_context = 512;
+  auto r = CreateCudaRunnerWithOptions(*w, opt, tiny);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  EXPECT_NE(r.status().message().find("bytes"), std::string::npos) << r.status();
+  std::printf("[ oom ] %s\n", std::string(r.status().message()).c_str());
+  ASSERT_EQ(cudaMemGetInfo(&free_after, &total), cudaSuccess);
+  EXPECT_EQ(free_after, free_before) << "partial allocations leaked";
+}
+
+}  // namespace
+}  // namespace llama::testing

@@ -1,0 +1,173 @@
+// GPTQ GEMV (decode), GPTQ dequant + cuBLAS (prefill) and the dense fp16 paths against a
+// float64 CPU reference on fresh random data, at the fixture's tiny shapes and Llama-2-7B's.
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "kernels/dense_matmul.h"
+#include "kernels/gptq_matmul.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace llama::testing {
+namespace {
+
+struct HostGptq {
+  int K, N, G;
+  std::vector<uint32_t> q;      // [K/8, N]
+  std::vector<float> scales;    // [groups, N] (fp16 values)
+  std::vector<uint8_t> zeros;   // [groups, N]
+  std::vector<uint16_t> word_group;
+  std::vector<int32_t> perm;    // empty = identity
+  int groups() const { return (K + G - 1) / G; }
+  double W(int k, int n) const {  // permuted row k
+    const int g = k / G;
+    const int qv = (q[static_cast<size_t>(k / 8) * N + n] >> (4 * (k % 8))) & 15;
+    return static_cast<double>(scales[static_cast<size_t>(g) * N + n]) * (qv - zeros[static_cast<size_t>(g) * N + n]);
+  }
+};
+
+HostGptq RandomGptq(int K, int N, int G, bool act_order) {
+  HostGptq h{K, N, G};
+  std::uniform_int_distribution<uint32_t> bits;
+  h.q.resize(static_cast<size_t>(K / 8) * N);
+  for (auto& v : h.q) v = bits(Rng());
+  h.scales = RoundToHalf(RandomFloats(static_cast<size_t>(h.groups()) * N, 0.002f, 0.03f));
+  std::uniform_int_distribution<int> zd(0, 16);
+  h.zeros.resize(h.scales.size());
+  for (auto& z : h.zeros) z = static_cast<uint8_t>(zd(Rng()));
+  h.word_group.resize(K / 8);
+  for (int w = 0; w < K / 8; ++w) h.word_group[w] = static_cast<uint16_t>(w * 8 / G);
+  if (act_order) {
+    h.perm.resize(K);
+    std::iota(h.perm.begin(), h.perm.end(), 0);
+    std::shuffle(h.perm.begin(), h.perm.end(), Rng());
+  }
+  return h;
+}
+
+// y[m, n] = sum_k x[m, perm[k]] W[k, n]
+std::vector<double> Reference(const HostGptq& h, const std::vector<float>& x, int M) {
+  std::vector<double> y(static_cast<size_t>(M) * h.N, 0.0);
+  std::vector<double> wcol(h.K);
+  for (int n = 0; n < h.N; ++n) {
+    for (int k = 0; k < h.K; ++k) wcol[k] = h.W(k, n);
+    for (int m = 0; m < M; ++m) {
+      double acc = 0;
+      for (int k = 0; k < h.K; ++k) acc += x[static_cast<size_t>(m) * h.K + (h.perm.empty() ? k : h.perm[k])] * wcol[k];
+      y[static_cast<size_t>(m) * h.N + n] = acc;
+    }
+  }
+  return y;
+}
+
+struct DeviceGptq {
+  DeviceBuffer<uint32_t> q;
+  DeviceBuffer<__half> s;
+  DeviceBuffer<uint8_t> z;
+  DeviceBuffer<uint16_t> wg;
+  DeviceBuffer<int32_t> perm;
+  kernels::GptqMatrix m;
+  explicit DeviceGptq(const HostGptq& h)
+      : q(h.q), s(ToHalf(h.scales)), z(h.zeros), wg(h.word_group), perm(h.perm.empty() ? std::vector<int32_t>{0} : h.perm) {
+    m.K = h.K;
+    m.N = h.N;
+    m.qweight = q.get();
+    m.scales = s.get();
+    m.zeros = z.get();
+    m.word_group = wg.get();
+    m.perm = h.perm.empty() ? nullptr : perm.get();
+  }
+};
+
+struct Case {
+  int K, N, G;
+  bool act_order;
+  int M;
+};
+std::string Name(const ::testing::TestParamInfo<Case>& i) {
+  const Case& c = i.param;
+  return "K" + std::to_string(c.K) + "_N" + std::to_string(c.N) + "_G" + std::to_string(c.G) +
+         (c.act_order ? "_actorder" : "") + "_M" + std::to_string(c.M);
+}
+
+class GptqMatmulTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GptqMatmulTest, MatchesReference) {
+  SKIP_WITHOUT_CUDA();
+  const Case c = GetParam();
+  const HostGptq h = RandomGptq(c.K, c.N, c.G, c.act_order);
+  const std::vector<float> x = RoundToHalf(RandomFloats(static_cast<size_t>(c.M) * c.K));
+  const std::vector<double> ref = Reference(h, x, c.M);
+  DeviceGptq d(h);
+  DeviceBuffer<__half> dx(ToHalf(x));
+  if (c.M <= kernels::kGemvMaxRows) {
+    // Accumulates into a non-zero output (the residual-stream use).
+    const std::vector<float> base = RandomFloats(static_cast<size_t>(c.M) * c.N);
+    DeviceBuffer<float> out(base);
+    ASSERT_EQ(kernels::LaunchGptqGemv(d.m, dx.get(), c.K, out.get(), c.N, c.M, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<float> got = out.Download();
+    std::vector<double> want(ref);
+    for (size_t i = 0; i < want.size(); ++i) want[i] += base[i];
+    EXPECT_LT(RelError(got, want), 2e-3);
+  }
+  // Prefill path: dequantize (perm undone) + cuBLAS.
+  DeviceBuffer<__half> wd(static_cast<size_t>(c.K) * c.N);
+  DeviceBuffer<float> out2(static_cast<size_t>(c.M) * c.N);
+  cublasHandle_t blas;
+  ASSERT_EQ(cublasCreate(&blas), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(kernels::LaunchGptqDequant(d.m, wd.get(), nullptr), cudaSuccess);
+  ASSERT_EQ(kernels::GemmF16(blas, c.M, c.N, c.K, dx.get(), c.K, wd.get(), c.N, false, out2.get(), c.N, 1.f, 0.f),
+            CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cublasDestroy(blas);
+  EXPECT_LT(RelError(out2.Download(), ref), 2e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, GptqMatmulTest,
+    ::testing::Values(
+        // Fixture shapes: K=64 with group 128 (one partial group), K=192 (128 + 64), N=32.
+        Case{64, 192, 128, false, 1}, Case{64, 192, 128, true, 3}, Case{192, 64, 128, true, 8},
+        Case{64, 32, 32, true, 1}, Case{64, 32, 64, false, 5}, Case{192, 64, 32, true, 12},
+        Case{64, 192, 128, true, 37},
+        // Llama-2-7B shapes.
+        Case{4096, 4096, 128, false, 1}, Case{4096, 4096, 64, true, 8}, Case{4096, 11008, 128, false, 1},
+        Case{4096, 11008, 32, true, 2}, Case{11008, 4096, 128, true, 1}, Case{11008, 4096, 32, true, 8},
+        Case{4096, 4096, 32, true, 64}),
+    Name);
+
+TEST(DenseMatmulTest, GemvAndGemmMatchReference) {
+  SKIP_WITHOUT_CUDA();
+  for (const auto& [K, N, M] : std::vector<std::tuple<int, int, int>>{{64, 512, 1}, {64, 512, 5}, {4096, 32000, 1},
+                                                                       {4096, 4096, 8}, {4096, 32000, 24}}) {
+    SCOPED_TRACE(::testing::Message() << "K=" << K << " N=" << N << " M=" << M);
+    const std::vector<float> w = RoundToHalf(RandomFloats(static_cast<size_t>(N) * K, -0.05f, 0.05f));
+    const std::vector<float> x = RoundToHalf(RandomFloats(static_cast<size_t>(M) * K));
+    std::vector<double> ref(static_cast<size_t>(M) * N);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        double a = 0;
+        for (int k = 0; k < K; ++k) a += static_cast<double>(x[static_cast<size_t>(m) * K + k]) * w[static_cast<size_t>(n) * K + k];
+        ref[static_cast<size_t>(m) * N + n] = a;
+      }
+    DeviceBuffer<__half> dw(ToHalf(w)), dx(ToHalf(x));
+    DeviceBuffer<float> out(static_cast<size_t>(M) * N);
+    if (M <= 8) {
+      ASSERT_EQ(kernels::LaunchDenseGemv(dw.get(), K, N, dx.get(), K, out.get(), N, M, false, nullptr), cudaSuccess);
+    } else {
+      cublasHandle_t blas;
+      ASSERT_EQ(cublasCreate(&blas), CUBLAS_STATUS_SUCCESS);
+      ASSERT_EQ(kernels::GemmF16(blas, M, N, K, dx.get(), K, dw.get(), K, true, out.get(), N, 1.f, 0.f),
+                CUBLAS_STATUS_SUCCESS);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      cublasDestroy(blas);
+    }
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(RelError(out.Download(), ref), 1e-4);
+  }
+}
+
+}  // namespace
+}  // namespace llama::testing

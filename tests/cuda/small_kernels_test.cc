@@ -1,0 +1,99 @@
+// RMSNorm, SwiGLU, embedding gather and argmax / greedy advance against CPU references.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/activation.h"
+#include "kernels/embedding.h"
+#include "kernels/norm.h"
+#include "kernels/sampling.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace llama::testing {
+namespace {
+
+TEST(RmsNormTest, MatchesReference) {
+  SKIP_WITHOUT_CUDA();
+  for (const auto& [dim, rows] : std::vector<std::pair<int, int>>{{64, 5}, {4096, 3}}) {
+    const auto x = RandomFloats(static_cast<size_t>(rows) * dim, -3.f, 3.f);
+    const auto w = RandomFloats(dim, 0.5f, 1.5f);
+    std::vector<double> want(x.size());
+    for (int r = 0; r < rows; ++r) {
+      double ss = 0;
+      for (int i = 0; i < dim; ++i) ss += static_cast<double>(x[r * dim + i]) * x[r * dim + i];
+      const double inv = 1.0 / std::sqrt(ss / dim + 1e-5);
+      for (int i = 0; i < dim; ++i) want[r * dim + i] = x[r * dim + i] * inv * w[i];
+    }
+    DeviceBuffer<float> dx(x), dw(w);
+    DeviceBuffer<__half> out(x.size());
+    ASSERT_EQ(kernels::LaunchRmsNorm(dx.get(), dim, dw.get(), dim, 1e-5f, out.get(), dim, rows, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(RelError(FromHalf(out.Download()), want), 1e-3);
+  }
+}
+
+TEST(SwiGluTest, MatchesReference) {
+  SKIP_WITHOUT_CUDA();
+  for (const auto& [ffn, rows] : std::vector<std::pair<int, int>>{{192, 3}, {11008, 2}}) {
+    const auto gu = RandomFloats(static_cast<size_t>(rows) * 2 * ffn, -6.f, 6.f);
+    std::vector<double> want(static_cast<size_t>(rows) * ffn);
+    for (int r = 0; r < rows; ++r)
+      for (int i = 0; i < ffn; ++i) {
+        const double g = gu[r * 2 * ffn + i], u = gu[r * 2 * ffn + ffn + i];
+        want[r * ffn + i] = g / (1 + std::exp(-g)) * u;
+      }
+    DeviceBuffer<float> dgu(gu);
+    DeviceBuffer<__half> out(want.size());
+    ASSERT_EQ(kernels::LaunchSwiGlu(dgu.get(), ffn, out.get(), rows, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(RelError(FromHalf(out.Download()), want), 1e-3);
+  }
+}
+
+TEST(EmbeddingTest, GathersRows) {
+  SKIP_WITHOUT_CUDA();
+  const int vocab = 32000, dim = 4096;
+  const auto table = RoundToHalf(RandomFloats(static_cast<size_t>(vocab) * dim));
+  const std::vector<int32_t> tokens = {0, 31999, 7, 7, 12345};
+  DeviceBuffer<__half> dt(ToHalf(table));
+  DeviceBuffer<int32_t> dtok(tokens);
+  DeviceBuffer<float> x(tokens.size() * dim);
+  ASSERT_EQ(kernels::LaunchEmbedding(dt.get(), dim, dtok.get(), x.get(), static_cast<int>(tokens.size()), nullptr),
+            cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto got = x.Download();
+  for (size_t r = 0; r < tokens.size(); ++r)
+    for (int i = 0; i < dim; i += 97) ASSERT_EQ(got[r * dim + i], table[static_cast<size_t>(tokens[r]) * dim + i]);
+}
+
+TEST(ArgmaxTest, PicksLowestIndexOfMaximum) {
+  SKIP_WITHOUT_CUDA();
+  const int vocab = 32000, rows = 3;
+  auto logits = RandomFloats(static_cast<size_t>(rows) * vocab, -10.f, 10.f);
+  logits[1 * vocab + 5] = 50.f;       // tie: lowest index wins
+  logits[1 * vocab + 30000] = 50.f;
+  logits[2 * vocab + vocab - 1] = 60.f;
+  std::vector<int32_t> want(rows);
+  for (int r = 0; r < rows; ++r)
+    want[r] = static_cast<int32_t>(std::max_element(logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab) -
+                                   (logits.begin() + r * vocab));
+  DeviceBuffer<float> dl(logits);
+  DeviceBuffer<int32_t> out(rows);
+  ASSERT_EQ(kernels::LaunchArgmax(dl.get(), vocab, vocab, out.get(), rows, nullptr), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(out.Download(), want);
+  EXPECT_EQ(want[1], 5);
+
+  // Greedy advance: history[step] = argmax, token = argmax, pos += 1, step += 1.
+  DeviceBuffer<int32_t> token(std::vector<int32_t>{3}), pos(std::vector<int32_t>{41}),
+      hist(std::vector<int32_t>{-1, -1, -1}), step(std::vector<int32_t>{1});
+  ASSERT_EQ(kernels::LaunchGreedyAdvance(dl.get() + 2 * vocab, vocab, token.get(), pos.get(), hist.get(), step.get(),
+                                         nullptr), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(token.Download()[0], vocab - 1);
+  EXPECT_EQ(pos.Download()[0], 42);
+  EXPECT_EQ(step.Download()[0], 2);
+  EXPECT_EQ(hist.Download(), (std::vector<int32_t>{-1, vocab - 1, -1}));
+}
+
+}  // namespace
+}  // namespace llama::testing
