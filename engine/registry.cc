@@ -145,7 +145,6 @@ struct VariantRegistry::Core {
     auto it = variants.find(name);
     if (it == variants.end() || it->second.unloading_id != id) return;
     it->second.unloading_id = 0;
-    if (it->second.sched == nullptr) it->second.quant.reset();
     Notify(it->second);
   }
 };
@@ -164,10 +163,20 @@ VariantRegistry::~VariantRegistry() {
   release.clear();  // off the lock: deleters take it
 }
 
+namespace {
+// Quantization settings of a snapshot on disk, when its config can be read.
+std::optional<QuantConfig> QuantOf(const std::string& dir) {
+  if (dir.empty()) return std::nullopt;
+  absl::StatusOr<ModelConfig> config = LoadModelConfig(dir);
+  return config.ok() ? config->quant : std::nullopt;
+}
+}  // namespace
+
 absl::Status VariantRegistry::Register(VariantSpec spec) {
   if (spec.name.empty()) {
     return absl::InvalidArgumentError("VariantRegistry::Register: empty variant name");
   }
+  std::optional<QuantConfig> quant = QuantOf(spec.snapshot_dir);  // file IO off the lock
   absl::MutexLock lock(&core_->mu);
   std::vector<std::string> names = spec.aliases;
   names.push_back(spec.name);
@@ -184,6 +193,7 @@ absl::Status VariantRegistry::Register(VariantSpec spec) {
   v.branch = spec.branch.empty() ? spec.name : std::move(spec.branch);
   v.fetched_commit = std::move(spec.commit);
   v.fetched_dir = std::move(spec.snapshot_dir);
+  v.quant = std::move(quant);
   for (const std::string& a : spec.aliases) {
     if (a == spec.name) continue;
     core_->aliases[a] = spec.name;
@@ -267,6 +277,7 @@ absl::Status VariantRegistry::ReportFetchProgress(const std::string& name, int64
 
 absl::Status VariantRegistry::FetchDone(const std::string& name, const std::string& commit,
                                         const std::string& snapshot_dir) {
+  std::optional<QuantConfig> quant = QuantOf(snapshot_dir);  // file IO off the lock
   absl::MutexLock lock(&core_->mu);
   absl::StatusOr<Variant*> found = core_->Lookup(name);
   if (!found.ok()) return found.status();
@@ -276,6 +287,7 @@ absl::Status VariantRegistry::FetchDone(const std::string& name, const std::stri
   v.error.clear();
   v.fetched_commit = commit;
   v.fetched_dir = snapshot_dir;
+  if (quant.has_value() && v.sched == nullptr) v.quant = quant;
   if (!v.loading) v.pending_commit.clear();
   core_->Notify(v);
   return absl::OkStatus();
@@ -299,11 +311,13 @@ absl::Status VariantRegistry::Load(const std::string& name, const std::string& s
                                    const RunnerOptions& runner_options,
                                    SchedulerOptions scheduler_options) {
   std::string dir = snapshot_dir;
+  std::string pinned = commit;
   if (dir.empty()) {
     absl::MutexLock lock(&core_->mu);
     absl::StatusOr<Variant*> found = core_->Lookup(name);
     if (!found.ok()) return found.status();
     dir = (*found)->fetched_dir;
+    if (pinned.empty()) pinned = (*found)->fetched_commit;
     if (dir.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "variant '", (*found)->name, "' has no snapshot on disk (state ",
@@ -311,7 +325,7 @@ absl::Status VariantRegistry::Load(const std::string& name, const std::string& s
     }
   }
   return LoadWith(
-      name, dir, commit,
+      name, dir, pinned,
       [dir, backend, runner_options] { return LoadModelFromDir(dir, backend, runner_options); },
       std::move(scheduler_options));
 }
@@ -495,6 +509,7 @@ absl::Status VariantRegistry::Remove(const std::string& name_or_alias) {
   if (absl::Status s = CheckRemovable(v); !s.ok()) return s;
   v.fetched_dir.clear();
   v.fetched_commit.clear();
+  v.quant.reset();
   v.failed = false;
   v.error.clear();
   v.bytes_done = v.bytes_total = 0;

@@ -47,7 +47,8 @@ struct VariantInfo {
   std::string commit;          // of the serving copy if any, else the pinned/fetched one
   std::string snapshot_dir;
   std::string pending_commit;  // commit being fetched/loaded while another copy serves
-  std::optional<QuantConfig> quant;  // known once loaded (absent: dense)
+  std::optional<QuantConfig> quant;  // from the snapshot's config once fetched or loaded
+                                     // (absent: dense, or not known yet)
   size_t memory_bytes = 0;     // runner weights + KV cache of the serving copy
   std::string device;          // runner device_name() of the serving copy
   std::string error;           // last fetch/load failure (kept while an old copy serves)
@@ -98,7 +99,8 @@ class VariantRegistry {
                          const std::string& snapshot_dir);
   absl::Status FetchFailed(const std::string& name, const absl::Status& error);
 
-  // Loads `snapshot_dir` (empty: the recorded one) as the variant's serving copy. Blocks
+  // Loads `snapshot_dir` (empty: the recorded one, and then an empty `commit` means the
+  // recorded commit) as the variant's serving copy. Blocks
   // until loaded. FailedPrecondition while another load of it runs. On failure the
   // previous copy (if any) keeps serving and the reason is recorded and returned.
   absl::Status Load(const std::string& name, const std::string& snapshot_dir,

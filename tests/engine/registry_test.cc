@@ -369,6 +369,9 @@ TEST(RegistryCpuTest, AllFourBranchesServeAtOnce) {
     ASSERT_TRUE(reg.Register({b, "TheBloke/Llama-2-7b-Chat-GPTQ", "", {}, "fixture",
                               testing::ModelDir(b)})
                     .ok());
+    auto info = reg.Get(b);
+    EXPECT_EQ(info->state, VariantState::kFetched);
+    EXPECT_TRUE(info->quant.has_value()) << b << ": quant settings known from the snapshot";
   }
   // Load all four concurrently: loads run off the registry lock.
   std::vector<absl::Status> loaded(branches.size());
