@@ -26,6 +26,12 @@ namespace llama::fetch {
 namespace fs = std::filesystem;
 namespace {
 
+// Unique temp-file suffix across threads and processes.
+std::string TempSuffix() {
+  static std::atomic<uint64_t> counter{0};
+  return absl::StrCat(".tmp.", ::getpid(), ".", counter++);
+}
+
 absl::Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
   std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));
   if (err == ENOSPC || err == EDQUOT) {
@@ -148,7 +154,7 @@ absl::Status WriteRef(const RepoCache& c, const std::string& revision,
   if (absl::Status s = ValidateRevision(revision); !s.ok()) return s;
   std::string path = c.refs + "/" + revision;
   if (absl::Status s = MakeDirs(fs::path(path).parent_path().string()); !s.ok()) return s;
-  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  std::string tmp = path + TempSuffix();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus("cannot write ref", tmp, errno);
   ssize_t n = ::write(fd, commit.data(), commit.size());
@@ -193,8 +199,7 @@ absl::Status LinkSnapshotFile(const RepoCache& c, const std::string& commit,
     if (ch == '/') target += "../";
   }
   target += "blobs/" + etag;
-  static std::atomic<uint64_t> counter{0};
-  std::string tmp = absl::StrCat(dst.string(), ".tmp.", ::getpid(), ".", counter++);
+  std::string tmp = dst.string() + TempSuffix();
   ::unlink(tmp.c_str());
   if (::symlink(target.c_str(), tmp.c_str()) != 0) {
     // No symlink support: copy the verified blob, then rename into place.

@@ -191,6 +191,10 @@ class HubState:
         with self.lock:
             self.log.append(entry)
 
+    def update(self, entry, **kw):
+        with self.lock:
+            entry.update(kw)
+
 
 def make_handler(state, role, ports):
     class Handler(BaseHTTPRequestHandler):
@@ -205,7 +209,8 @@ def make_handler(state, role, ports):
             e = {"method": self.command, "path": self.path, "kind": kind,
                  "role": role, "range": self.headers.get("Range"),
                  "auth": self.headers.get("Authorization") is not None,
-                 "status": None, "bytes_sent": 0, "t": time.time()}
+                 "status": None, "bytes_sent": 0, "offset": 0, "fault": None,
+                 "aborted": False, "repo": None, "file": None, "t": time.time()}
             e.update(kw)
             return e
 
@@ -216,13 +221,13 @@ def make_handler(state, role, ports):
             self.send_header("Content-Length", str(len(body)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
             if entry is not None:
                 entry["status"] = code
                 entry["bytes_sent"] = 0 if self.command == "HEAD" else len(body)
                 state.record(entry)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def _error(self, code, error_code, message, entry, extra=None):
             headers = {"X-Error-Message": message}
@@ -325,8 +330,12 @@ def make_handler(state, role, ports):
                     state.log = []
                 return self._send_json(200, {"ok": True})
             with state.lock:
-                log = list(state.log)
-            self._send_json(200, log)
+                body = json.dumps(state.log).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         # ---- API ------------------------------------------------------------
         def _api(self, parts, query):
@@ -430,9 +439,9 @@ def make_handler(state, role, ports):
                 self.send_header("X-Linked-Size", str(f.size))
                 self.send_header("Location", loc)
                 self.send_header("Content-Length", "0")
-                self.end_headers()
                 entry["status"] = 302
                 state.record(entry)
+                self.end_headers()
                 return
             self._send_file(f, kind, entry, common, {"ETag": '"%s"' % f.oid})
 
@@ -482,16 +491,16 @@ def make_handler(state, role, ports):
             self.send_header("Content-Length", str(length))
             if status == 206:
                 self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
-            self.end_headers()
-            entry["status"] = status
-            if self.command == "HEAD":
-                state.record(entry)
-                return
             fault = None
             if self.command == "GET":
                 fault = state.take_fault(where, f.path, ("drop", "corrupt", "trickle"))
-            if fault:
-                entry["fault"] = fault["kind"]
+            entry["status"] = status
+            entry["offset"] = start
+            entry["fault"] = fault["kind"] if fault else None
+            state.record(entry)
+            self.end_headers()
+            if self.command == "HEAD":
+                return
             drop_at = None
             if fault and fault["kind"] == "drop":
                 drop_at = int(fault.get("after_bytes", length // 2))
@@ -514,6 +523,9 @@ def make_handler(state, role, ports):
                         if corrupt and sent <= length // 2 < sent + len(data):
                             i = length // 2 - sent
                             data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
+                        # Counted before the write so the log is complete by the time
+                        # the client has the bytes.
+                        state.update(entry, bytes_sent=sent + len(data))
                         self.wfile.write(data)
                         sent += len(data)
                         if rate:
@@ -521,11 +533,8 @@ def make_handler(state, role, ports):
                             time.sleep(len(data) / float(rate))
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
-                entry["aborted"] = True
+                state.update(entry, aborted=True)
                 self.close_connection = True
-            entry["bytes_sent"] = sent
-            entry["offset"] = start
-            state.record(entry)
             if drop_at is not None:
                 self.close_connection = True
                 try:
