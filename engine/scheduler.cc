@@ -311,13 +311,17 @@ void Scheduler::WorkerLoop() {
                          "deadline passed after ", a.seq->generated(), " generated tokens")));
       }
     }
-    // 2. Prefill: one chunk per prefilling sequence, so a long prompt shares the worker.
+    // 2. Prefill, at most prefill_chunk prompt tokens per iteration (oldest admitted
+    //    first), so long prompts never stall the decoding streams for long.
     logits.resize(static_cast<size_t>(vocab) * std::max<size_t>(1, active.size()));
+    int budget = opts_.prefill_chunk;
     for (Active& a : active) {
       if (a.done || a.decoding) continue;
+      if (budget <= 0) break;
       const std::vector<int>& prompt = a.r->req.prompt;
       const int plen = static_cast<int>(prompt.size());
-      const int n = std::min(opts_.prefill_chunk, plen - a.prefilled);
+      const int n = std::min(budget, plen - a.prefilled);
+      budget -= n;
       std::vector<int32_t> chunk(prompt.begin() + a.prefilled, prompt.begin() + a.prefilled + n);
       absl::Status s = runner_->Prefill(a.slot, a.prefilled, chunk,
                                         absl::MakeSpan(logits.data(), vocab));

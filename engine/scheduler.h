@@ -1,8 +1,8 @@
 // Continuous-batching scheduler for one loaded model variant. It owns the KV slots of a
 // ModelRunner and drives many `Sequence`s through it: queued requests are admitted into
-// free slots, prefilled in chunks, then all active sequences advance together with ONE
-// batched Decode per iteration, so streams interleave fairly. It knows requests and
-// slots, never kernels: the CPU and CUDA backends share it.
+// free slots, prefilled in chunks between decode steps, then all decoding sequences
+// advance together with ONE batched Decode per iteration, so streams interleave fairly.
+// It knows requests and slots, never kernels: the CPU and CUDA backends share it.
 #pragma once
 
 #include <atomic>
@@ -60,7 +60,8 @@ struct SchedulerHooks {
 struct SchedulerOptions {
   int max_queue = 64;          // requests waiting for a slot; beyond -> ResourceExhausted
   std::vector<int> eos_ids;    // empty: the tokenizer's eos id
-  int prefill_chunk = 256;     // prompt tokens per Prefill call (one chunk per iteration)
+  int prefill_chunk = 256;     // prompt tokens prefilled per iteration, over all sequences
+                               // (bounds how long decoding streams wait for a new prompt)
   SchedulerHooks hooks;
 };
 

@@ -60,6 +60,7 @@ class FakeRunner : public ModelRunner {
     Gate();
     absl::MutexLock lock(&mu_);
     ++prefill_calls_;
+    calls_ += 'P';
     max_prefill_len_ = std::max<int>(max_prefill_len_, tokens.size());
     if (all_logits) return absl::UnimplementedError("fake: all_logits");
     for (int32_t t : tokens) {
@@ -78,6 +79,7 @@ class FakeRunner : public ModelRunner {
     Gate();
     absl::MutexLock lock(&mu_);
     ++decode_calls_;
+    calls_ += 'D';
     max_batch_ = std::max<int>(max_batch_, slots.size());
     if (slots.size() != positions.size() || slots.size() != tokens.size() ||
         logits.size() != slots.size() * kVocab) {
@@ -129,6 +131,10 @@ class FakeRunner : public ModelRunner {
     absl::MutexLock lock(&mu_);
     return max_prefill_len_;
   }
+  std::string calls() const {  // 'P' prefill, 'D' decode, in order
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
   int decode_calls() const {
     absl::MutexLock lock(&mu_);
     return decode_calls_;
@@ -177,6 +183,7 @@ class FakeRunner : public ModelRunner {
   int decode_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int max_batch_ ABSL_GUARDED_BY(mu_) = 0;
   int max_prefill_len_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string calls_ ABSL_GUARDED_BY(mu_);
   absl::Mutex gate_mu_;
   bool closed_ ABSL_GUARDED_BY(gate_mu_) = false;
   int waiting_ ABSL_GUARDED_BY(gate_mu_) = 0;
@@ -302,6 +309,29 @@ TEST_F(SchedulerFakeTest, FourStreamsInterleave) {
   EXPECT_EQ(runner_->max_batch(), 4) << "all four streams share one Decode per step";
   // 16 tokens each: ~16 batched steps, not 64 one-by-one.
   EXPECT_LE(runner_->decode_calls(), 20);
+}
+
+TEST_F(SchedulerFakeTest, LongPromptPrefillsBetweenDecodeSteps) {
+  SchedulerOptions opts;
+  opts.prefill_chunk = 4;
+  Make(2, 256, opts);
+  runner_->Close();
+  auto a = sched_->Submit(Greedy({1, 5}, 50));
+  ASSERT_TRUE(a.ok());
+  runner_->WaitUntilBlocked();  // a's prefill: a is admitted alone
+  std::vector<int> long_prompt(100, 7);
+  long_prompt[0] = 1;
+  auto b = sched_->Submit(Greedy(long_prompt, 3));
+  ASSERT_TRUE(b.ok());
+  runner_->Open();
+  EXPECT_EQ(Collect(**b).tokens, Reference(long_prompt, 3));
+  EXPECT_EQ(Collect(**a).tokens, Reference({1, 5}, 50));
+  const std::string calls = runner_->calls();
+  // a's prefill, then b's 25 chunks of 4, each followed by a decode step for a.
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), 'P'), 1 + 25) << calls;
+  EXPECT_EQ(calls.find("PP"), std::string::npos) << "a prompt chunk never follows another "
+                                                    "without a decode step between: " << calls;
+  EXPECT_LE(runner_->max_prefill_len(), 4);
 }
 
 TEST_F(SchedulerFakeTest, QueueFullIsResourceExhausted) {
