@@ -280,6 +280,8 @@ absl::Status WriteTokenizer(const fs::path& dir, const CheckpointOptions& o) {
     return absl::DataLossError(absl::StrCat("copy ", o.tokenizer_path, " -> ", dst.string(),
                                             ": ", ec.message()));
   }
+  // The source may be read-only (fixtures); keep the copy writable like the other files.
+  fs::permissions(dst, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::add, ec);
   return absl::OkStatus();
 }
 
