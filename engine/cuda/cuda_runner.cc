@@ -158,6 +158,7 @@ absl::Status CudaRunner::Init() {
   auto m = cuda::UploadModel(*weights_, arena_);
   if (!m.ok()) return m.status();
   model_ = std::move(*m);
+  weights_.reset();  // the device copy is all that is needed from here on
 
   const size_t R = rows_cap_;
   const int attn_rows = std::max(opts_.max_slots, kernels::kGemvMaxRows);

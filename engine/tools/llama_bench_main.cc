@@ -1,0 +1,263 @@
+// llama_bench: speed of a backend on any checkpoint dir, through the engine API.
+//
+//   llama_bench --model DIR [--backend cuda|cpu] [--device 0]
+//
+// Prints (median of --repeat runs after a warm-up):
+//   prefill tok/s for a --prefill_tokens prompt (2048), time to first token for a
+//   --ttft_tokens prompt (512), batch-1 greedy decode tok/s after a --prompt (128) prompt for
+//   --new (256) tokens — both on-device greedy (DecodeGreedy) and through Decode with logits
+//   copied to the host — and decode tok/s at --long_context (2048); each decode figure with
+//   its % of the memory-bandwidth roofline: bytes read per token / device-to-device copy
+//   bandwidth measured in the same run (read + write counted).
+// --profile_step: runs one decode step between cudaProfilerStart/Stop with graphs off, for
+// `ncu --profile-from-start off` (the per-kernel breakdown).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "engine/runner.h"
+#include "engine/weights.h"
+#ifdef LLAMA_HAVE_CUDA
+#include <cuda_profiler_api.h>
+#include <cuda_runtime_api.h>
+
+#include "engine/cuda/cuda_runner.h"
+#endif
+
+ABSL_FLAG(std::string, model, "", "checkpoint dir");
+ABSL_FLAG(std::string, backend, "cuda", "cuda | cpu");
+ABSL_FLAG(int, device, 0, "CUDA device index");
+ABSL_FLAG(int, prompt, 128, "prompt tokens before the short-context decode");
+ABSL_FLAG(int, new_tokens, 256, "greedy tokens decoded at short context");
+ABSL_FLAG(int, prefill_tokens, 2048, "prompt length for the prefill throughput figure");
+ABSL_FLAG(int, ttft_tokens, 512, "prompt length for the time-to-first-token figure");
+ABSL_FLAG(int, long_context, 2048, "context for the long-context decode figure (0: skip)");
+ABSL_FLAG(int, long_new, 128, "tokens decoded at long context");
+ABSL_FLAG(int, repeat, 3, "timed repetitions (median reported)");
+ABSL_FLAG(bool, profile_step, false, "one decode step inside cudaProfilerStart/Stop, graphs off");
+ABSL_FLAG(bool, graphs, true, "CUDA graphs for decode steps");
+
+namespace llama {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Bytes one decode step must read at batch 1: every projection (4-bit weights, fp16 scales,
+// uint8 zeros, the per-word group index and the act-order permutation, as the CUDA layout
+// stores them), the fp16 lm_head, one embedding row, and the fp16 K/V of `context` positions.
+double BytesPerToken(const ModelWeights& w, int context) {
+  const ModelConfig& c = w.config;
+  double b = 0;
+  auto lin = [&](const Linear& l) {
+    if (!l.quantized) return 2.0 * l.K * l.N;
+    const double groups = l.gptq.num_groups();
+    return l.K * static_cast<double>(l.N) / 2 + groups * l.N * 3 + l.K / 8 * 2.0 + (l.gptq.perm.empty() ? 0 : 4.0 * l.K);
+  };
+  for (const LayerWeights& L : w.layers)
+    b += lin(L.wq) + lin(L.wk) + lin(L.wv) + lin(L.wo) + lin(L.w_gate) + lin(L.w_up) + lin(L.w_down) + 8.0 * c.hidden_size;
+  b += 2.0 * c.vocab_size * c.hidden_size + 2.0 * c.hidden_size;
+  const int hd = c.head_dim > 0 ? c.head_dim : c.hidden_size / c.num_attention_heads;
+  b += 2.0 * 2.0 * c.num_hidden_layers * static_cast<double>(context) * c.num_key_value_heads * hd;
+  return b;
+}
+
+double CopyBandwidth(int device) {
+#ifdef LLAMA_HAVE_CUDA
+  const size_t bytes = size_t{1} << 30;
+  void *a = nullptr, *b = nullptr;
+  cudaSetDevice(device);
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
+  cudaMemset(a, 1, bytes);
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  std::vector<double> t;
+  for (int i = 0; i < 10; ++i) {
+    cudaEventRecord(e0);
+    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    t.push_back(ms / 1e3);
+  }
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * bytes / Median(t);  // read + write
+#else
+  (void)device;
+  return 0;
+#endif
+}
+
+std::vector<int32_t> RandomTokens(int n, int vocab, std::mt19937& rng) {
+  std::uniform_int_distribution<int> d(3, vocab - 1);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = d(rng);
+  t[0] = 1;
+  return t;
+}
+
+int Main() {
+  const std::string dir = absl::GetFlag(FLAGS_model);
+  if (dir.empty()) {
+    std::fprintf(stderr, "llama_bench: --model is required\n");
+    return 2;
+  }
+  auto backend = ParseBackend(absl::GetFlag(FLAGS_backend));
+  if (!backend.ok()) {
+    std::fprintf(stderr, "llama_bench: %s\n", backend.status().ToString().c_str());
+    return 2;
+  }
+  const auto t_load = Clock::now();
+  auto weights = LoadModelWeights(dir);
+  if (!weights.ok()) {
+    std::fprintf(stderr, "llama_bench: %s\n", weights.status().ToString().c_str());
+    return 1;
+  }
+  const ModelConfig& cfg = (*weights)->config;
+  const int repeat = std::max(1, absl::GetFlag(FLAGS_repeat));
+  const int long_ctx = absl::GetFlag(FLAGS_long_context);
+  const int prompt_n = absl::GetFlag(FLAGS_prompt), new_n = absl::GetFlag(FLAGS_new_tokens);
+  const int prefill_n = absl::GetFlag(FLAGS_prefill_tokens), ttft_n = absl::GetFlag(FLAGS_ttft_tokens);
+  RunnerOptions opt;
+  opt.max_slots = 1;
+  opt.device = absl::GetFlag(FLAGS_device);
+  opt.max_context = std::max({prompt_n + new_n, prefill_n, ttft_n, long_ctx + absl::GetFlag(FLAGS_long_new)});
+  const double short_bytes = BytesPerToken(**weights, prompt_n + new_n / 2);
+  const double long_bytes = BytesPerToken(**weights, long_ctx + absl::GetFlag(FLAGS_long_new) / 2);
+  absl::StatusOr<std::unique_ptr<ModelRunner>> runner;
+#ifdef LLAMA_HAVE_CUDA
+  if (*backend == Backend::kCuda) {
+    CudaOptions co;
+    co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
+    runner = CreateCudaRunnerWithOptions(*weights, opt, co);
+  } else {
+    runner = CreateRunner(*backend, *weights, opt);
+  }
+#else
+  runner = CreateRunner(*backend, *weights, opt);
+#endif
+  if (!runner.ok()) {
+    std::fprintf(stderr, "llama_bench: %s\n", runner.status().ToString().c_str());
+    return 1;
+  }
+  weights->reset();
+  ModelRunner& r = **runner;
+  const int vocab = cfg.vocab_size;
+  std::printf("model      %s\ndevice     %s\nloaded in  %.1f s, %.3f GB on the device\n", dir.c_str(),
+              r.device_name().c_str(), Seconds(t_load, Clock::now()), r.memory_bytes() / 1e9);
+  std::mt19937 rng(1234);
+  std::vector<float> logits(vocab);
+  auto check = [](const absl::Status& st) {
+    if (!st.ok()) {
+      std::fprintf(stderr, "llama_bench: %s\n", st.ToString().c_str());
+      std::exit(1);
+    }
+  };
+
+#ifdef LLAMA_HAVE_CUDA
+  if (absl::GetFlag(FLAGS_profile_step)) {
+    const auto p = RandomTokens(prompt_n, vocab, rng);
+    check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));
+    int slot = 0, pos = prompt_n;
+    int32_t tok = 3;
+    check(r.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&tok, 1),
+                   absl::MakeSpan(logits)));  // warm
+    cudaProfilerStart();
+    pos++;
+    check(r.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&tok, 1),
+                   absl::MakeSpan(logits)));
+    cudaProfilerStop();
+    std::printf("profiled one decode step at position %d\n", pos);
+    return 0;
+  }
+#endif
+  const double bw = *backend == Backend::kCuda ? CopyBandwidth(opt.device) : 0;
+  if (bw > 0) std::printf("copy bw    %.0f GB/s (device-to-device, read + write)\n", bw / 1e9);
+  std::printf("bytes/tok  %.3f GB at context %d, %.3f GB at context %d\n", short_bytes / 1e9, prompt_n + new_n / 2,
+              long_bytes / 1e9, long_ctx + absl::GetFlag(FLAGS_long_new) / 2);
+  auto roof = [&](double tok_s, double bytes) { return bw > 0 ? 100.0 * tok_s * bytes / bw : 0.0; };
+
+  // Prefill throughput and TTFT.
+  auto time_prefill = [&](int n) {
+    const auto p = RandomTokens(n, vocab, rng);
+    check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));  // warm-up
+    std::vector<double> t;
+    for (int i = 0; i < repeat; ++i) {
+      const auto a = Clock::now();
+      check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));
+      t.push_back(Seconds(a, Clock::now()));
+    }
+    return Median(t);
+  };
+  const double t_prefill = time_prefill(prefill_n);
+  const double t_ttft = time_prefill(ttft_n);
+
+  // Decode: prompt, then greedy tokens on the device / through Decode + host argmax.
+  auto time_decode = [&](int ctx, int n, bool on_device) {
+    const auto p = RandomTokens(ctx, vocab, rng);
+    std::vector<double> t;
+    std::vector<int32_t> out(n);
+    for (int i = 0; i <= repeat; ++i) {  // i == 0 warms the graphs
+      check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));
+      const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      const auto a = Clock::now();
+      if (on_device) {
+        check(r.DecodeGreedy(0, ctx, first, absl::MakeSpan(out)));
+      } else {
+        int32_t tok = first;
+        for (int s = 0; s < n; ++s) {
+          int slot = 0, pos = ctx + s;
+          check(r.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&tok, 1),
+                         absl::MakeSpan(logits)));
+          tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        }
+      }
+      if (i > 0) t.push_back(Seconds(a, Clock::now()));
+    }
+    return n / Median(t);
+  };
+  const double dec_dev = time_decode(prompt_n, new_n, true);
+  const double dec_api = time_decode(prompt_n, new_n, false);
+  const double dec_long = long_ctx > 0 ? time_decode(long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
+
+  std::printf("\n%-52s %12s %10s\n", "metric", "value", "% roofline");
+  std::printf("%-52s %12.0f %10s\n", absl::StrFormat("prefill tok/s (%d-token prompt)", prefill_n).c_str(),
+              prefill_n / t_prefill, "-");
+  std::printf("%-52s %12.2f %10s\n", absl::StrFormat("time to first token, ms (%d-token prompt)", ttft_n).c_str(),
+              t_ttft * 1e3, "-");
+  std::printf("%-52s %12.1f %9.1f%%\n",
+              absl::StrFormat("decode tok/s, batch 1, on-device greedy (%d+%d)", prompt_n, new_n).c_str(), dec_dev,
+              roof(dec_dev, short_bytes));
+  std::printf("%-52s %12.1f %9.1f%%\n",
+              absl::StrFormat("decode tok/s, batch 1, Decode()+host argmax (%d+%d)", prompt_n, new_n).c_str(), dec_api,
+              roof(dec_api, short_bytes));
+  if (long_ctx > 0)
+    std::printf("%-52s %12.1f %9.1f%%\n",
+                absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)).c_str(),
+                dec_long, roof(dec_long, long_bytes));
+  return 0;
+}
+
+}  // namespace
+}  // namespace llama
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Benchmarks a backend on a checkpoint dir (see the header of llama_bench_main.cc).");
+  absl::ParseCommandLine(argc, argv);
+  return llama::Main();
+}
