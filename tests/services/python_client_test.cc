@@ -1,0 +1,61 @@
+// Must show 3: a client in another language — Python grpcio from Debian, no generated
+// code (messages from the protoc descriptor set) — runs Generate and reads health.
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/services/service_harness.h"
+
+namespace llama::services::testing {
+namespace {
+
+// Runs a command, returns its stdout and exit status.
+std::string RunCommand(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) {
+    *status = -1;
+    return out;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  *status = ::pclose(p);
+  return out;
+}
+
+TEST(PythonClientTest, GenerateAndHealthFromPython) {
+  Hub hub(Hub::FixtureBranches());
+  ASSERT_TRUE(hub.ok());
+  TestServer server(hub);
+  ASSERT_TRUE(server.start_status().ok());
+  for (const char* b : {"main", "gptq-4bit-64g-actorder_True"}) {
+    ASSERT_TRUE(server.FetchAndLoad(b).ok()) << b;
+  }
+  ASSERT_TRUE(server.manager().SetDefault("main").ok());
+
+  for (const char* b : {"main", "gptq-4bit-64g-actorder_True"}) {
+    SCOPED_TRACE(b);
+    std::string cmd = absl::StrCat("/usr/bin/python3 ", LLAMA_SOURCE_DIR,
+                                   "/tests/services/python_client.py --server 127.0.0.1:",
+                                   server.server().port(), " --descriptor ",
+                                   LLAMA_PROTO_DESCRIPTOR, " --variant ", b,
+                                   " --max-new-tokens 32");
+    int status = 0;
+    std::string out = RunCommand(cmd, &status);
+    ASSERT_EQ(status, 0) << cmd << "\n" << out;
+    nlohmann::json j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["tokens"].get<std::vector<int>>(), ReferenceContinuation(b));
+    EXPECT_EQ("Once upon a time" + j["text"].get<std::string>(),
+              References()[b]["greedy_once_upon_a_time_32_text"].get<std::string>());
+    EXPECT_EQ(j["finish"], "FINISH_REASON_LENGTH");
+    EXPECT_GE(j["chunks"].get<int>(), 2);
+    EXPECT_EQ(j["health"][""], "SERVING");
+    EXPECT_EQ(j["health"][b], "SERVING");
+    EXPECT_EQ(j["unknown_variant"], "NOT_FOUND");
+  }
+}
+
+}  // namespace
+}  // namespace llama::services::testing

@@ -1,0 +1,383 @@
+// Shared harness of the services tests: a local hub (tests/hub/hub.py) serving the
+// stories260K fixture branches as TheBloke/Llama-2-7b-Chat-GPTQ, an in-process llamad
+// (VariantManager + LlamaServer on 127.0.0.1, free ports) fetching from it into a temp
+// cache, stubs, a /metrics scraper, and a deliberately slow runner for tests that need
+// streams to be mid-flight.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "engine/registry.h"
+#include "engine/runner.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "llama/v1/admin.grpc.pb.h"
+#include "llama/v1/inference.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "services/metrics.h"
+#include "services/server.h"
+#include "services/variant_manager.h"
+
+namespace llama::services::testing {
+
+namespace fs = std::filesystem;
+
+inline constexpr char kRepo[] = "TheBloke/Llama-2-7b-Chat-GPTQ";
+inline const std::vector<std::string>& Branches() {
+  static const std::vector<std::string> b = {"main", "gptq-4bit-32g-actorder_True",
+                                             "gptq-4bit-64g-actorder_True",
+                                             "gptq-4bit-128g-actorder_True"};
+  return b;
+}
+
+inline std::string FixturesDir() {
+  if (const char* env = std::getenv("LLAMA_FIXTURES_DIR"); env && *env) return env;
+  return LLAMA_FIXTURES_DIR;
+}
+inline std::string FixtureDir(const std::string& branch) {
+  return FixturesDir() + "/stories260K-GPTQ/" + branch;
+}
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+inline const nlohmann::json& References() {
+  static const nlohmann::json refs = nlohmann::json::parse(
+      ReadFile(FixturesDir() + "/stories260K-reference/references.json"))["references"];
+  return refs;
+}
+// "Once upon a time" with BOS, and the 32 greedy tokens that follow for `branch`.
+inline const std::vector<int> kOnceUponATime = {1, 403, 407, 261, 378};
+inline std::vector<int> ReferenceContinuation(const std::string& branch) {
+  std::vector<int> all = References()[branch]["greedy_once_upon_a_time_32"].get<std::vector<int>>();
+  return std::vector<int>(all.begin() + kOnceUponATime.size(), all.end());
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "services_test_XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A copy of the main fixture whose model.safetensors is cut in half.
+inline std::string MakeCorruptCopy(const std::string& parent) {
+  std::string dir = parent + "/corrupt";
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(FixtureDir("main"))) {
+    fs::copy_file(e.path(), fs::path(dir) / e.path().filename());
+  }
+  std::string model = dir + "/model.safetensors";
+  fs::resize_file(model, fs::file_size(model) / 2);
+  return dir;
+}
+
+// tests/hub/hub.py serving `branches` (name -> dir) of kRepo on loopback.
+class Hub {
+ public:
+  explicit Hub(const std::map<std::string, std::string>& branches) {
+    std::string spec = std::string(kRepo) + "=";
+    bool first = true;
+    for (const auto& [name, dir] : branches) {
+      absl::StrAppend(&spec, first ? "" : ",", name, ":", dir);
+      first = false;
+    }
+    std::string port_file = dir_.path() + "/ports.json";
+    std::vector<std::string> args = {"/usr/bin/python3",
+                                     std::string(LLAMA_SOURCE_DIR) + "/tests/hub/hub.py",
+                                     "--repo", spec, "--port-file", port_file};
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (fs::exists(port_file)) info_ = nlohmann::json::parse(ReadFile(port_file));
+  }
+  static std::map<std::string, std::string> FixtureBranches() {
+    std::map<std::string, std::string> m;
+    for (const auto& b : Branches()) m[b] = FixtureDir(b);
+    return m;
+  }
+  ~Hub() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+  bool ok() const { return !info_.is_null(); }
+  std::string endpoint() const { return info_.value("endpoint", ""); }
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+  nlohmann::json info_;
+};
+
+// Wraps a runner and sleeps before every decode step, so that streams stay in flight
+// long enough to be cancelled, unloaded under, or to fill the queue.
+class SlowRunner : public ModelRunner {
+ public:
+  SlowRunner(std::unique_ptr<ModelRunner> inner, absl::Duration delay)
+      : inner_(std::move(inner)), delay_(delay) {}
+  const ModelConfig& config() const override { return inner_->config(); }
+  int max_slots() const override { return inner_->max_slots(); }
+  int max_context() const override { return inner_->max_context(); }
+  std::string device_name() const override { return "slow " + inner_->device_name(); }
+  size_t memory_bytes() const override { return inner_->memory_bytes(); }
+  absl::Status Prefill(int slot, int start_pos, absl::Span<const int32_t> tokens,
+                       absl::Span<float> logits, bool all_logits) override {
+    return inner_->Prefill(slot, start_pos, tokens, logits, all_logits);
+  }
+  absl::Status Decode(absl::Span<const int> slots, absl::Span<const int> positions,
+                      absl::Span<const int32_t> tokens, absl::Span<float> logits) override {
+    absl::SleepFor(delay_);
+    return inner_->Decode(slots, positions, tokens, logits);
+  }
+
+ private:
+  std::unique_ptr<ModelRunner> inner_;
+  absl::Duration delay_;
+};
+
+struct ServerConfig {
+  int max_slots = 8;
+  int max_queue = 64;
+  std::string inference_token, admin_token;
+};
+
+// An in-process llamad on 127.0.0.1 (free gRPC and metrics ports), fetching from `hub`
+// into its own temp cache.
+class TestServer {
+ public:
+  TestServer(const Hub& hub, ServerConfig cfg = {}) : cfg_(cfg) {
+    VariantManagerOptions vo;
+    vo.repo = kRepo;
+    vo.fetch = fetch::FetchOptions::FromEnv();
+    vo.fetch.endpoint = hub.endpoint();
+    vo.fetch.cache_dir = cache_.path();
+    vo.fetch.token.clear();
+    vo.fetch.offline = false;
+    vo.backend = Backend::kCpu;
+    vo.runner.max_slots = cfg.max_slots;
+    vo.runner.threads = 2;
+    vo.max_queue = cfg.max_queue;
+    manager_ = std::make_unique<VariantManager>(vo, &metrics_);
+    ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.metrics_listen = "127.0.0.1:0";
+    so.inference_token = cfg.inference_token;
+    so.admin_token = cfg.admin_token;
+    server_ = std::make_unique<LlamaServer>(manager_.get(), &metrics_, so);
+    start_status_ = server_->Start();
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    inference_ = v1::Inference::NewStub(channel_);
+    admin_ = v1::Admin::NewStub(channel_);
+    health_ = grpc::health::v1::Health::NewStub(channel_);
+  }
+  ~TestServer() {
+    server_->Shutdown(absl::Seconds(5));
+    server_.reset();
+    manager_.reset();
+  }
+
+  const absl::Status& start_status() const { return start_status_; }
+  VariantManager& manager() { return *manager_; }
+  LlamaServer& server() { return *server_; }
+  v1::Inference::Stub& inference() { return *inference_; }
+  v1::Admin::Stub& admin() { return *admin_; }
+  grpc::health::v1::Health::Stub& health() { return *health_; }
+  const std::string& cache_dir() const { return cache_.path(); }
+
+  // A context with the configured tokens (inference or admin) and a deadline.
+  std::unique_ptr<grpc::ClientContext> Ctx(bool admin = false,
+                                           absl::Duration timeout = absl::Seconds(60)) const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    const std::string& tok = admin ? cfg_.admin_token : cfg_.inference_token;
+    if (!tok.empty()) ctx->AddMetadata("authorization", "Bearer " + tok);
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return ctx;
+  }
+
+  // Fetch through the Admin RPC (progress stream) then load; returns the final status.
+  grpc::Status FetchAndLoad(const std::string& name, int* progress_messages = nullptr) {
+    v1::FetchVariantRequest req;
+    req.set_name(name);
+    req.set_load(true);
+    auto ctx = Ctx(true);
+    auto reader = admin_->FetchVariant(ctx.get(), req);
+    v1::FetchProgress msg;
+    int n = 0;
+    bool done = false;
+    while (reader->Read(&msg)) {
+      ++n;
+      done = done || msg.done();
+    }
+    grpc::Status s = reader->Finish();
+    if (progress_messages) *progress_messages = n;
+    if (s.ok() && !done) return grpc::Status(grpc::StatusCode::INTERNAL, "no final message");
+    return s;
+  }
+
+  // Loads `name` as a SlowRunner over the main fixture (registered if new).
+  absl::Status LoadSlow(const std::string& name, absl::Duration delay, int max_slots,
+                        int max_queue) {
+    if (absl::Status s = manager_->Ensure(name, kRepo, "main"); !s.ok()) return s;
+    SchedulerOptions so = manager_->SchedulerOptionsFor(name);
+    so.max_queue = max_queue;
+    ModelLoader loader = [delay, max_slots]() -> absl::StatusOr<LoadedModel> {
+      RunnerOptions ro;
+      ro.max_slots = max_slots;
+      ro.threads = 1;
+      absl::StatusOr<LoadedModel> m = LoadModelFromDir(FixtureDir("main"), Backend::kCpu, ro);
+      if (!m.ok()) return m.status();
+      m->runner = std::make_unique<SlowRunner>(std::move(m->runner), delay);
+      return m;
+    };
+    return manager_->registry().LoadWith(name, FixtureDir("main"), "slow", loader, so);
+  }
+
+  // The value of one series on /metrics, e.g. Metric("llama_queue_depth", "main"); -1
+  // when absent.
+  double Metric(const std::string& name, const std::string& variant) const {
+    httplib::Client cli("127.0.0.1", server_->metrics_port());
+    auto res = cli.Get("/metrics");
+    if (!res || res->status != 200) return -1;
+    std::string prefix = absl::StrCat(name, "{variant=\"", variant, "\"} ");
+    for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+      if (absl::StartsWith(line, prefix)) {
+        double v = 0;
+        if (absl::SimpleAtod(line.substr(prefix.size()), &v)) return v;
+      }
+    }
+    return -1;
+  }
+  std::string MetricsText() const {
+    httplib::Client cli("127.0.0.1", server_->metrics_port());
+    auto res = cli.Get("/metrics");
+    return res ? res->body : "";
+  }
+
+  // Waits (bounded) until the variant has nothing queued, running or streaming.
+  bool WaitIdle(const std::string& variant, absl::Duration limit = absl::Seconds(60)) const {
+    absl::Time end = absl::Now() + limit;
+    while (absl::Now() < end) {
+      if (Metric("llama_queue_depth", variant) == 0 &&
+          Metric("llama_running_sequences", variant) == 0 &&
+          Metric("llama_active_streams", variant) == 0) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  }
+
+  grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& service) {
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status s = health_->Check(&ctx, req, &resp);
+    if (!s.ok()) return grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN;
+    return resp.status();
+  }
+
+ private:
+  ServerConfig cfg_;
+  TempDir cache_;
+  Metrics metrics_;
+  std::unique_ptr<VariantManager> manager_;
+  std::unique_ptr<LlamaServer> server_;
+  absl::Status start_status_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Inference::Stub> inference_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+// The whole of one stream.
+struct StreamResult {
+  grpc::Status status;
+  std::vector<int> tokens;
+  std::string text;
+  v1::FinishReason finish = v1::FINISH_REASON_UNSPECIFIED;
+  int chunks = 0;
+  std::string variant;
+  v1::Usage usage;
+};
+
+template <typename Reader>
+StreamResult ReadAll(Reader& reader) {
+  StreamResult r;
+  v1::GenerateResponse chunk;
+  while (reader->Read(&chunk)) {
+    ++r.chunks;
+    r.tokens.insert(r.tokens.end(), chunk.token_ids().begin(), chunk.token_ids().end());
+    r.text += chunk.text();
+    if (chunk.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) r.finish = chunk.finish_reason();
+    r.variant = chunk.variant();
+    r.usage = chunk.usage();
+  }
+  r.status = reader->Finish();
+  return r;
+}
+
+inline v1::GenerateRequest GreedyRequest(const std::string& variant, int max_new_tokens = 32) {
+  v1::GenerateRequest req;
+  req.set_variant(variant);
+  for (int t : kOnceUponATime) req.add_prompt_token_ids(t);
+  req.mutable_params()->set_max_new_tokens(max_new_tokens);
+  return req;
+}
+
+inline StreamResult Generate(TestServer& srv, const v1::GenerateRequest& req,
+                             absl::Duration timeout = absl::Seconds(60)) {
+  auto ctx = srv.Ctx(false, timeout);
+  auto reader = srv.inference().Generate(ctx.get(), req);
+  return ReadAll(reader);
+}
+
+}  // namespace llama::services::testing
