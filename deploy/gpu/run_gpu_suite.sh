@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs the CUDA checks and benchmarks on the GPU machine from prebuilt binaries carried in
+# .carry/ (bin/: test binaries, llama_bench, make_checkpoint; lib/: non-system shared libs;
+# fixtures/: a copy of ../shared/fixtures). Logs go to $OUT (at most 8 files come back).
+#
+#   STAGES="unit sanitize make7b check7b variants bench ncu" LAYOUTS="main ..." \
+#     bash deploy/gpu/run_gpu_suite.sh
+#
+# Stages: unit (kernel + fixture gtests), sanitize (compute-sanitizer memcheck over them),
+# make7b (synthetic Llama-2-7B checkpoints with the Llama-2 tokenizer), check7b (CUDA vs CPU
+# per layout), variants (all layouts resident on one GPU), bench (llama_bench per layout),
+# ncu (per-kernel breakdown of one decode step, first layout).
+set -u
+ROOT=$(pwd)
+CARRY=${CARRY:-$ROOT/.carry}
+OUT=${OUT:-/tmp/gpu_out}
+WORK=${WORK:-/tmp/llama_gpu}
+STAGES=${STAGES:-"unit sanitize make7b check7b variants bench ncu"}
+ALL_LAYOUTS="main gptq-4bit-32g-actorder_True gptq-4bit-64g-actorder_True gptq-4bit-128g-actorder_True"
+LAYOUTS=${LAYOUTS:-$ALL_LAYOUTS}
+BENCH_ARGS=${BENCH_ARGS:-""}
+export LD_LIBRARY_PATH=$CARRY/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export LLAMA_FIXTURES_DIR=$CARRY/fixtures
+BIN=$CARRY/bin
+mkdir -p "$OUT" "$WORK"
+SUMMARY=$OUT/summary.txt
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+note() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$SUMMARY"; }
+
+note "device: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
+UNIT_TESTS="small_kernels_test gptq_matmul_test attention_test cuda_fixture_test"
+
+if has unit; then
+  for t in $UNIT_TESTS; do
+    "$BIN/$t" --gtest_brief=0 >>"$OUT/unit.log" 2>&1
+    note "unit $t: exit $? ($(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/unit.log" | tail -3 | tr '\n' ' '))"
+  done
+fi
+
+if has sanitize; then
+  for t in $UNIT_TESTS; do
+    filter='*'
+    # memcheck slows kernels ~50x: the CPU references at 7B shapes dominate, keep a few.
+    [ "$t" = gptq_matmul_test ] && filter='*K64*:*K192*:*K4096_N4096_G64*:Dense*'
+    compute-sanitizer --tool memcheck --leak-check full --error-exitcode 99 "$BIN/$t" --gtest_filter="$filter" \
+      >>"$OUT/sanitizer.log" 2>&1
+    note "memcheck $t: exit $? ($(grep -E 'ERROR SUMMARY' "$OUT/sanitizer.log" | tail -1))"
+  done
+fi
+
+if has make7b; then
+  for l in $LAYOUTS; do
+    if [ ! -f "$WORK/7b/$l/config.json" ]; then
+      start=$(date +%s)
+      "$BIN/make_checkpoint" --preset llama2-7b --layout "$l" --seed 7 \
+        --tokenizer "$CARRY/fixtures/llama2-tokenizer/tokenizer.model" --out "$WORK/7b/$l" >>"$OUT/make7b.log" 2>&1
+      note "make_checkpoint $l: exit $? in $(( $(date +%s) - start )) s, $(du -sh "$WORK/7b/$l" | cut -f1)"
+    fi
+  done
+fi
+
+if has check7b; then
+  for l in $LAYOUTS; do
+    LLAMA_SYNTHETIC_7B_DIR=$WORK/7b/$l "$BIN/synthetic_7b_test" --gtest_filter='*CudaMatchesCpu*' >>"$OUT/check7b.log" 2>&1
+    note "7b cuda-vs-cpu $l: exit $? $(grep -E 'rel' "$OUT/check7b.log" | tail -9 | awk '{print $NF}' | tr '\n' ' ')"
+  done
+fi
+
+if has variants; then
+  dirs=""
+  for l in $LAYOUTS; do dirs="$dirs:$WORK/7b/$l"; done
+  LLAMA_SYNTHETIC_7B_DIRS=${dirs#:} "$BIN/synthetic_7b_test" --gtest_filter='*AllVariants*' >>"$OUT/check7b.log" 2>&1
+  note "all variants at once: exit $?"
+  grep '\[ variants \]' "$OUT/check7b.log" | tee -a "$SUMMARY"
+fi
+
+if has bench; then
+  for l in $LAYOUTS; do
+    echo "=== $l" >>"$OUT/bench.log"
+    "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda $BENCH_ARGS >>"$OUT/bench.log" 2>&1
+    note "bench $l: exit $?"
+  done
+  cat "$OUT/bench.log" >>"$SUMMARY"
+fi
+
+if has ncu; then
+  l=${LAYOUTS%% *}
+  ncu --profile-from-start off --graph-profiling node --csv \
+    --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+    "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda --profile_step >"$OUT/ncu_$l.csv" 2>>"$OUT/ncu.log"
+  note "ncu $l: exit $?"
+  python3 "$ROOT/deploy/gpu/ncu_breakdown.py" "$OUT/ncu_$l.csv" 2>&1 | tee -a "$SUMMARY"
+fi
+note "done"
