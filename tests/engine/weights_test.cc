@@ -205,7 +205,7 @@ INSTANTIATE_TEST_SUITE_P(Branches, GptqBranchTest, ::testing::ValuesIn(std::vect
 
 // ---------------------------------------------------------------- bad checkpoints
 
-class BrokenCheckpointTest : public ::testing::Test {
+class EditedCheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
@@ -242,13 +242,13 @@ class BrokenCheckpointTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(BrokenCheckpointTest, UnmodifiedCopyLoads) {
+TEST_F(EditedCheckpointTest, UnmodifiedCopyLoads) {
   CopyMain([](std::vector<TensorData>&) {});
   auto w = LoadModelWeights(dir_.string());
   EXPECT_TRUE(w.ok()) << w.status();
 }
 
-TEST_F(BrokenCheckpointTest, WrongDtypeForQweight) {
+TEST_F(EditedCheckpointTest, WrongDtypeForQweight) {
   CopyMain([](std::vector<TensorData>& ts) {
     Find(ts, "model.layers.0.self_attn.q_proj.qweight")->spec.dtype = DType::kF32;
   });
@@ -259,7 +259,7 @@ TEST_F(BrokenCheckpointTest, WrongDtypeForQweight) {
   EXPECT_THAT(w.status().message(), HasSubstr("dtype F32 but expected I32"));
 }
 
-TEST_F(BrokenCheckpointTest, ShapeMismatchVsConfig) {
+TEST_F(EditedCheckpointTest, ShapeMismatchVsConfig) {
   CopyMain([](std::vector<TensorData>& ts) {
     TensorData* t = Find(ts, "model.layers.3.mlp.down_proj.qweight");  // [24, 64]
     t->spec.shape = {24, 32};
@@ -273,7 +273,7 @@ TEST_F(BrokenCheckpointTest, ShapeMismatchVsConfig) {
   EXPECT_THAT(w.status().message(), HasSubstr("model.safetensors"));
 }
 
-TEST_F(BrokenCheckpointTest, MissingTensor) {
+TEST_F(EditedCheckpointTest, MissingTensor) {
   CopyMain([](std::vector<TensorData>& ts) {
     ts.erase(std::remove_if(ts.begin(), ts.end(),
                             [](const TensorData& t) {
@@ -287,7 +287,7 @@ TEST_F(BrokenCheckpointTest, MissingTensor) {
   EXPECT_THAT(w.status().message(), HasSubstr("model.layers.4.mlp.up_proj.scales"));
 }
 
-TEST_F(BrokenCheckpointTest, MissingEmbedding) {
+TEST_F(EditedCheckpointTest, MissingEmbedding) {
   CopyMain([](std::vector<TensorData>& ts) {
     ts.erase(ts.begin());  // sorted names: model.embed_tokens.weight first
   });
@@ -297,7 +297,7 @@ TEST_F(BrokenCheckpointTest, MissingEmbedding) {
   EXPECT_THAT(w.status().message(), HasSubstr("model.embed_tokens.weight"));
 }
 
-TEST_F(BrokenCheckpointTest, GIdxOutOfRange) {
+TEST_F(EditedCheckpointTest, GIdxOutOfRange) {
   CopyMain([](std::vector<TensorData>& ts) {
     TensorData* t = Find(ts, "model.layers.2.self_attn.o_proj.g_idx");
     const int32_t bad = 7;  // K=64, G=128 -> one group
@@ -309,13 +309,54 @@ TEST_F(BrokenCheckpointTest, GIdxOutOfRange) {
   EXPECT_THAT(w.status().message(), HasSubstr("out of range"));
 }
 
-TEST_F(BrokenCheckpointTest, NoSafetensorsFile) {
+TEST_F(EditedCheckpointTest, NoSafetensorsFile) {
   CopyMain([](std::vector<TensorData>&) {});
   fs::remove(dir_ / "model.safetensors");
   auto w = LoadModelWeights(dir_.string());
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(w.status().message(), HasSubstr("model.safetensors"));
+}
+
+TEST_F(EditedCheckpointTest, GptqV2StoresRealZero) {
+  // Same weights re-encoded as gptq_v2: stored zero 8 instead of v1's 7.
+  CopyMain([](std::vector<TensorData>& ts) {
+    for (auto& t : ts) {
+      if (t.spec.name.size() > 7 && t.spec.name.substr(t.spec.name.size() - 7) == ".qzeros") {
+        for (size_t i = 0; i + 4 <= t.bytes.size(); i += 4) {
+          uint32_t w;
+          std::memcpy(&w, t.bytes.data() + i, 4);
+          uint32_t out = 0;
+          for (int j = 0; j < 8; ++j) out |= (((w >> (4 * j)) & 15u) + 1) << (4 * j);
+          std::memcpy(t.bytes.data() + i, &out, 4);
+        }
+      }
+    }
+  });
+  auto q = testing::ReadJson((dir_ / "quantize_config.json").string());
+  q["checkpoint_format"] = "gptq_v2";
+  std::ofstream(dir_ / "quantize_config.json", std::ios::trunc) << q.dump();
+  auto v2 = LoadModelWeights(dir_.string());
+  ASSERT_TRUE(v2.ok()) << v2.status();
+  auto v1 = LoadModelWeights(testing::ModelDir("main"));
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  const GptqLinear& a = (*v1)->layers[0].w_down.gptq;
+  const GptqLinear& b = (*v2)->layers[0].w_down.gptq;
+  EXPECT_EQ(a.zeros, b.zeros);
+  for (int k = 0; k < a.K; k += 5) {
+    for (int n = 0; n < a.N; ++n) ASSERT_EQ(a.At(k, n), b.At(k, n));
+  }
+}
+
+TEST_F(EditedCheckpointTest, QuantizedTensorsWithoutQuantConfig) {
+  CopyMain([](std::vector<TensorData>&) {});
+  fs::remove(dir_ / "quantize_config.json");
+  auto c = testing::ReadJson((dir_ / "config.json").string());
+  c.erase("quantization_config");
+  std::ofstream(dir_ / "config.json", std::ios::trunc) << c.dump();
+  auto w = LoadModelWeights(dir_.string());
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(w.status().message(), HasSubstr("qweight is GPTQ-quantized but config.json has no"));
 }
 
 }  // namespace
