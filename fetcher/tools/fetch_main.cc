@@ -36,6 +36,7 @@ int ExitCodeFor(const absl::Status& s) {
     case absl::StatusCode::kOk:
       return kExitOk;
     case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:  // offline and not cached
       return kExitNotFound;
     case absl::StatusCode::kUnauthenticated:
     case absl::StatusCode::kPermissionDenied:
