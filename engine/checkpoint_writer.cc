@@ -262,8 +262,16 @@ absl::Status WriteJsonFiles(const fs::path& dir, const CheckpointShape& s,
 
 absl::Status WriteTokenizer(const fs::path& dir, const CheckpointOptions& o) {
   const fs::path dst = dir / "tokenizer.model";
-  if (o.tokenizer_path.empty()) return TrainDemoTokenizer(dst.string(), o.shape.vocab);
   std::string err;
+  if (o.tokenizer_path.empty()) {
+    if (auto s = TrainDemoTokenizer(dst.string(), o.shape.vocab); !s.ok()) return s;
+    const int pieces = spm::PieceCount(dst.string(), &err);
+    if (pieces != o.shape.vocab) {
+      return absl::InternalError(absl::StrCat("trained tokenizer ", dst.string(), " has ", pieces,
+                                              " pieces, wanted ", o.shape.vocab, " ", err));
+    }
+    return absl::OkStatus();
+  }
   const int pieces = spm::PieceCount(o.tokenizer_path, &err);
   if (pieces < 0) {
     return absl::InvalidArgumentError(
@@ -333,8 +341,9 @@ absl::Status TrainDemoTokenizer(const std::string& path, int vocab) {
   std::string model, err;
   if (!spm::TrainDemoBpe(vocab, &model, &err)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "training a ", vocab, "-piece demo tokenizer failed (the embedded text supports a "
-        "small vocab only; pass a tokenizer.model for large vocabs): ", err));
+        "training a ", vocab, "-piece demo tokenizer failed (the embedded text supports "
+        "roughly 400 to 2000 pieces, 256 byte-fallback pieces included; pass a "
+        "tokenizer.model for other vocab sizes): ", err));
   }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(model.data(), static_cast<std::streamsize>(model.size()));

@@ -245,18 +245,23 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
     auto [pos, inserted] = file->tensors_.emplace(it.key(), std::move(*t));
     spans.emplace_back(pos->second.data - data, &pos->second);
   }
-  // No two tensors may share bytes.
+  // No two tensors may share bytes (empty tensors hold none).
   std::sort(spans.begin(), spans.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second->nbytes < b.second->nbytes;
   });
-  for (size_t i = 1; i < spans.size(); ++i) {
-    const auto& prev = spans[i - 1];
-    if (prev.second->nbytes == 0) continue;
-    if (spans[i].first < prev.first + prev.second->nbytes) {
+  const TensorView* last = nullptr;
+  uint64_t last_begin = 0, last_end = 0;
+  for (const auto& [begin, view] : spans) {
+    if (view->nbytes == 0) continue;
+    if (last != nullptr && begin < last_end) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "safetensors ", path, ": tensors ", prev.second->name, " [", prev.first, ",",
-          prev.first + prev.second->nbytes, ") and ", spans[i].second->name, " [", spans[i].first,
-          ",", spans[i].first + spans[i].second->nbytes, ") overlap"));
+          "safetensors ", path, ": tensors ", last->name, " [", last_begin, ",", last_end,
+          ") and ", view->name, " [", begin, ",", begin + view->nbytes, ") overlap"));
+    }
+    if (begin + view->nbytes > last_end) {
+      last = view;
+      last_begin = begin;
+      last_end = begin + view->nbytes;
     }
   }
   return file;
