@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -13,6 +14,7 @@
 
 #include "engine/checkpoint_writer_spm.h"
 #include "engine/config.h"
+#include "engine/runner.h"
 #include "engine/safetensors.h"
 #include "engine/weights.h"
 #include "gmock/gmock.h"
@@ -220,6 +222,36 @@ TEST_F(CheckpointWriterTest, BadOptionsRejected) {
   EXPECT_EQ(big.layers, 32);
   EXPECT_EQ(big.vocab, 32000);
   EXPECT_FALSE(big.tie_embeddings);
+}
+
+// The random scales must keep a deep model's activations sane (the CUDA backend runs fp16):
+// 32 layers like Llama-2-7B, narrower. Logits finite, bounded, and not degenerate.
+TEST_F(CheckpointWriterTest, DeepSyntheticModelForwardStaysFinite) {
+  const CheckpointShape shape{512, 1376, 32, 8, 8, 512, 64, false};
+  const std::string d = Write("deep", "gptq-4bit-128g-actorder_True", 3, 1, shape);
+  auto w = LoadModelWeights(d);
+  ASSERT_TRUE(w.ok()) << w.status();
+  RunnerOptions opt;
+  opt.max_slots = 1;
+  opt.threads = 2;
+  auto r = CreateCpuRunner(*w, opt);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::vector<int32_t> prompt = {1, 50, 300, 7, 499, 12, 260, 33};
+  std::vector<float> logits(prompt.size() * shape.vocab);
+  ASSERT_TRUE((*r)->Prefill(0, 0, prompt, absl::MakeSpan(logits), /*all_logits=*/true).ok());
+  double sum = 0, sum2 = 0, max_abs = 0;
+  for (float v : logits) {
+    ASSERT_TRUE(std::isfinite(v));
+    sum += v;
+    sum2 += static_cast<double>(v) * v;
+    max_abs = std::max(max_abs, static_cast<double>(std::abs(v)));
+  }
+  const double mean = sum / logits.size();
+  const double stddev = std::sqrt(sum2 / logits.size() - mean * mean);
+  RecordProperty("max_abs_logit", std::to_string(max_abs));
+  RecordProperty("logit_stddev", std::to_string(stddev));
+  EXPECT_LT(max_abs, 1000.0);
+  EXPECT_GT(stddev, 1e-3);
 }
 
 }  // namespace
