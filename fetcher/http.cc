@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <cctype>
+#include <chrono>
 #include <mutex>
 
 #include "absl/strings/ascii.h"
@@ -24,6 +25,9 @@ struct Ctx {
   const HttpRequest* req;
   HttpResponse* resp;
   bool sink_failed = false;
+  bool stalled = false;
+  curl_off_t last_now = -1;
+  std::chrono::steady_clock::time_point last_change = std::chrono::steady_clock::now();
 };
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
@@ -63,9 +67,19 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
-int OnXfer(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int OnXfer(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
   auto* ctx = static_cast<Ctx*>(user);
-  return (ctx->req->cancel && ctx->req->cancel->load()) ? 1 : 0;
+  if (ctx->req->cancel && ctx->req->cancel->load()) return 1;
+  // Stall detection: no byte for stall_timeout_s (curl's low-speed check is coarser).
+  auto now = std::chrono::steady_clock::now();
+  if (dlnow + ulnow != ctx->last_now) {
+    ctx->last_now = dlnow + ulnow;
+    ctx->last_change = now;
+  } else if (now - ctx->last_change > std::chrono::seconds(ctx->req->stall_timeout_s)) {
+    ctx->stalled = true;
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -92,7 +106,7 @@ absl::StatusOr<HttpResponse> Perform(const HttpRequest& req, HttpResponse* parti
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(req.connect_timeout_s));
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.stall_timeout_s));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(2 * req.stall_timeout_s));
   if (!req.user_agent.empty()) curl_easy_setopt(h, CURLOPT_USERAGENT, req.user_agent.c_str());
   if (req.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -120,6 +134,10 @@ absl::StatusOr<HttpResponse> Perform(const HttpRequest& req, HttpResponse* parti
   if (rc == CURLE_OK) return resp;
   if (partial) *partial = resp;
   std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  if (rc == CURLE_ABORTED_BY_CALLBACK && ctx.stalled) {
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "no data for %d s on %s %s", req.stall_timeout_s, req.method, req.url));
+  }
   if (rc == CURLE_ABORTED_BY_CALLBACK) return absl::CancelledError("download cancelled");
   if (ctx.sink_failed && req.sink_error && !req.sink_error->ok()) return *req.sink_error;
   if (rc == CURLE_OPERATION_TIMEDOUT) {

@@ -165,15 +165,18 @@ TEST_F(FaultsTest, SlowTrickleCompletes) {
 }
 
 TEST_F(FaultsTest, StalledTransferTimesOutAndResumes) {
-  // 1 byte/s: the stall timeout aborts the request; the retry resumes from what arrived.
-  hub_->SetFaults({{{"kind", "trickle"}, {"match", kModel}, {"bytes_per_sec", 1},
-                    {"count", 1}}});
+  // The CDN goes silent after 60000 bytes: the stall timeout aborts the request and the
+  // retry resumes from what arrived.
+  hub_->SetFaults({{{"kind", "stall"}, {"match", kModel}, {"after_bytes", 60000},
+                    {"seconds", 20}, {"where", {"cdn"}}, {"count", 1}}});
   opts_.stall_timeout_s = 1;
   absl::StatusOr<FetchResult> r = FetchRepo(kRepo, kBranch, opts_);
   ASSERT_TRUE(r.ok()) << r.status();
   ExpectSnapshotMatchesFixture(r->snapshot_dir, kBranch);
   auto gets = hub_->Entries("cdn", kModel);
   ASSERT_EQ(gets.size(), 2u);
+  EXPECT_EQ(gets[1]["range"], "bytes=60000-");
+  EXPECT_EQ(ModelBytesSent(), model_size_);
 }
 
 TEST_F(FaultsTest, GatedRepoNeedsAToken) {

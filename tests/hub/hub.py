@@ -30,12 +30,14 @@ Control (main port):
   GET  /_faults                                             current faults (counts left)
   GET  /_log                                                request log (JSON list)
   POST /_log/clear                                          empty the log
-FAULT = {"kind": "drop"|"corrupt"|"status"|"trickle"|"traversal",
+FAULT = {"kind": "drop"|"stall"|"corrupt"|"status"|"trickle"|"traversal",
          "match": "<fnmatch glob on file path, default *>",
          "where": ["resolve","cdn","head","revision","tree"]  (default ["resolve","cdn"];
                   drop/corrupt/trickle only act on file bodies),
          "count": N (times it fires, -1 = always; default 1),
-         "after_bytes": N (drop: bytes sent before closing; default half the body),
+         "after_bytes": N (drop/stall: bytes sent before closing / going silent;
+                        default half the body),
+         "seconds": N (stall: silence before closing the connection; default 30),
          "code": 429|500|..., "retry_after": seconds (status),
          "bytes_per_sec": N (trickle)}
 """
@@ -493,7 +495,7 @@ def make_handler(state, role, ports):
                 self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
             fault = None
             if self.command == "GET":
-                fault = state.take_fault(where, f.path, ("drop", "corrupt", "trickle"))
+                fault = state.take_fault(where, f.path, ("drop", "stall", "corrupt", "trickle"))
             entry["status"] = status
             entry["offset"] = start
             entry["fault"] = fault["kind"] if fault else None
@@ -502,7 +504,7 @@ def make_handler(state, role, ports):
             if self.command == "HEAD":
                 return
             drop_at = None
-            if fault and fault["kind"] == "drop":
+            if fault and fault["kind"] in ("drop", "stall"):
                 drop_at = int(fault.get("after_bytes", length // 2))
             rate = int(fault.get("bytes_per_sec", 0)) if fault and fault["kind"] == "trickle" else 0
             corrupt = fault is not None and fault["kind"] == "corrupt"
@@ -532,6 +534,8 @@ def make_handler(state, role, ports):
                             self.wfile.flush()
                             time.sleep(len(data) / float(rate))
                 self.wfile.flush()
+                if fault and fault["kind"] == "stall":
+                    time.sleep(float(fault.get("seconds", 30)))
             except (BrokenPipeError, ConnectionResetError):
                 state.update(entry, aborted=True)
                 self.close_connection = True
