@@ -2,6 +2,7 @@
 // token boundaries, context limit, cancellation, UTF-8 holding, logprobs, errors.
 #include "engine/generate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>

@@ -2,8 +2,8 @@
 // repetition penalty, logprobs, parameter validation; stop-string helpers.
 #include "engine/sampler.h"
 
+#include <algorithm>
 #include <cmath>
-#include <map>
 #include <string>
 #include <vector>
 
