@@ -276,7 +276,8 @@ absl::StatusOr<FetchResult> FetchRepo(const std::string& repo_id, const std::str
           repo_id, revision, need, opts.disk_reserve_bytes, *avail, c.cache_dir));
     }
   }
-  for (const std::string& d : {c.blobs, c.refs}) {  // snapshots/ appears with its first verified file
+  // snapshots/{commit} appears only with its first verified file (LinkSnapshotFile).
+  for (const std::string& d : {c.blobs, c.refs}) {
     if (absl::Status s = MakeDirs(d); !s.ok()) return s;
   }
 
