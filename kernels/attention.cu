@@ -1,5 +1,7 @@
 #include "kernels/attention.h"
 
+#include "kernels/launch.h"
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -8,7 +10,7 @@ namespace llama::kernels {
 namespace {
 
 constexpr int kThreads = kAttnSplitKeys;  // one key per thread when scoring
-constexpr int kMaxHeadDim = 256;
+constexpr int kMaxHeadDim = 256;  // hd / 8 threads per row, a power of two <= 32
 
 __device__ __forceinline__ float BlockReduce(float v, float* sh, bool is_max) {
   for (int o = 16; o > 0; o >>= 1) {
@@ -29,6 +31,8 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
     const __half* __restrict__ q, const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
     const int32_t* __restrict__ slot, const int32_t* __restrict__ pos, AttnShape s,
     float2* __restrict__ partial_ml, float* __restrict__ partial_acc) {
+  AllowDependents();
+  WaitForPrerequisites();
   const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z, splits = gridDim.x;
   const int hd = s.head_dim;
   const int kvh = h / (s.heads / s.kv_heads);
@@ -42,41 +46,54 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
     return;
   }
   const int nk = min(kAttnSplitKeys, n_keys - k0);
-  __shared__ float qs[kMaxHeadDim];
   __shared__ float p[kAttnSplitKeys];
   __shared__ float red[kThreads / 32];
   __shared__ float accs[kThreads * 8];
-  const __half* qrow = q + (static_cast<size_t>(m) * s.heads + h) * hd;
-  const float scale = rsqrtf(static_cast<float>(hd));
-  for (int d = threadIdx.x; d < hd; d += kThreads) qs[d] = __half2float(qrow[d]) * scale;
-  __syncthreads();
-
   const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
   const size_t base = (static_cast<size_t>(slot[m]) * s.max_ctx) * row_stride + kvh * hd;
-  float score = -FLT_MAX;
-  if (threadIdx.x < nk) {
-    const __half* krow = k_cache + base + (k0 + threadIdx.x) * row_stride;
+
+  // Rows are read cooperatively: tpr = hd / 8 threads cover one row with 16-byte loads
+  // (hd / 8 is a power of two <= 32), kThreads / tpr rows per pass.
+  const int tpr = hd / 8, par = kThreads / tpr;
+  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
+  const float scale = rsqrtf(static_cast<float>(hd));
+  float qf[8];
+  {
+    const uint4 qv = *reinterpret_cast<const uint4*>(q + (static_cast<size_t>(m) * s.heads + h) * hd + d0);
+    const __half2* qh = reinterpret_cast<const __half2*>(&qv);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float2 f = __half22float2(qh[j]);
+      qf[2 * j] = f.x * scale;
+      qf[2 * j + 1] = f.y * scale;
+    }
+  }
+#pragma unroll 4
+  for (int r_base = 0; r_base < nk; r_base += par) {
+    const int r = r_base + r0;
     float dot = 0.f;
-    for (int d = 0; d < hd; d += 8) {
-      const uint4 kv = *reinterpret_cast<const uint4*>(krow + d);
+    if (r < nk) {
+      const uint4 kv = *reinterpret_cast<const uint4*>(k_cache + base + (k0 + r) * row_stride + d0);
       const __half2* kh = reinterpret_cast<const __half2*>(&kv);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const float2 kf = __half22float2(kh[j]);
-        dot = fmaf(qs[d + 2 * j], kf.x, dot);
-        dot = fmaf(qs[d + 2 * j + 1], kf.y, dot);
+        dot = fmaf(qf[2 * j], kf.x, dot);
+        dot = fmaf(qf[2 * j + 1], kf.y, dot);
       }
     }
-    score = dot;
+    for (int o = tpr / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    if (r < nk && d0 == 0) p[r] = dot;
   }
+  __syncthreads();
+  const float score = threadIdx.x < nk ? p[threadIdx.x] : -FLT_MAX;
   const float mx = BlockReduce(score, red, true);
   const float e = threadIdx.x < nk ? __expf(score - mx) : 0.f;
+  __syncthreads();  // every thread has read its score from p[]
   p[threadIdx.x] = e;
   const float sum = BlockReduce(e, red, false);  // its barriers also publish p[]
 
   // P·V: tpr threads cover one row (8 dims each); kThreads / tpr rows in parallel.
-  const int tpr = hd / 8, par = kThreads / tpr;
-  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
   float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
   if (r0 < par) {
     for (int r = r0; r < nk; r += par) {
@@ -108,6 +125,8 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
 // grid (H, rows)
 __global__ void CombineKernel(const float2* __restrict__ partial_ml, const float* __restrict__ partial_acc,
                               int splits, int heads, int hd, __half* __restrict__ out) {
+  AllowDependents();
+  WaitForPrerequisites();
   const int h = blockIdx.x, m = blockIdx.y;
   const size_t first = (static_cast<size_t>(m) * heads + h) * splits;
   float mx = -FLT_MAX;
@@ -130,6 +149,8 @@ __global__ void CombineKernel(const float2* __restrict__ partial_ml, const float
 // Causal softmax over S rows: batch b (kv head), query t: keys 0..start+t valid. grid (T, KVH).
 __global__ void CausalSoftmaxKernel(const float* __restrict__ S, __half* __restrict__ P, int T, int Lk,
                                     int start, float scale) {
+  AllowDependents();
+  WaitForPrerequisites();
   const int t = blockIdx.x, b = blockIdx.y;
   const size_t off = (static_cast<size_t>(b) * T + t) * Lk;
   const float* row = S + off;
@@ -163,14 +184,15 @@ cudaError_t LaunchDecodeAttention(const __half* q, const __half* k_cache, const 
                                   int rows, int splits, float2* partial_ml, float* partial_acc,
                                   __half* out, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  if (shape.head_dim % 8 != 0 || shape.head_dim > kMaxHeadDim || shape.heads % shape.kv_heads != 0 ||
+  const int tpr = shape.head_dim / 8;
+  if (shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || shape.head_dim > kMaxHeadDim || shape.heads % shape.kv_heads != 0 ||
       splits < 1)
     return cudaErrorInvalidValue;
-  DecodeAttentionKernel<<<dim3(splits, shape.heads, rows), kThreads, 0, stream>>>(
-      q, k_cache, v_cache, slot, pos, shape, partial_ml, partial_acc);
-  CombineKernel<<<dim3(shape.heads, rows), 128, 0, stream>>>(partial_ml, partial_acc, splits, shape.heads,
-                                                             shape.head_dim, out);
-  return cudaGetLastError();
+  cudaError_t err = Launch(DecodeAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, q,
+                           k_cache, v_cache, slot, pos, shape, partial_ml, partial_acc);
+  if (err != cudaSuccess) return err;
+  return Launch(CombineKernel, dim3(shape.heads, rows), dim3(128), 0, stream, partial_ml, partial_acc, splits,
+                shape.heads, shape.head_dim, out);
 }
 
 size_t PrefillAttentionScratchBytes(const AttnShape& shape, int q_rows) {
@@ -201,7 +223,8 @@ cudaError_t LaunchPrefillAttention(cublasHandle_t handle, const __half* q, const
           H * hd, static_cast<long long>(g) * hd, &zero, S, CUDA_R_32F, Lk, static_cast<long long>(Lk) * tb, KVH,
           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
       if (st != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
-      CausalSoftmaxKernel<<<dim3(tb, KVH), 256, 0, stream>>>(S, P, tb, Lk, start + t0, scale);
+      cudaError_t err = Launch(CausalSoftmaxKernel, dim3(tb, KVH), dim3(256), 0, stream, S, P, tb, Lk, start + t0, scale);
+      if (err != cudaSuccess) return err;
       // O_{b*g+i} (col-major hd x tb) = V_b (hd x Lk) * P_b (Lk x tb)
       __half* ob = out + static_cast<size_t>(t0) * H * hd + i * hd;
       st = cublasGemmStridedBatchedEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, hd, tb, Lk, &one, vb, CUDA_R_16F,

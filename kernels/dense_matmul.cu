@@ -1,5 +1,6 @@
 // Dense fp16 GEMV (decode) and the cuBLAS GEMM wrapper (prefill).
 #include "kernels/dense_matmul.h"
+#include "kernels/launch.h"
 
 namespace llama::kernels {
 namespace {
@@ -10,6 +11,8 @@ template <int M>
 __global__ void __launch_bounds__(kThreads) DenseGemvKernel(const __half* __restrict__ w, int K, int N,
                                                             const __half* __restrict__ x, int ldx,
                                                             float* __restrict__ out, int ldo, bool accumulate) {
+  AllowDependents();
+  WaitForPrerequisites();
   const int lane = threadIdx.x & 31;
   const int n = blockIdx.x * (kThreads / 32) + (threadIdx.x >> 5);
   if (n >= N) return;
@@ -51,9 +54,8 @@ template <int M>
 cudaError_t DenseGemv(const __half* w, int K, int N, const __half* x, int ldx, float* out, int ldo,
                       bool accumulate, cudaStream_t s) {
   const int rows_per_block = kThreads / 32;
-  DenseGemvKernel<M><<<(N + rows_per_block - 1) / rows_per_block, kThreads, 0, s>>>(w, K, N, x, ldx, out,
-                                                                                    ldo, accumulate);
-  return cudaGetLastError();
+  return Launch(DenseGemvKernel<M>, dim3((N + rows_per_block - 1) / rows_per_block), dim3(kThreads), 0, s, w, K, N,
+                x, ldx, out, ldo, accumulate);
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 #include "kernels/embedding.h"
 
+#include "kernels/launch.h"
+
 namespace llama::kernels {
 namespace {
 
 __global__ void EmbeddingKernel(const __half* __restrict__ table, int dim, const int32_t* __restrict__ tokens,
                                 float* __restrict__ x) {
+  AllowDependents();
+  WaitForPrerequisites();
   const __half* src = table + static_cast<size_t>(tokens[blockIdx.x]) * dim;
   float* dst = x + static_cast<size_t>(blockIdx.x) * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = __half2float(src[i]);
@@ -15,8 +19,7 @@ __global__ void EmbeddingKernel(const __half* __restrict__ table, int dim, const
 cudaError_t LaunchEmbedding(const __half* table, int dim, const int32_t* tokens, float* x, int rows,
                             cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  EmbeddingKernel<<<rows, 256, 0, stream>>>(table, dim, tokens, x);
-  return cudaGetLastError();
+  return Launch(EmbeddingKernel, dim3(rows), dim3(256), 0, stream, table, dim, tokens, x);
 }
 
 }  // namespace llama::kernels

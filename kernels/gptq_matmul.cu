@@ -1,5 +1,6 @@
 // GPTQ 4-bit GEMV (decode) and dequantization (prefill). Layout: kernels/README.md.
 #include "kernels/gptq_matmul.h"
+#include "kernels/launch.h"
 
 namespace llama::kernels {
 namespace {
@@ -29,6 +30,20 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, const _
   const int w0 = blockIdx.y * kWordsPerBlock;
   const int nw = min(kWordsPerBlock, words - w0);
 
+  // Weights do not depend on earlier kernels: start streaming them before waiting (PDL).
+  const int n = blockIdx.x * kColsPerBlock + lane * 4;
+  const int wl0 = warp * kWordsPerWarp;
+  uint4 q[kWordsPerWarp];
+  if (n < w.N) {
+#pragma unroll
+    for (int i = 0; i < kWordsPerWarp; ++i) {
+      if (wl0 + i < nw)
+        q[i] = __ldcs(reinterpret_cast<const uint4*>(w.qweight + static_cast<size_t>(w0 + wl0 + i) * w.N + n));
+    }
+  }
+  AllowDependents();
+  WaitForPrerequisites();
+
   // Gather the block's slice of x (act-order permutation applied here).
   for (int idx = tid; idx < M * nw * 8; idx += kThreads) {
     const int m = idx / (nw * 8), r = idx % (nw * 8);
@@ -40,7 +55,6 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, const _
   }
   __syncthreads();
 
-  const int n = blockIdx.x * kColsPerBlock + lane * 4;
   float acc[M][4];
 #pragma unroll
   for (int m = 0; m < M; ++m)
@@ -48,13 +62,6 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, const _
     for (int c = 0; c < 4; ++c) acc[m][c] = 0.f;
 
   if (n < w.N) {
-    const int wl0 = warp * kWordsPerWarp;
-    uint4 q[kWordsPerWarp];
-#pragma unroll
-    for (int i = 0; i < kWordsPerWarp; ++i) {
-      if (wl0 + i < nw)
-        q[i] = __ldcs(reinterpret_cast<const uint4*>(w.qweight + static_cast<size_t>(w0 + wl0 + i) * w.N + n));
-    }
 #pragma unroll
     for (int i = 0; i < kWordsPerWarp; ++i) {
       const int wl = wl0 + i;
@@ -106,6 +113,8 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, const _
 }
 
 __global__ void GptqDequantKernel(GptqMatrix w, __half* __restrict__ dst) {
+  AllowDependents();
+  WaitForPrerequisites();  // dst may still be read by the previous GEMM
   const int n = blockIdx.x * blockDim.x + threadIdx.x;
   const int word = blockIdx.y;
   if (n >= w.N) return;
@@ -125,8 +134,7 @@ __global__ void GptqDequantKernel(GptqMatrix w, __half* __restrict__ dst) {
 template <int M>
 cudaError_t Gemv(const GptqMatrix& w, const __half* x, int ldx, float* out, int ldo, cudaStream_t s) {
   dim3 grid((w.N + kColsPerBlock - 1) / kColsPerBlock, (w.K / 8 + kWordsPerBlock - 1) / kWordsPerBlock);
-  GptqGemvKernel<M><<<grid, kThreads, 0, s>>>(w, x, ldx, out, ldo);
-  return cudaGetLastError();
+  return Launch(GptqGemvKernel<M>, grid, dim3(kThreads), 0, s, w, x, ldx, out, ldo);
 }
 
 }  // namespace
@@ -149,8 +157,7 @@ cudaError_t LaunchGptqGemv(const GptqMatrix& w, const __half* x, int ldx, float*
 cudaError_t LaunchGptqDequant(const GptqMatrix& w, __half* dst, cudaStream_t stream) {
   if (w.K % 8 != 0) return cudaErrorInvalidValue;
   dim3 grid((w.N + 255) / 256, w.K / 8);
-  GptqDequantKernel<<<grid, 256, 0, stream>>>(w, dst);
-  return cudaGetLastError();
+  return Launch(GptqDequantKernel, grid, dim3(256), 0, stream, w, dst);
 }
 
 }  // namespace llama::kernels

@@ -1,12 +1,23 @@
 #include "kernels/norm.h"
 
+#include "kernels/launch.h"
+
 namespace llama::kernels {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = 512;
 
-__global__ void RmsNormKernel(const float* __restrict__ x, int ldx, const float* __restrict__ weight,
-                              int dim, float eps, __half* __restrict__ out, int ldo) {
+__global__ void __launch_bounds__(kThreads) RmsNormKernel(const float* __restrict__ x, int ldx,
+                                                          const float* __restrict__ weight, int dim, float eps,
+                                                          __half* __restrict__ out, int ldo, float* __restrict__ zero,
+                                                          size_t zero_count) {
+  AllowDependents();
+  WaitForPrerequisites();
+  if (zero) {
+    const size_t per_block = (zero_count + gridDim.x - 1) / gridDim.x;
+    const size_t b = per_block * blockIdx.x, e = min(zero_count, b + per_block);
+    for (size_t i = b + threadIdx.x; i < e; i += kThreads) zero[i] = 0.f;
+  }
   const float* row = x + static_cast<size_t>(blockIdx.x) * ldx;
   float ss = 0.f;
   for (int i = threadIdx.x; i < dim; i += kThreads) ss = fmaf(row[i], row[i], ss);
@@ -14,13 +25,10 @@ __global__ void RmsNormKernel(const float* __restrict__ x, int ldx, const float*
   for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
   if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
   __syncthreads();
-  if (threadIdx.x < 32) {
-    float v = threadIdx.x < kThreads / 32 ? partial[threadIdx.x] : 0.f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (threadIdx.x == 0) partial[0] = v;
-  }
-  __syncthreads();
-  const float inv = rsqrtf(partial[0] / dim + eps);
+  float total = 0.f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) total += partial[w];
+  const float inv = rsqrtf(total / dim + eps);
   __half* dst = out + static_cast<size_t>(blockIdx.x) * ldo;
   for (int i = threadIdx.x; i < dim; i += kThreads) dst[i] = __float2half(row[i] * inv * weight[i]);
 }
@@ -28,10 +36,10 @@ __global__ void RmsNormKernel(const float* __restrict__ x, int ldx, const float*
 }  // namespace
 
 cudaError_t LaunchRmsNorm(const float* x, int ldx, const float* weight, int dim, float eps,
-                          __half* out, int ldo, int rows, cudaStream_t stream) {
+                          __half* out, int ldo, int rows, cudaStream_t stream, float* zero, size_t zero_count) {
   if (rows <= 0) return cudaSuccess;
-  RmsNormKernel<<<rows, kThreads, 0, stream>>>(x, ldx, weight, dim, eps, out, ldo);
-  return cudaGetLastError();
+  return Launch(RmsNormKernel, dim3(rows), dim3(kThreads), 0, stream, x, ldx, weight, dim, eps, out, ldo, zero,
+                zero_count);
 }
 
 }  // namespace llama::kernels

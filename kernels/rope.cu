@@ -1,45 +1,62 @@
 #include "kernels/rope.h"
 
+#include "kernels/launch.h"
+
 namespace llama::kernels {
 namespace {
 
+__global__ void RopeTableKernel(float2* table, int max_ctx, int head_dim, float theta) {
+  const int half = head_dim / 2;
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= max_ctx * half) return;
+  const int p = idx / half, i = idx % half;
+  const float inv_freq = static_cast<float>(1.0 / pow(static_cast<double>(theta), (2.0 * i) / head_dim));
+  const float ang = static_cast<float>(p) * inv_freq;
+  table[idx] = make_float2(static_cast<float>(cos(static_cast<double>(ang))),
+                           static_cast<float>(sin(static_cast<double>(ang))));
+}
+
+// grid (rows, H + 2 KVH): block y < H rotates a query head, < H + KVH a key head (into the
+// cache), else copies a value head. blockDim = hd.
 __global__ void RopeStoreKvKernel(const float* __restrict__ qkv, int ld_qkv, const int32_t* __restrict__ slot,
-                                  const int32_t* __restrict__ pos, RopeShape s, __half* __restrict__ q_out,
-                                  __half* __restrict__ k_cache, __half* __restrict__ v_cache) {
-  const int m = blockIdx.x;
+                                  const int32_t* __restrict__ pos, const float2* __restrict__ table, RopeShape s,
+                                  __half* __restrict__ q_out, __half* __restrict__ k_cache,
+                                  __half* __restrict__ v_cache) {
+  AllowDependents();
+  WaitForPrerequisites();
+  const int m = blockIdx.x, head = blockIdx.y, i = threadIdx.x;
+  const int hd = s.head_dim, half = hd / 2;
   const int p = pos[m];
-  const int half_dim = s.head_dim / 2;
-  const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
-  const int q_pairs = s.heads * half_dim, k_pairs = s.kv_heads * half_dim;
-  const size_t kv_row = (static_cast<size_t>(slot[m]) * s.max_ctx + p) * s.kv_heads * s.head_dim;
-  for (int idx = threadIdx.x; idx < q_pairs + k_pairs; idx += blockDim.x) {
-    const bool is_q = idx < q_pairs;
-    const int local = is_q ? idx : idx - q_pairs;
-    const int head = local / half_dim, i = local % half_dim;
-    const float inv_freq = 1.0f / powf(s.theta, static_cast<float>(2 * i) / s.head_dim);
-    float sn, cs;
-    sincosf(static_cast<float>(p) * inv_freq, &sn, &cs);
-    const float* src = row + (is_q ? 0 : s.heads * s.head_dim) + head * s.head_dim;
-    const float a = src[i], b = src[i + half_dim];
-    __half* dst = is_q ? q_out + static_cast<size_t>(m) * s.heads * s.head_dim + head * s.head_dim
-                       : k_cache + kv_row + head * s.head_dim;
-    dst[i] = __float2half(a * cs - b * sn);
-    dst[i + half_dim] = __float2half(b * cs + a * sn);
+  const float* src = qkv + static_cast<size_t>(m) * ld_qkv + head * hd;
+  const size_t kv_row = (static_cast<size_t>(slot[m]) * s.max_ctx + p) * s.kv_heads * hd;
+  if (head >= s.heads + s.kv_heads) {
+    v_cache[kv_row + (head - s.heads - s.kv_heads) * hd + i] = __float2half(src[i]);
+    return;
   }
-  const float* v = row + (s.heads + s.kv_heads) * s.head_dim;
-  for (int idx = threadIdx.x; idx < s.kv_heads * s.head_dim; idx += blockDim.x)
-    v_cache[kv_row + idx] = __float2half(v[idx]);
+  if (i >= half) return;
+  const float2 cs = table[static_cast<size_t>(p) * half + i];
+  const float a = src[i], b = src[i + half];
+  __half* dst = head < s.heads ? q_out + (static_cast<size_t>(m) * s.heads + head) * hd
+                               : k_cache + kv_row + (head - s.heads) * hd;
+  dst[i] = __float2half(a * cs.x - b * cs.y);
+  dst[i + half] = __float2half(b * cs.x + a * cs.y);
 }
 
 }  // namespace
 
-cudaError_t LaunchRopeStoreKv(const float* qkv, int ld_qkv, const int32_t* slot, const int32_t* pos,
-                              const RopeShape& shape, __half* q_out, __half* k_cache, __half* v_cache,
-                              int rows, cudaStream_t stream) {
-  if (rows <= 0) return cudaSuccess;
-  if (shape.head_dim % 2 != 0) return cudaErrorInvalidValue;
-  RopeStoreKvKernel<<<rows, 256, 0, stream>>>(qkv, ld_qkv, slot, pos, shape, q_out, k_cache, v_cache);
+cudaError_t LaunchRopeTable(float2* table, int max_ctx, int head_dim, float theta, cudaStream_t stream) {
+  const int n = max_ctx * (head_dim / 2);
+  RopeTableKernel<<<(n + 255) / 256, 256, 0, stream>>>(table, max_ctx, head_dim, theta);
   return cudaGetLastError();
+}
+
+cudaError_t LaunchRopeStoreKv(const float* qkv, int ld_qkv, const int32_t* slot, const int32_t* pos,
+                              const float2* table, const RopeShape& shape, __half* q_out, __half* k_cache,
+                              __half* v_cache, int rows, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  if (shape.head_dim % 2 != 0 || shape.head_dim > 1024) return cudaErrorInvalidValue;
+  return Launch(RopeStoreKvKernel, dim3(rows, shape.heads + 2 * shape.kv_heads), dim3(shape.head_dim), 0, stream,
+                qkv, ld_qkv, slot, pos, table, shape, q_out, k_cache, v_cache);
 }
 
 }  // namespace llama::kernels

@@ -1,5 +1,7 @@
 #include "kernels/sampling.h"
 
+#include "kernels/launch.h"
+
 #include <cfloat>
 
 namespace llama::kernels {
@@ -38,12 +40,16 @@ __device__ int BlockArgmax(const float* __restrict__ row, int vocab) {
 }
 
 __global__ void ArgmaxKernel(const float* __restrict__ logits, int vocab, int ld, int32_t* __restrict__ out) {
+  AllowDependents();
+  WaitForPrerequisites();
   const int best = BlockArgmax(logits + static_cast<size_t>(blockIdx.x) * ld, vocab);
   if (threadIdx.x == 0) out[blockIdx.x] = best;
 }
 
 __global__ void GreedyAdvanceKernel(const float* __restrict__ logits, int vocab, int32_t* token, int32_t* pos,
                                     int32_t* history, int32_t* step) {
+  AllowDependents();
+  WaitForPrerequisites();
   const int best = BlockArgmax(logits, vocab);
   if (threadIdx.x == 0) {
     history[*step] = best;
@@ -58,14 +64,12 @@ __global__ void GreedyAdvanceKernel(const float* __restrict__ logits, int vocab,
 cudaError_t LaunchArgmax(const float* logits, int vocab, int ld, int32_t* out, int rows,
                          cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  ArgmaxKernel<<<rows, kThreads, 0, stream>>>(logits, vocab, ld, out);
-  return cudaGetLastError();
+  return Launch(ArgmaxKernel, dim3(rows), dim3(kThreads), 0, stream, logits, vocab, ld, out);
 }
 
 cudaError_t LaunchGreedyAdvance(const float* logits, int vocab, int32_t* token, int32_t* pos,
                                 int32_t* history, int32_t* step, cudaStream_t stream) {
-  GreedyAdvanceKernel<<<1, kThreads, 0, stream>>>(logits, vocab, token, pos, history, step);
-  return cudaGetLastError();
+  return Launch(GreedyAdvanceKernel, dim3(1), dim3(kThreads), 0, stream, logits, vocab, token, pos, history, step);
 }
 
 }  // namespace llama::kernels

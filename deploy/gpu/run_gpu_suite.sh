@@ -9,13 +9,14 @@
 # Stages: unit (kernel + fixture gtests), sanitize (compute-sanitizer memcheck over them),
 # make7b (synthetic Llama-2-7B checkpoints with the Llama-2 tokenizer), check7b (CUDA vs CPU
 # per layout), variants (all layouts resident on one GPU), bench (llama_bench per layout),
-# ncu (per-kernel breakdown of one decode step, first layout).
+# ab (bench of the first layout with PDL / graphs off), ncu (per-kernel breakdown of one
+# decode step, first layout).
 set -u
 ROOT=$(pwd)
 CARRY=${CARRY:-$ROOT/.carry}
 OUT=${OUT:-/tmp/gpu_out}
 WORK=${WORK:-/tmp/llama_gpu}
-STAGES=${STAGES:-"unit sanitize make7b check7b variants bench ncu"}
+STAGES=${STAGES:-"unit sanitize make7b check7b variants bench ab ncu"}
 ALL_LAYOUTS="main gptq-4bit-32g-actorder_True gptq-4bit-64g-actorder_True gptq-4bit-128g-actorder_True"
 LAYOUTS=${LAYOUTS:-$ALL_LAYOUTS}
 BENCH_ARGS=${BENCH_ARGS:-""}
@@ -81,6 +82,17 @@ if has bench; then
     note "bench $l: exit $?"
   done
   cat "$OUT/bench.log" >>"$SUMMARY"
+fi
+
+if has ab; then
+  # Before/after switches on the first layout: PDL off, then graphs and PDL off.
+  l=${LAYOUTS%% *}
+  for flags in "--pdl=false" "--pdl=false --graphs=false"; do
+    echo "=== $l $flags" >>"$OUT/bench.log"
+    "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda $BENCH_ARGS $flags --long_context 0 >>"$OUT/bench.log" 2>&1
+    note "bench $l $flags: exit $?"
+    grep -A8 "^=== $l $flags" "$OUT/bench.log" | grep -E "decode|prefill|first" >>"$SUMMARY"
+  done
 fi
 
 if has ncu; then

@@ -20,6 +20,7 @@
 #include "kernels/dense_matmul.h"
 #include "kernels/embedding.h"
 #include "kernels/gptq_matmul.h"
+#include "kernels/launch.h"
 #include "kernels/norm.h"
 #include "kernels/rope.h"
 #include "kernels/sampling.h"
@@ -120,6 +121,7 @@ class CudaRunner final : public ModelRunner {
   float* part_acc_ = nullptr;
   __half* k_cache_ = nullptr;
   __half* v_cache_ = nullptr;
+  float2* rope_table_ = nullptr;  // [max_ctx][hd / 2] (cos, sin)
   size_t layer_cache_elems_ = 0;
 };
 
@@ -134,6 +136,7 @@ CudaRunner::~CudaRunner() {
 
 absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
+  kernels::SetProgrammaticLaunch(copts_.programmatic_launch);
   cudaDeviceProp prop{};
   RETURN_IF_ERROR(Check(cudaGetDeviceProperties(&prop, opts_.device), "cudaGetDeviceProperties"));
   device_name_ = absl::StrCat("cuda:", opts_.device, " (", prop.name, ")");
@@ -194,7 +197,9 @@ absl::Status CudaRunner::Init() {
   const size_t cache_elems = layer_cache_elems_ * cfg_.num_hidden_layers;
   ALLOC(k_cache_, __half, cache_elems, absl::StrFormat("K cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
   ALLOC(v_cache_, __half, cache_elems, absl::StrFormat("V cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
+  ALLOC(rope_table_, float2, static_cast<size_t>(max_ctx_) * (hd_ / 2), "RoPE table");
 #undef ALLOC
+  RETURN_IF_ERROR(Check(kernels::LaunchRopeTable(rope_table_, max_ctx_, hd_, cfg_.rope_theta, stream_), "rope table"));
   RETURN_IF_ERROR(Check(cudaMemset(k_cache_, 0, cache_elems * 2), "cudaMemset K cache"));
   RETURN_IF_ERROR(Check(cudaMemset(v_cache_, 0, cache_elems * 2), "cudaMemset V cache"));
   RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_io_), io_count * sizeof(int32_t)), "cudaMallocHost"));
@@ -202,13 +207,13 @@ absl::Status CudaRunner::Init() {
 }
 
 // y (+)= x W for each part, writing its columns of `out`. Decode rows (<= 8): split-K GEMV
-// with atomic adds (so `out` is zeroed first unless accumulating into the residual).
+// with atomic adds (so a non-accumulating `out` must have been zeroed: the RMSNorm before
+// it does that).
 // Prefill rows: dequantize to fp16 and run cuBLAS (beta = 1 accumulates).
 absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, const __half* in, int ld_in,
                                 float* out, int ld_out, int rows, bool accumulate) {
   if (rows <= kernels::kGemvMaxRows) {
-    if (!accumulate)
-      RETURN_IF_ERROR(Check(cudaMemsetAsync(out, 0, sizeof(float) * rows * ld_out, stream_), "memset"));
+    (void)accumulate;  // out is the residual stream, or was zeroed by the RMSNorm before
     for (const DeviceProjection& p : parts) {
       RETURN_IF_ERROR(p.quantized
                           ? Check(kernels::LaunchGptqGemv(p.gptq, in, ld_in, out + p.col, ld_out, rows, stream_),
@@ -237,17 +242,19 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
 // batched decode steps (and is what the decode CUDA graphs capture).
 absl::Status CudaRunner::Forward(const Batch& b) {
   const int M = b.rows;
-  const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_, cfg_.rope_theta};
+  const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_};
+  const bool gemv = M <= kernels::kGemvMaxRows;  // split-K GEMV outputs are zeroed by the norm before them
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
   const float eps = cfg_.rms_norm_eps;
   RETURN_IF_ERROR(Check(kernels::LaunchEmbedding(model_.embed, dim_, d_tokens_, x_, M, stream_), "embedding"));
   for (int l = 0; l < static_cast<int>(model_.layers.size()); ++l) {
     const DeviceLayer& layer = model_.layers[l];
     // Attention block.
-    RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_, dim_, layer.attn_norm, dim_, eps, xn_, dim_, M, stream_), "rmsnorm"));
+    RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_, dim_, layer.attn_norm, dim_, eps, xn_, dim_, M, stream_,
+                                                 gemv ? qkv_ : nullptr, static_cast<size_t>(M) * qkv_n_), "rmsnorm"));
     RETURN_IF_ERROR(MatMul(layer.qkv, xn_, dim_, qkv_, qkv_n_, M, /*accumulate=*/false));
-    RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope, q_, KCache(l), VCache(l), M,
-                                                     stream_), "rope"));
+    RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),
+                                                     VCache(l), M, stream_), "rope"));
     if (b.prefill && M > kernels::kGemvMaxRows) {
       RETURN_IF_ERROR(Check(kernels::LaunchPrefillAttention(blas_, q_, KCache(l), VCache(l), b.slot, b.start, M, attn,
                                                             q_block_, attn_scratch_, attn_, stream_), "prefill attention"));
@@ -257,7 +264,8 @@ absl::Status CudaRunner::Forward(const Batch& b) {
     }
     RETURN_IF_ERROR(MatMul({layer.wo}, attn_, heads_ * hd_, x_, dim_, M, /*accumulate=*/true));  // x += o
     // MLP block.
-    RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_, dim_, layer.ffn_norm, dim_, eps, xn_, dim_, M, stream_), "rmsnorm"));
+    RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_, dim_, layer.ffn_norm, dim_, eps, xn_, dim_, M, stream_,
+                                                 gemv ? gate_up_ : nullptr, static_cast<size_t>(M) * 2 * ffn_), "rmsnorm"));
     RETURN_IF_ERROR(MatMul(layer.gate_up, xn_, dim_, gate_up_, 2 * ffn_, M, /*accumulate=*/false));
     RETURN_IF_ERROR(Check(kernels::LaunchSwiGlu(gate_up_, ffn_, h_, M, stream_), "swiglu"));
     RETURN_IF_ERROR(MatMul({layer.down}, h_, ffn_, x_, dim_, M, /*accumulate=*/true));  // x += down

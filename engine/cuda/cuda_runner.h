@@ -14,6 +14,7 @@ struct CudaOptions {
   size_t memory_budget_bytes = 0;  // 0: whatever the device has; else fail the load past it
   int prefill_chunk = 2048;        // rows per prefill forward (activation scratch scales with it)
   bool use_graphs = true;          // decode steps (<= 8 rows) replayed as CUDA graphs
+  bool programmatic_launch = true; // PDL: kernels overlap their predecessor's tail (process-wide)
 };
 
 // Errors: Unavailable "no CUDA device" when none is visible; InvalidArgument for a bad

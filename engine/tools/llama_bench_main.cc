@@ -43,6 +43,7 @@ ABSL_FLAG(int, long_new, 128, "tokens decoded at long context");
 ABSL_FLAG(int, repeat, 3, "timed repetitions (median reported)");
 ABSL_FLAG(bool, profile_step, false, "one decode step inside cudaProfilerStart/Stop, graphs off");
 ABSL_FLAG(bool, graphs, true, "CUDA graphs for decode steps");
+ABSL_FLAG(bool, pdl, true, "programmatic dependent launch (kernels overlap their predecessor)");
 
 namespace llama {
 namespace {
@@ -144,6 +145,7 @@ int Main() {
   if (*backend == Backend::kCuda) {
     CudaOptions co;
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
+    co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
     runner = CreateCudaRunnerWithOptions(*weights, opt, co);
   } else {
     runner = CreateRunner(*backend, *weights, opt);

@@ -57,9 +57,11 @@ TEST(RopeTest, RotatesHalvesAndWritesCache) {
     DeviceBuffer<float> dqkv(qkv);
     DeviceBuffer<int32_t> dpos(pos), dslot(slot);
     DeviceBuffer<__half> q(static_cast<size_t>(rows) * s.H * s.hd), kc(cache), vc(cache);
-    const kernels::RopeShape rs{s.H, s.KVH, s.hd, s.max_ctx, 10000.f};
-    ASSERT_EQ(kernels::LaunchRopeStoreKv(dqkv.get(), n, dslot.get(), dpos.get(), rs, q.get(), kc.get(), vc.get(), rows,
-                                         nullptr), cudaSuccess);
+    DeviceBuffer<float2> table(static_cast<size_t>(s.max_ctx) * s.hd / 2);
+    ASSERT_EQ(kernels::LaunchRopeTable(table.get(), s.max_ctx, s.hd, 10000.f, nullptr), cudaSuccess);
+    const kernels::RopeShape rs{s.H, s.KVH, s.hd, s.max_ctx};
+    ASSERT_EQ(kernels::LaunchRopeStoreKv(dqkv.get(), n, dslot.get(), dpos.get(), table.get(), rs, q.get(), kc.get(),
+                                         vc.get(), rows, nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const auto hq = FromHalf(q.Download()), hk = FromHalf(kc.Download()), hv = FromHalf(vc.Download());
     std::vector<float> got;
@@ -102,7 +104,7 @@ TEST(DecodeAttentionTest, MatchesReferenceUpTo4096Keys) {
   for (const Shape s : {Shape{32, 32, 128, 4096, 2}, Shape{8, 4, 8, 512, 3}}) {
     CacheData c(s);
     // Rows with their own slots and lengths: 1 key, a split boundary, long contexts.
-    std::vector<int32_t> pos = {0, 127, 128, 1000, s.max_ctx - 1};
+    std::vector<int32_t> pos = {0, 127, 128, std::min(1000, s.max_ctx - 2), s.max_ctx - 1};
     std::vector<int32_t> slot = {0, 1, 0, static_cast<int32_t>(s.slots - 1), 1};
     const int rows = static_cast<int>(pos.size());
     const std::vector<float> q = RoundToHalf(RandomFloats(static_cast<size_t>(rows) * s.H * s.hd, -3.f, 3.f));

@@ -35,6 +35,17 @@ std::string ModelDir(const std::string& name) {
 int Argmax(absl::Span<const float> v) {
   return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
 }
+// (max |a - b|, ||a - b|| / ||b||)
+std::pair<double, double> Compare(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0, num = 0, den = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    const double d = std::isfinite(a[i]) ? static_cast<double>(a[i]) - b[i] : INFINITY;
+    worst = std::max(worst, std::abs(d));
+    num += d * d;
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return {worst, std::sqrt(num / std::max(den, 1e-30))};
+}
 float Top2Margin(std::vector<float> v) {
   std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<float>());
   return v[0] - v[1];
@@ -166,11 +177,11 @@ TEST_P(CudaFixtureTest, ChunkedPrefillMatchesCpu) {
   ASSERT_TRUE(cuda_->Prefill(2, 0, absl::MakeConstSpan(toks).subspan(0, split), absl::MakeSpan(got), true).ok());
   ASSERT_TRUE(cuda_->Prefill(2, split, absl::MakeConstSpan(toks).subspan(split),
                              absl::MakeSpan(got).subspan(static_cast<size_t>(split) * vocab_), true).ok());
-  double worst = 0;
-  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(got[i] - want[i])));
-  std::printf("[ %s ] chunked prefill, max |cuda - cpu| over %d x %d logits: %.5f\n", GetParam().c_str(), T, vocab_,
-              worst);
-  EXPECT_LT(worst, 2e-2);
+  const auto [worst, rel] = Compare(got, want);
+  std::printf("[ %s ] chunked prefill, %d x %d logits vs CPU: max abs %.5f, rel %.5f\n", GetParam().c_str(), T,
+              vocab_, worst, rel);
+  EXPECT_LT(rel, 2e-2);
+  EXPECT_LT(worst, 5e-2);
 }
 
 // A batched decode step over three slots at different positions equals three single steps.
@@ -188,9 +199,10 @@ TEST_P(CudaFixtureTest, BatchedDecodeMatchesCpu) {
   std::vector<float> got(3 * vocab_), want(3 * vocab_);
   ASSERT_TRUE(cuda_->Decode(slots, pos, toks, absl::MakeSpan(got)).ok());
   ASSERT_TRUE(cpu_->Decode(slots, pos, toks, absl::MakeSpan(want)).ok());
-  double worst = 0;
-  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(got[i] - want[i])));
-  EXPECT_LT(worst, 2e-2);
+  const auto [worst, rel] = Compare(got, want);
+  std::printf("[ %s ] batched decode (3 slots) vs CPU: max abs %.5f, rel %.5f\n", GetParam().c_str(), worst, rel);
+  EXPECT_LT(rel, 2e-2);
+  EXPECT_LT(worst, 5e-2);
 }
 
 TEST_P(CudaFixtureTest, RejectsPositionsBeyondContext) {

@@ -1,0 +1,49 @@
+// Kernel launch with programmatic dependent launch (PDL, sm_90): a kernel may start while
+// its predecessor in the stream is still running. Every kernel of this library follows two
+// rules so that this stays correct:
+//   1. it calls AllowDependents() early (its successor may then be scheduled), and
+//   2. it calls WaitForPrerequisites() before it reads or writes anything that an earlier
+//      kernel writes or reads (weights are immutable and may be read before it).
+// Because every kernel waits for its predecessor's completion before finishing, completion
+// stays in stream order. With PDL off (SetProgrammaticLaunch(false)) launches are ordinary.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <utility>
+
+namespace llama::kernels {
+
+void SetProgrammaticLaunch(bool on);
+bool ProgrammaticLaunch();
+
+template <typename... KernelArgs, typename... Args>
+cudaError_t Launch(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                   Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = ProgrammaticLaunch() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+
+#ifdef __CUDACC__
+__device__ __forceinline__ void WaitForPrerequisites() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void AllowDependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+#endif
+
+}  // namespace llama::kernels
