@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A Python gRPC client of llama.v1, without generated code: the messages come from the
 descriptor set protoc builds (proto/llama_v1.desc), the calls go through grpc's generic
-channel methods. Runs Generate (greedy, token ids) and reads grpc.health.v1.
+channel methods. Runs Generate (greedy, token ids), reads grpc.health.v1 and lists services through
+server reflection.
 
   python_client.py --server 127.0.0.1:PORT --descriptor llama_v1.desc --variant main \
       --prompt-ids 1,403,407,261,378 --max-new-tokens 32
@@ -31,6 +32,54 @@ def message_classes(descriptor_path, names):
         else:
             out[name] = message_factory.MessageFactory(pool).GetPrototype(desc)
     return out, pool
+
+
+def read_varint(buf, i):
+    shift = value = 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+def length_delimited(buf, field):
+    """Payloads of every length-delimited occurrence of `field` in a message."""
+    out, i = [], 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        wire = key & 7
+        if wire == 0:
+            _, i = read_varint(buf, i)
+        elif wire == 2:
+            n, i = read_varint(buf, i)
+            if key >> 3 == field:
+                out.append(buf[i:i + n])
+            i += n
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        else:
+            raise ValueError("unexpected wire type %d" % wire)
+    return out
+
+
+def reflection_services(channel):
+    """Service names from grpc.reflection.v1alpha list_services (wire format by hand:
+    Debian's grpcio ships no reflection client)."""
+    info = channel.stream_stream(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    request = b"\x3a\x00"  # field 7 (list_services) = ""
+    names = []
+    for resp in info(iter([request]), timeout=10):
+        for listing in length_delimited(resp, 6):          # list_services_response
+            for service in length_delimited(listing, 1):  # repeated ServiceResponse
+                names += [n.decode() for n in length_delimited(service, 1)]
+    return sorted(names)
 
 
 def main():
@@ -76,6 +125,7 @@ def main():
             text += chunk.text
             if chunk.finish_reason:
                 finish = chunk.finish_reason
+        services = reflection_services(channel)
         # The error contract is visible from Python too.
         try:
             bad = GenerateRequest(variant="no-such-variant", prompt="x")
@@ -85,7 +135,8 @@ def main():
             not_found = e.code().name
     print(json.dumps({"tokens": tokens, "text": text, "chunks": chunks,
                       "finish": finish_enum.values_by_number[finish].name,
-                      "health": health, "unknown_variant": not_found}))
+                      "health": health, "unknown_variant": not_found,
+                      "reflection": services}))
     return 0
 
 

@@ -1,5 +1,7 @@
 // Must show 3: a client in another language — Python grpcio from Debian, no generated
-// code (messages from the protoc descriptor set) — runs Generate and reads health.
+// code (messages from the protoc descriptor set) — runs Generate, reads health and
+// lists the services through server reflection.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -54,6 +56,10 @@ TEST(PythonClientTest, GenerateAndHealthFromPython) {
     EXPECT_EQ(j["health"][""], "SERVING");
     EXPECT_EQ(j["health"][b], "SERVING");
     EXPECT_EQ(j["unknown_variant"], "NOT_FOUND");
+    std::vector<std::string> services = j["reflection"].get<std::vector<std::string>>();
+    for (const char* want : {"llama.v1.Inference", "llama.v1.Admin", "grpc.health.v1.Health"}) {
+      EXPECT_NE(std::find(services.begin(), services.end(), want), services.end()) << want;
+    }
   }
 }
 
