@@ -6,7 +6,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
       libabsl-dev libcurl4-openssl-dev libssl-dev libsentencepiece-dev nlohmann-json3-dev
       libcpp-httplib-dev libgtest-dev libgmock-dev
-      python3 python3-grpcio python3-protobuf curl ca-certificates)
+      python3 python3-grpcio python3-protobuf curl ca-certificates openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -185,6 +185,7 @@ struct ServerConfig {
   int max_slots = 8;
   int max_queue = 64;
   std::string inference_token, admin_token;
+  std::string tls_cert, tls_key;  // PEM files: serve TLS, clients trust tls_cert
 };
 
 // An in-process llamad on 127.0.0.1 (free gRPC and metrics ports), fetching from `hub`
@@ -209,10 +210,17 @@ class TestServer {
     so.metrics_listen = "127.0.0.1:0";
     so.inference_token = cfg.inference_token;
     so.admin_token = cfg.admin_token;
+    so.tls_cert = cfg.tls_cert;
+    so.tls_key = cfg.tls_key;
     server_ = std::make_unique<LlamaServer>(manager_.get(), &metrics_, so);
     start_status_ = server_->Start();
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                   grpc::InsecureChannelCredentials());
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    if (!cfg.tls_cert.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ReadFile(cfg.tls_cert);
+      creds = grpc::SslCredentials(ssl);
+    }
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()), creds);
     inference_ = v1::Inference::NewStub(channel_);
     admin_ = v1::Admin::NewStub(channel_);
     health_ = grpc::health::v1::Health::NewStub(channel_);
