@@ -113,8 +113,16 @@ class Cli {
  public:
   Cli() : opts_(ConnectFromFlags()), channel_(Connect(opts_)) {}
 
+  // True once connected; false as soon as connecting fails (or after `wait`).
   bool ServerReachable(absl::Duration wait) {
-    return channel_->WaitForConnected(absl::ToChronoTime(absl::Now() + wait));
+    const auto deadline = absl::ToChronoTime(absl::Now() + wait);
+    grpc_connectivity_state st = channel_->GetState(/*try_to_connect=*/true);
+    while (st != GRPC_CHANNEL_READY) {
+      if (st == GRPC_CHANNEL_TRANSIENT_FAILURE || st == GRPC_CHANNEL_SHUTDOWN) return false;
+      if (!channel_->WaitForStateChange(st, deadline)) return false;
+      st = channel_->GetState(/*try_to_connect=*/true);
+    }
+    return true;
   }
 
   int List() {

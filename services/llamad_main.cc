@@ -50,6 +50,9 @@ ABSL_FLAG(std::string, variants, Env("LLAMA_VARIANTS", "main"),
           "comma-separated branches to fetch and load at start [LLAMA_VARIANTS]");
 ABSL_FLAG(std::string, default_variant, Env("LLAMA_DEFAULT_VARIANT", ""),
           "default variant (default: the first of --variants) [LLAMA_DEFAULT_VARIANT]");
+ABSL_FLAG(std::string, aliases, Env("LLAMA_ALIASES", ""),
+          "comma-separated alias=variant pairs, e.g. chat=main,accurate=gptq-4bit-32g-actorder_True "
+          "[LLAMA_ALIASES]");
 ABSL_FLAG(std::string, backend, Env("LLAMA_BACKEND", "cpu"), "cpu | cuda [LLAMA_BACKEND]");
 ABSL_FLAG(int, device, EnvInt("LLAMA_DEVICE", 0), "CUDA device index [LLAMA_DEVICE]");
 ABSL_FLAG(int, threads, EnvInt("LLAMA_THREADS", 0),
@@ -132,6 +135,13 @@ int main(int argc, char** argv) {
   std::string default_variant = absl::GetFlag(FLAGS_default_variant);
   if (default_variant.empty() && !variants.empty()) default_variant = variants.front();
   for (const std::string& v : variants) manager.Ensure(v).IgnoreError();
+  for (absl::string_view pair :
+       absl::StrSplit(absl::GetFlag(FLAGS_aliases), ',', absl::SkipWhitespace())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    absl::Status s = manager.Ensure(kv.second);
+    if (s.ok()) s = manager.registry().AddAlias(kv.second, kv.first);
+    if (!s.ok()) std::cerr << "llamad: --aliases " << pair << ": " << s << "\n";
+  }
   if (!default_variant.empty()) {
     if (absl::Status s = manager.Ensure(default_variant); !s.ok()) {
       std::cerr << "llamad: default variant: " << s << "\n";

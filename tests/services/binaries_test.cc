@@ -59,7 +59,7 @@ TEST(BinariesTest, LlamadServesLlamactlAndDrainsOnSigterm) {
       LLAMAD_BIN, "--listen=" + addr, "--metrics_listen=127.0.0.1:0",
       "--cache_dir=" + tmp.path() + "/cache", "--hub_endpoint=" + hub.endpoint(),
       "--variants=main,gptq-4bit-32g-actorder_True", "--default_variant=main",
-      "--backend=cpu", "--threads=1"};
+      "--aliases=story=main", "--backend=cpu", "--threads=1"};
   pid_t pid = ::fork();
   if (pid == 0) {
     int log = ::open((tmp.path() + "/llamad.log").c_str(), O_WRONLY | O_CREAT, 0644);
@@ -112,6 +112,13 @@ TEST(BinariesTest, LlamadServesLlamactlAndDrainsOnSigterm) {
             References()["gptq-4bit-32g-actorder_True"]["greedy_once_upon_a_time_32_text"]
                     .get<std::string>() +
                 "\n");
+
+  // An alias routes to its variant.
+  out = RunCommand(ctl + "--variant=story --max_new_tokens=32 generate Once upon a time "
+                         "2>/dev/null",
+                   &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ("Once upon a time" + out, want + "\n");
 
   out = RunCommand(ctl + "status 2>&1", &code);
   EXPECT_EQ(code, 0) << out;
