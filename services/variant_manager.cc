@@ -135,6 +135,13 @@ SchedulerOptions VariantManager::SchedulerOptionsFor(const std::string& name) co
 
 absl::StatusOr<VariantInfo> VariantManager::Load(const std::string& name) {
   absl::StatusOr<VariantInfo> info = registry_.Get(name);
+  if (absl::IsNotFound(info.status()) && !name.empty()) {
+    // An unknown name is taken as a branch of the server's repo; a branch the hub does
+    // not have leaves nothing registered behind.
+    info = Fetch(name, "", "");
+    if (absl::IsNotFound(info.status())) registry_.Forget(name).IgnoreError();
+    if (!info.ok()) return info.status();
+  }
   if (!info.ok()) return info.status();
   if (info->snapshot_dir.empty()) {
     info = Fetch(info->name, "", "");

@@ -53,7 +53,8 @@ class VariantManager {
                                     const std::string& revision,
                                     std::function<void(const fetch::Progress&)> on_progress = {},
                                     const std::atomic<bool>* cancel = nullptr);
-  // Loads the variant (fetching it first when it is not on disk). Blocks until ready.
+  // Loads the variant (fetching it first when it is not on disk; an unknown name is
+  // fetched as a branch of the options repo). Blocks until ready.
   absl::StatusOr<VariantInfo> Load(const std::string& name);
   absl::StatusOr<VariantInfo> Unload(const std::string& name);
   absl::StatusOr<VariantInfo> SetDefault(const std::string& name);

@@ -51,6 +51,16 @@ TEST_F(ErrorContractTest, UnknownVariantIsNotFound) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(ErrorContractTest, LoadingABranchTheHubLacksIsNotFoundAndLeavesNothing) {
+  auto ctx = server_->Ctx(true);
+  v1::LoadVariantRequest req;
+  req.set_name("gptq-8bit-no-such-branch");
+  v1::Variant v;
+  EXPECT_EQ(server_->admin().LoadVariant(ctx.get(), req, &v).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(absl::IsNotFound(server_->manager().Get("gptq-8bit-no-such-branch").status()));
+}
+
 TEST_F(ErrorContractTest, KnownButNotReadyIsFailedPreconditionWithItsState) {
   // Registered (known) but never fetched: state absent.
   ASSERT_TRUE(server_->manager().Ensure("gptq-4bit-64g-actorder_True").ok());
