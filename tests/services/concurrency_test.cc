@@ -65,7 +65,9 @@ TEST_F(ConcurrencyTest, CancellingHalfMidStreamFreesTheirState) {
   for (int i = 0; i < kStreams; ++i) {
     ctxs[i] = server_->Ctx();
     threads.emplace_back([&, i] {
-      auto reader = server_->inference().Generate(ctxs[i].get(), GreedyRequest("slow", 200));
+      // The half to be cancelled asks for far more tokens than it will get to see.
+      const int max_new = i % 2 == 0 ? 480 : 64;
+      auto reader = server_->inference().Generate(ctxs[i].get(), GreedyRequest("slow", max_new));
       v1::GenerateResponse chunk;
       StreamResult& r = results[i];
       if (reader->Read(&chunk)) {
@@ -86,10 +88,10 @@ TEST_F(ConcurrencyTest, CancellingHalfMidStreamFreesTheirState) {
     SCOPED_TRACE(i);
     if (i % 2 == 0) {
       EXPECT_EQ(results[i].status.error_code(), grpc::StatusCode::CANCELLED);
-      EXPECT_LT(results[i].tokens.size(), 200u);
+      EXPECT_LT(results[i].tokens.size(), 480u);
     } else {
       ASSERT_TRUE(results[i].status.ok()) << results[i].status.error_message();
-      ASSERT_EQ(results[i].tokens.size(), 200u);
+      ASSERT_EQ(results[i].tokens.size(), 64u);
       EXPECT_TRUE(std::equal(want.begin(), want.end(), results[i].tokens.begin()));
     }
   }
