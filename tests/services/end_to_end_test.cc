@@ -138,6 +138,44 @@ TEST_F(EndToEndTest, GreedyChatEqualsEngineOnEachBranch) {
   }
 }
 
+TEST_F(EndToEndTest, SamplingControlsReachTheEngine) {
+  // Stop string: generation ends before "Lily" (the reference text has it), finish STOP.
+  v1::GenerateRequest stop = GreedyRequest("main", 32);
+  stop.mutable_params()->add_stop("Lily");
+  StreamResult r = Generate(*server_, stop);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.finish, v1::FINISH_REASON_STOP);
+  std::string full = References()["main"]["greedy_once_upon_a_time_32_text"];
+  EXPECT_EQ("Once upon a time" + r.text, full.substr(0, full.find("Lily")));
+
+  // Logprobs: one per token, each a log-probability.
+  v1::GenerateRequest lp = GreedyRequest("main", 8);
+  lp.mutable_params()->set_logprobs(true);
+  auto ctx = server_->Ctx();
+  auto reader = server_->inference().Generate(ctx.get(), lp);
+  v1::GenerateResponse chunk;
+  int tokens = 0, logprobs = 0;
+  while (reader->Read(&chunk)) {
+    tokens += chunk.token_ids_size();
+    logprobs += chunk.logprobs_size();
+    for (float v : chunk.logprobs()) EXPECT_LE(v, 0.0f);
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(tokens, 8);
+  EXPECT_EQ(logprobs, 8);
+
+  // Seeded sampling: the same seed gives the same tokens.
+  v1::GenerateRequest sampled = GreedyRequest("gptq-4bit-32g-actorder_True", 24);
+  sampled.mutable_params()->set_temperature(1.0f);
+  sampled.mutable_params()->set_top_p(0.9f);
+  sampled.mutable_params()->set_seed(1234);
+  StreamResult a = Generate(*server_, sampled);
+  StreamResult b = Generate(*server_, sampled);
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.tokens.size(), 24u);
+}
+
 TEST_F(EndToEndTest, TokenizeAndCountTokens) {
   auto ctx = server_->Ctx();
   v1::TokenizeRequest treq;
