@@ -30,14 +30,16 @@ __device__ __forceinline__ float BlockReduce(float v, float* sh, bool is_max) {
 __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
     const __half* __restrict__ q, const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
     const int32_t* __restrict__ slot, const int32_t* __restrict__ pos, AttnShape s,
-    float2* __restrict__ partial_ml, float* __restrict__ partial_acc) {
+    int split_keys, float2* __restrict__ partial_ml, float* __restrict__ partial_acc, float* zero,
+    size_t zero_count) {
   AllowDependents();
   WaitForPrerequisites();
+  ZeroByGrid(zero, zero_count);
   const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z, splits = gridDim.x;
   const int hd = s.head_dim;
   const int kvh = h / (s.heads / s.kv_heads);
   const int n_keys = pos[m] + 1;
-  const int k0 = split * kAttnSplitKeys;
+  const int k0 = split * split_keys;
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
   float* acc_out = partial_acc + part * hd;
   if (k0 >= n_keys) {
@@ -45,7 +47,7 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
     for (int d = threadIdx.x; d < hd; d += kThreads) acc_out[d] = 0.f;
     return;
   }
-  const int nk = min(kAttnSplitKeys, n_keys - k0);
+  const int nk = min(split_keys, n_keys - k0);
   __shared__ float p[kAttnSplitKeys];
   __shared__ float red[kThreads / 32];
   __shared__ float accs[kThreads * 8];
@@ -181,16 +183,21 @@ __global__ void CausalSoftmaxKernel(const float* __restrict__ S, __half* __restr
 
 cudaError_t LaunchDecodeAttention(const __half* q, const __half* k_cache, const __half* v_cache,
                                   const int32_t* slot, const int32_t* pos, const AttnShape& shape,
-                                  int rows, int splits, float2* partial_ml, float* partial_acc,
-                                  __half* out, cudaStream_t stream) {
+                                  int rows, int splits, int split_keys, float2* partial_ml,
+                                  float* partial_acc, cudaStream_t stream, float* zero, size_t zero_count) {
   if (rows <= 0) return cudaSuccess;
+  if (split_keys < 1 || split_keys > kAttnSplitKeys) return cudaErrorInvalidValue;
   const int tpr = shape.head_dim / 8;
   if (shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || shape.head_dim > kMaxHeadDim || shape.heads % shape.kv_heads != 0 ||
       splits < 1)
     return cudaErrorInvalidValue;
-  cudaError_t err = Launch(DecodeAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, q,
-                           k_cache, v_cache, slot, pos, shape, partial_ml, partial_acc);
-  if (err != cudaSuccess) return err;
+  return Launch(DecodeAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, q, k_cache,
+                v_cache, slot, pos, shape, split_keys, partial_ml, partial_acc, zero, zero_count);
+}
+
+cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partial_acc, const AttnShape& shape,
+                                   int rows, int splits, __half* out, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
   return Launch(CombineKernel, dim3(shape.heads, rows), dim3(128), 0, stream, partial_ml, partial_acc, splits,
                 shape.heads, shape.head_dim, out);
 }

@@ -20,17 +20,24 @@
 
 namespace llama::kernels {
 
-constexpr int kAttnSplitKeys = 128;
+constexpr int kAttnSplitKeys = 128;  // most keys per split
 
 struct AttnShape {
   int heads = 0, kv_heads = 0, head_dim = 0, max_ctx = 0;
 };
 
 // partial_ml: [rows * H * splits] float2; partial_acc: [rows * H * splits * hd] float.
+// split_keys (32, 64 or 128) keys per split; rows need splits * split_keys >= pos + 1.
+// LaunchDecodeAttention writes the partials only (a GEMV prologue can combine them, see
+// gptq_matmul.h); LaunchAttentionCombine merges them into out fp16 [rows, H*hd].
+// zero[0, zero_count) is cleared on the way (see ZeroByGrid in launch.h).
 cudaError_t LaunchDecodeAttention(const __half* q, const __half* k_cache, const __half* v_cache,
                                   const int32_t* slot, const int32_t* pos, const AttnShape& shape,
-                                  int rows, int splits, float2* partial_ml, float* partial_acc,
-                                  __half* out, cudaStream_t stream);
+                                  int rows, int splits, int split_keys, float2* partial_ml,
+                                  float* partial_acc, cudaStream_t stream, float* zero = nullptr,
+                                  size_t zero_count = 0);
+cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partial_acc, const AttnShape& shape,
+                                   int rows, int splits, __half* out, cudaStream_t stream);
 
 // Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and
 // P fp16 of the same count.

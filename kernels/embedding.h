@@ -4,11 +4,13 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace llama::kernels {
 
+// zero[0, zero_count) is cleared on the way (see ZeroByGrid in launch.h).
 cudaError_t LaunchEmbedding(const __half* table, int dim, const int32_t* tokens, float* x, int rows,
-                            cudaStream_t stream);
+                            cudaStream_t stream, float* zero = nullptr, size_t zero_count = 0);
 
 }  // namespace llama::kernels

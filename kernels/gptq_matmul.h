@@ -1,10 +1,15 @@
 // GPTQ 4-bit matmul: y[M, N] (+)= x[M, K] · W[K, N], W in the packed layout documented in
-// kernels/README.md (AutoGPTQ nibble packing along K, rows already act-order sorted so each
-// group is contiguous, fp16 scales, uint8 zero points, one group index per 8-row word).
-//   - decode (M <= 8): LaunchGptqGemv, split-K GEMV streaming 16-byte weight loads; it
-//     ATOMICALLY ADDS into fp32 `out` (zero it first, or point it at the residual stream).
+// kernels/README.md (AutoGPTQ nibble packing along K, rows act-order sorted so each group is
+// contiguous, fp16 scales, uint8 zero points, one group index per 8-row word).
+// W may be several projections side by side along N (fused Q|K|V, gate|up): each is a
+// segment with its own act-order permutation; they share K and the number of groups.
+//   - decode (M <= 8): LaunchGptqGemv, split-K GEMV streaming 16-byte weight loads (issued
+//     before the PDL dependency wait); it ATOMICALLY ADDS into fp32 `out` (zero it first, or
+//     point it at the residual stream). Its input x can be produced in the GEMV's prologue
+//     from the previous op's output (RMSNorm, SwiGLU, attention-split combine), so those
+//     ops need no kernel of their own.
 //   - prefill (M > 8): LaunchGptqDequant writes W as fp16 [K, N] in ORIGINAL row order
-//     (perm applied), then LaunchGemmF16 (gemm.h) runs cuBLAS on tensor cores.
+//     (perm applied), then GemmF16 (dense_matmul.h) runs cuBLAS on tensor cores.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -14,22 +19,48 @@
 
 namespace llama::kernels {
 
+struct GptqSegment {
+  int n_begin = 0, n_end = 0;            // columns [n_begin, n_end), multiples of 4
+  const int32_t* perm = nullptr;         // [K] x_perm[k] = x[perm[k]], or null (identity)
+  const uint16_t* word_group = nullptr;  // [K/8]: group of rows 8w..8w+7
+};
+constexpr int kMaxSegments = 3;
+
 struct GptqMatrix {
   int K = 0, N = 0;                      // K % 8 == 0, N % 4 == 0
   const uint32_t* qweight = nullptr;     // [K/8, N]: nibble i of word (w, n) = row 8w+i
   const __half* scales = nullptr;        // [groups, N]
   const uint8_t* zeros = nullptr;        // [groups, N], real zero point 0..16
-  const uint16_t* word_group = nullptr;  // [K/8]: group of rows 8w..8w+7
-  const int32_t* perm = nullptr;         // [K] x_perm[k] = x[perm[k]], or null (identity)
+  int num_segments = 1;
+  GptqSegment seg[kMaxSegments];
 };
 
 constexpr int kGemvMaxRows = 8;
 
-// out[m * ldo + n] += sum_k x[m * ldx + perm[k]] * W[k, n] for m < M (1..8).
-cudaError_t LaunchGptqGemv(const GptqMatrix& w, const __half* x, int ldx, float* out, int ldo,
-                           int M, cudaStream_t stream);
+// Where the GEMV's input row m comes from (value at input index i, rounded to fp16):
+enum class GemvSource {
+  kHalf,       // x[m * ldx + i]
+  kRmsNorm,    // resid[m * K + i] * rsqrt(mean(resid[m, :]^2) + eps) * norm_weight[i]
+  kSwiGlu,     // silu(gate_up[m * 2K + i]) * gate_up[m * 2K + K + i]
+  kAttention,  // combine of the decode-attention splits (attention.h) for head i / hd, dim i % hd
+};
+struct GemvInput {
+  GemvSource kind = GemvSource::kHalf;
+  const __half* x = nullptr;
+  int ldx = 0;
+  const float* src = nullptr;            // kRmsNorm: resid [M, K]; kSwiGlu: gate_up [M, 2K]
+  const float* norm_weight = nullptr;
+  float eps = 0.f;
+  const float2* attn_ml = nullptr;       // kAttention: [M * heads * splits] (max, sum)
+  const float* attn_acc = nullptr;       //             [M * heads * splits * hd]
+  int attn_splits = 0, head_dim = 0;
+};
 
-// dst[perm[k] * N + n] = scale * (q - zero) as fp16: the dense weight in original row order.
+cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
+                           cudaStream_t stream);
+
+// dst[perm[k] * N + n] = scale * (q - zero) as fp16 (perm of n's segment): the dense
+// weight in original row order.
 cudaError_t LaunchGptqDequant(const GptqMatrix& w, __half* dst, cudaStream_t stream);
 
 }  // namespace llama::kernels

@@ -44,6 +44,14 @@ __device__ __forceinline__ void AllowDependents() {
   asm volatile("griddepcontrol.launch_dependents;" :::);
 #endif
 }
+// Zeroes p[0, n) using every thread of the grid (after WaitForPrerequisites): how a split-K
+// GEMV output is cleared by a kernel that runs before it, instead of a memset node.
+__device__ __forceinline__ void ZeroByGrid(float* p, size_t n) {
+  if (!p) return;
+  const size_t block = (static_cast<size_t>(blockIdx.z) * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+  const size_t threads = static_cast<size_t>(gridDim.x) * gridDim.y * gridDim.z * blockDim.x;
+  for (size_t i = block * blockDim.x + threadIdx.x; i < n; i += threads) p[i] = 0.f;
+}
 #endif
 
 }  // namespace llama::kernels

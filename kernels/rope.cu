@@ -21,9 +21,10 @@ __global__ void RopeTableKernel(float2* table, int max_ctx, int head_dim, float 
 __global__ void RopeStoreKvKernel(const float* __restrict__ qkv, int ld_qkv, const int32_t* __restrict__ slot,
                                   const int32_t* __restrict__ pos, const float2* __restrict__ table, RopeShape s,
                                   __half* __restrict__ q_out, __half* __restrict__ k_cache,
-                                  __half* __restrict__ v_cache) {
+                                  __half* __restrict__ v_cache, float* zero, size_t zero_count) {
   AllowDependents();
   WaitForPrerequisites();
+  ZeroByGrid(zero, zero_count);
   const int m = blockIdx.x, head = blockIdx.y, i = threadIdx.x;
   const int hd = s.head_dim, half = hd / 2;
   const int p = pos[m];
@@ -52,11 +53,11 @@ cudaError_t LaunchRopeTable(float2* table, int max_ctx, int head_dim, float thet
 
 cudaError_t LaunchRopeStoreKv(const float* qkv, int ld_qkv, const int32_t* slot, const int32_t* pos,
                               const float2* table, const RopeShape& shape, __half* q_out, __half* k_cache,
-                              __half* v_cache, int rows, cudaStream_t stream) {
+                              __half* v_cache, int rows, cudaStream_t stream, float* zero, size_t zero_count) {
   if (rows <= 0) return cudaSuccess;
   if (shape.head_dim % 2 != 0 || shape.head_dim > 1024) return cudaErrorInvalidValue;
   return Launch(RopeStoreKvKernel, dim3(rows, shape.heads + 2 * shape.kv_heads), dim3(shape.head_dim), 0, stream,
-                qkv, ld_qkv, slot, pos, table, shape, q_out, k_cache, v_cache);
+                qkv, ld_qkv, slot, pos, table, shape, q_out, k_cache, v_cache, zero, zero_count);
 }
 
 }  // namespace llama::kernels

@@ -24,6 +24,7 @@ cudaError_t LaunchRopeTable(float2* table, int max_ctx, int head_dim, float thet
 
 cudaError_t LaunchRopeStoreKv(const float* qkv, int ld_qkv, const int32_t* slot, const int32_t* pos,
                               const float2* table, const RopeShape& shape, __half* q_out, __half* k_cache,
-                              __half* v_cache, int rows, cudaStream_t stream);
+                              __half* v_cache, int rows, cudaStream_t stream, float* zero = nullptr,
+                              size_t zero_count = 0);  // zero: see ZeroByGrid (launch.h)
 
 }  // namespace llama::kernels

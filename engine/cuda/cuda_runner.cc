@@ -53,7 +53,17 @@ struct Batch {
   bool prefill = false;   // one slot, consecutive positions start..start+rows-1
   int slot = 0, start = 0;
   int logit_row0 = 0;     // logits for rows [logit_row0, rows)
-  int splits = 1;         // decode-attention splits (covers the longest row's keys)
+  int splits = 1;         // decode-attention splits of split_keys keys (cover the longest row)
+  int split_keys = kernels::kAttnSplitKeys;
+};
+
+// An activation feeding a projection: how to compute it (which the split-K GEMV does in its
+// prologue), plus the fp16 buffer it is materialized into when the consumer cannot (prefill
+// GEMM, dense weights).
+struct Act {
+  kernels::GemvInput in;
+  int K = 0;
+  __half* scratch = nullptr;
 };
 
 class CudaRunner final : public ModelRunner {
@@ -77,11 +87,14 @@ class CudaRunner final : public ModelRunner {
 
  private:
   absl::Status Forward(const Batch& b);
-  absl::Status MatMul(const std::vector<DeviceProjection>& parts, const __half* in, int ld_in, float* out,
-                      int ld_out, int rows, bool accumulate);
+  absl::Status MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out, int rows,
+                      bool accumulate);
+  absl::Status Materialize(const Act& act, int rows);
+  Act Half(__half* x, int K) const;
+  Act RmsNormed(const float* resid, const float* weight) const;
+  void PickSplits(int max_keys, Batch* b) const;
   absl::Status Run(const Batch& b, bool greedy);  // graph replay when possible
   absl::Status UploadIo(int rows);
-  int SplitsFor(int max_keys) const;
   __half* KCache(int layer) const { return k_cache_ + layer * layer_cache_elems_; }
   __half* VCache(int layer) const { return v_cache_ + layer * layer_cache_elems_; }
 
@@ -97,7 +110,7 @@ class CudaRunner final : public ModelRunner {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::mutex mu_;
-  std::map<std::tuple<int, int, bool>, cudaGraphExec_t> graphs_;
+  std::map<std::tuple<int, int, int, bool>, cudaGraphExec_t> graphs_;
 
   // Device buffers (arena-owned).
   int32_t* io_ = nullptr;       // [tokens | slots | positions] x rows_cap_, then step, then history
@@ -152,7 +165,7 @@ absl::Status CudaRunner::Init() {
     return absl::InvalidArgumentError(absl::StrCat("CUDA runner: max_slots ", opts_.max_slots, " and context ",
                                                    max_ctx_, " must be positive"));
   rows_cap_ = std::max({std::min(copts_.prefill_chunk, max_ctx_), opts_.max_slots, kernels::kGemvMaxRows});
-  max_splits_ = (max_ctx_ + kernels::kAttnSplitKeys - 1) / kernels::kAttnSplitKeys;
+  max_splits_ = (max_ctx_ + 31) / 32;  // the smallest split size
 
   RETURN_IF_ERROR(Check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
   RETURN_IF_ERROR(CheckBlas(cublasCreate(&blas_), "cublasCreate"));
@@ -206,19 +219,63 @@ absl::Status CudaRunner::Init() {
   return Check(cudaDeviceSynchronize(), "upload");
 }
 
+Act CudaRunner::Half(__half* x, int K) const {
+  Act a;
+  a.in.kind = kernels::GemvSource::kHalf;
+  a.in.x = x;
+  a.in.ldx = K;
+  a.K = K;
+  a.scratch = x;
+  return a;
+}
+
+Act CudaRunner::RmsNormed(const float* resid, const float* weight) const {
+  Act a;
+  a.in.kind = kernels::GemvSource::kRmsNorm;
+  a.in.src = resid;
+  a.in.norm_weight = weight;
+  a.in.eps = cfg_.rms_norm_eps;
+  a.K = dim_;
+  a.scratch = xn_;
+  return a;
+}
+
+// Runs the standalone kernel for an activation the consumer cannot compute itself.
+absl::Status CudaRunner::Materialize(const Act& a, int rows) {
+  const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
+  switch (a.in.kind) {
+    case kernels::GemvSource::kHalf:
+      return absl::OkStatus();
+    case kernels::GemvSource::kRmsNorm:
+      return Check(kernels::LaunchRmsNorm(a.in.src, a.K, a.in.norm_weight, a.K, a.in.eps, a.scratch, a.K, rows, stream_),
+                   "rmsnorm");
+    case kernels::GemvSource::kSwiGlu:
+      return Check(kernels::LaunchSwiGlu(a.in.src, a.K, a.scratch, rows, stream_), "swiglu");
+    case kernels::GemvSource::kAttention:
+      return Check(kernels::LaunchAttentionCombine(a.in.attn_ml, a.in.attn_acc, attn, rows, a.in.attn_splits,
+                                                   a.scratch, stream_), "attention combine");
+  }
+  return absl::InternalError("unknown activation kind");
+}
+
 // y (+)= x W for each part, writing its columns of `out`. Decode rows (<= 8): split-K GEMV
-// with atomic adds (so a non-accumulating `out` must have been zeroed: the RMSNorm before
-// it does that).
-// Prefill rows: dequantize to fp16 and run cuBLAS (beta = 1 accumulates).
-absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, const __half* in, int ld_in,
-                                float* out, int ld_out, int rows, bool accumulate) {
+// with atomic adds (a non-accumulating `out` must have been zeroed by an earlier kernel),
+// computing x in its prologue when every part is quantized. Prefill rows: x materialized
+// in fp16, weights dequantized to fp16, cuBLAS (beta = 1 accumulates).
+absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out,
+                                int rows, bool accumulate) {
+  bool fuse = rows <= kernels::kGemvMaxRows;
+  for (const DeviceProjection& p : parts) fuse = fuse && p.quantized;
+  kernels::GemvInput in = act.in;
+  if (!fuse && in.kind != kernels::GemvSource::kHalf) {
+    RETURN_IF_ERROR(Materialize(act, rows));
+    in = Half(act.scratch, act.K).in;
+  }
   if (rows <= kernels::kGemvMaxRows) {
-    (void)accumulate;  // out is the residual stream, or was zeroed by the RMSNorm before
     for (const DeviceProjection& p : parts) {
       RETURN_IF_ERROR(p.quantized
-                          ? Check(kernels::LaunchGptqGemv(p.gptq, in, ld_in, out + p.col, ld_out, rows, stream_),
-                                  "gptq gemv")
-                          : Check(kernels::LaunchDenseGemv(p.dense, p.K, p.N, in, ld_in, out + p.col, ld_out, rows,
+                          ? Check(kernels::LaunchGptqGemv(p.gptq, in, out + p.col, ld_out, rows, stream_), "gptq gemv")
+                          : Check(kernels::LaunchDenseGemv(p.dense, p.K, p.N, in.x, in.ldx, out + p.col, ld_out, rows,
                                                            true, stream_),
                                   "dense gemv"));
     }
@@ -228,10 +285,10 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
     const float beta = accumulate ? 1.f : 0.f;
     if (p.quantized) {
       RETURN_IF_ERROR(Check(kernels::LaunchGptqDequant(p.gptq, dequant_, stream_), "gptq dequant"));
-      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in, ld_in, dequant_, p.N, false,
+      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in.x, in.ldx, dequant_, p.N, false,
                                                  out + p.col, ld_out, 1.f, beta), "gemm"));
     } else {
-      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in, ld_in, p.dense, p.K, true,
+      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in.x, in.ldx, p.dense, p.K, true,
                                                  out + p.col, ld_out, 1.f, beta), "gemm"));
     }
   }
@@ -239,41 +296,54 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
 }
 
 // The model, one token row per sequence position: the same code serves prefill chunks and
-// batched decode steps (and is what the decode CUDA graphs capture).
+// batched decode steps (and is what the decode CUDA graphs capture). With <= 8 rows the
+// projections are split-K GEMVs that accumulate atomically, so their outputs are zeroed
+// ahead by an earlier kernel (embedding / attention: qkv, RoPE: gate_up), and RMSNorm,
+// SwiGLU and the attention-split combine run inside the GEMV that consumes them.
 absl::Status CudaRunner::Forward(const Batch& b) {
   const int M = b.rows;
+  const bool gemv = M <= kernels::kGemvMaxRows;
   const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_};
-  const bool gemv = M <= kernels::kGemvMaxRows;  // split-K GEMV outputs are zeroed by the norm before them
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
-  const float eps = cfg_.rms_norm_eps;
-  RETURN_IF_ERROR(Check(kernels::LaunchEmbedding(model_.embed, dim_, d_tokens_, x_, M, stream_), "embedding"));
+  const size_t qkv_count = gemv ? static_cast<size_t>(M) * qkv_n_ : 0;
+  const size_t gate_up_count = gemv ? static_cast<size_t>(M) * 2 * ffn_ : 0;
+  RETURN_IF_ERROR(Check(kernels::LaunchEmbedding(model_.embed, dim_, d_tokens_, x_, M, stream_,
+                                                 gemv ? qkv_ : nullptr, qkv_count), "embedding"));
   for (int l = 0; l < static_cast<int>(model_.layers.size()); ++l) {
     const DeviceLayer& layer = model_.layers[l];
-    // Attention block.
-    RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_, dim_, layer.attn_norm, dim_, eps, xn_, dim_, M, stream_,
-                                                 gemv ? qkv_ : nullptr, static_cast<size_t>(M) * qkv_n_), "rmsnorm"));
-    RETURN_IF_ERROR(MatMul(layer.qkv, xn_, dim_, qkv_, qkv_n_, M, /*accumulate=*/false));
+    // Attention block: x += o(attention(rope(qkv(rmsnorm(x))))).
+    RETURN_IF_ERROR(MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv_, qkv_n_, M, /*accumulate=*/false));
     RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),
-                                                     VCache(l), M, stream_), "rope"));
-    if (b.prefill && M > kernels::kGemvMaxRows) {
+                                                     VCache(l), M, stream_, gemv ? gate_up_ : nullptr, gate_up_count),
+                          "rope"));
+    Act attended = Half(attn_, heads_ * hd_);
+    if (b.prefill && !gemv) {
       RETURN_IF_ERROR(Check(kernels::LaunchPrefillAttention(blas_, q_, KCache(l), VCache(l), b.slot, b.start, M, attn,
                                                             q_block_, attn_scratch_, attn_, stream_), "prefill attention"));
     } else {
       RETURN_IF_ERROR(Check(kernels::LaunchDecodeAttention(q_, KCache(l), VCache(l), d_slots_, d_pos_, attn, M, b.splits,
-                                                           part_ml_, part_acc_, attn_, stream_), "decode attention"));
+                                                           b.split_keys, part_ml_, part_acc_, stream_,
+                                                           gemv ? qkv_ : nullptr, qkv_count), "decode attention"));
+      attended.in.kind = kernels::GemvSource::kAttention;
+      attended.in.attn_ml = part_ml_;
+      attended.in.attn_acc = part_acc_;
+      attended.in.attn_splits = b.splits;
+      attended.in.head_dim = hd_;
     }
-    RETURN_IF_ERROR(MatMul({layer.wo}, attn_, heads_ * hd_, x_, dim_, M, /*accumulate=*/true));  // x += o
-    // MLP block.
-    RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_, dim_, layer.ffn_norm, dim_, eps, xn_, dim_, M, stream_,
-                                                 gemv ? gate_up_ : nullptr, static_cast<size_t>(M) * 2 * ffn_), "rmsnorm"));
-    RETURN_IF_ERROR(MatMul(layer.gate_up, xn_, dim_, gate_up_, 2 * ffn_, M, /*accumulate=*/false));
-    RETURN_IF_ERROR(Check(kernels::LaunchSwiGlu(gate_up_, ffn_, h_, M, stream_), "swiglu"));
-    RETURN_IF_ERROR(MatMul({layer.down}, h_, ffn_, x_, dim_, M, /*accumulate=*/true));  // x += down
+    RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
+    // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).
+    RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false));
+    Act swiglu;
+    swiglu.in.kind = kernels::GemvSource::kSwiGlu;
+    swiglu.in.src = gate_up_;
+    swiglu.K = ffn_;
+    swiglu.scratch = h_;
+    RETURN_IF_ERROR(MatMul({layer.down}, swiglu, x_, dim_, M, /*accumulate=*/true));
   }
   const int n_out = M - b.logit_row0;
   if (n_out <= 0) return absl::OkStatus();
   RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_ + static_cast<size_t>(b.logit_row0) * dim_, dim_, model_.final_norm,
-                                               dim_, eps, xn_, dim_, n_out, stream_), "final rmsnorm"));
+                                               dim_, cfg_.rms_norm_eps, xn_, dim_, n_out, stream_), "final rmsnorm"));
   if (n_out <= kernels::kGemvMaxRows)
     return Check(kernels::LaunchDenseGemv(model_.lm_head, dim_, vocab_, xn_, dim_, logits_, vocab_, n_out, false,
                                           stream_), "lm_head");
@@ -281,11 +351,15 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                                     1.f, 0.f), "lm_head gemm");
 }
 
-int CudaRunner::SplitsFor(int max_keys) const {
-  const int need = (max_keys + kernels::kAttnSplitKeys - 1) / kernels::kAttnSplitKeys;
+// Decode attention: short contexts get small splits so that enough blocks run; splits come
+// in power-of-two buckets so that few graphs are captured per batch size.
+void CudaRunner::PickSplits(int max_keys, Batch* b) const {
+  b->split_keys = max_keys <= 512 ? 32 : max_keys <= 1024 ? 64 : 128;
+  const int need = (max_keys + b->split_keys - 1) / b->split_keys;
+  const int cap = (max_ctx_ + b->split_keys - 1) / b->split_keys;
   int s = 1;
-  while (s < need) s *= 2;  // power-of-two buckets: few graphs per batch size
-  return std::min(s, max_splits_);
+  while (s < need) s *= 2;
+  b->splits = std::min(s, cap);
 }
 
 absl::Status CudaRunner::UploadIo(int rows) {
@@ -304,7 +378,7 @@ absl::Status CudaRunner::Run(const Batch& b, bool greedy) {
                             "greedy advance"));
     return absl::OkStatus();
   }
-  const auto key = std::make_tuple(b.rows, b.splits, greedy);
+  const auto key = std::make_tuple(b.rows, b.splits, b.split_keys, greedy);
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     Batch cb = b;
@@ -363,7 +437,7 @@ absl::Status CudaRunner::Prefill(int slot, int start_pos, absl::Span<const int32
     b.slot = slot;
     b.start = start_pos + off;
     b.logit_row0 = all_logits ? 0 : (last ? rows - 1 : rows);
-    b.splits = SplitsFor(start_pos + off + rows);
+    PickSplits(start_pos + off + rows, &b);
     if (rows <= kernels::kGemvMaxRows && b.logit_row0 == 0) {
       RETURN_IF_ERROR(Run(b, false));  // short prompts reuse the decode graphs
     } else {
@@ -410,7 +484,7 @@ absl::Status CudaRunner::Decode(absl::Span<const int> slots, absl::Span<const in
   RETURN_IF_ERROR(UploadIo(n));
   Batch b;
   b.rows = n;
-  b.splits = SplitsFor(max_keys);
+  PickSplits(max_keys, &b);
   RETURN_IF_ERROR(Run(b, false));
   RETURN_IF_ERROR(Check(cudaMemcpyAsync(logits.data(), logits_, sizeof(float) * n * vocab_, cudaMemcpyDeviceToHost,
                                         stream_), "copy logits"));
@@ -439,7 +513,7 @@ absl::Status CudaRunner::DecodeGreedy(int slot, int pos, int32_t token, absl::Sp
   for (int i = 0; i < n; ++i) {
     Batch b;
     b.rows = 1;
-    b.splits = SplitsFor(pos + i + 1);
+    PickSplits(pos + i + 1, &b);
     RETURN_IF_ERROR(Run(b, true));  // token, position and step advance on the device
   }
   RETURN_IF_ERROR(Check(cudaMemcpyAsync(h_io_ + 3 * R + 1, d_hist_, n * 4, cudaMemcpyDeviceToHost, stream_),

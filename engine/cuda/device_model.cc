@@ -21,13 +21,14 @@ bool IsIdentity(const std::vector<int32_t>& perm) {
   return true;
 }
 
-// Linears that can share one launch: all GPTQ with the same K, groups and permutation, or
-// all dense with the same K.
+// Linears that can share one launch: all GPTQ with the same K and number of groups (each
+// keeps its own act-order permutation as a segment), or all dense with the same K.
 bool CanFuse(const std::vector<const Linear*>& parts) {
   const Linear& a = *parts[0];
+  if (parts.size() > static_cast<size_t>(kernels::kMaxSegments)) return false;
   for (const Linear* p : parts) {
     if (p->K != a.K || p->quantized != a.quantized) return false;
-    if (a.quantized && (p->gptq.group_start != a.gptq.group_start || p->gptq.perm != a.gptq.perm)) return false;
+    if (a.quantized && p->gptq.num_groups() != a.gptq.num_groups()) return false;
   }
   return true;
 }
@@ -56,31 +57,34 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
     model.weight_bytes += w.size() * sizeof(__half);
     return d;
   }
-  const GptqLinear& g0 = parts[0]->gptq;
-  const int groups = g0.num_groups();
+  const int groups = parts[0]->gptq.num_groups();
   if (K % 8 != 0 || N % 4 != 0)
     return absl::UnimplementedError(absl::StrCat(name, ": GPTQ shape K=", K, " N=", N,
                                                  " needs K % 8 == 0 and N % 4 == 0"));
-  if (groups < 1 || g0.group_start.front() != 0 || g0.group_start.back() != K)
-    return absl::InvalidArgumentError(absl::StrCat(name, ": group_start does not cover K=", K));
-  std::vector<uint16_t> word_group(K / 8);
-  for (int g = 0; g < groups; ++g) {
-    const int b = g0.group_start[g], e = g0.group_start[g + 1];
-    if (b % 8 != 0)
-      return absl::UnimplementedError(absl::StrCat(name, ": group ", g, " starts at row ", b,
-                                                   ", not a multiple of 8 (one group per packed word needed)"));
-    for (int k = b; k < e; k += 8) word_group[k / 8] = static_cast<uint16_t>(g);
-  }
   std::vector<uint32_t> q(static_cast<size_t>(K / 8) * N);
   std::vector<__half> scales(static_cast<size_t>(groups) * N);
   std::vector<uint8_t> zeros(static_cast<size_t>(groups) * N);
+  d.gptq.K = K;
+  d.gptq.N = N;
+  d.gptq.num_segments = static_cast<int>(parts.size());
   int c0 = 0;
-  for (const Linear* p : parts) {
-    const GptqLinear& g = p->gptq;
-    const int n = p->N;
+  for (size_t pi = 0; pi < parts.size(); ++pi) {
+    const GptqLinear& g = parts[pi]->gptq;
+    const int n = parts[pi]->N;
+    if (n % 4 != 0) return absl::UnimplementedError(absl::StrCat(name, ": part ", pi, " N=", n, " is not a multiple of 4"));
+    if (g.group_start.empty() || g.group_start.front() != 0 || g.group_start.back() != K)
+      return absl::InvalidArgumentError(absl::StrCat(name, ": group_start does not cover K=", K));
     if (g.qweight.size() != static_cast<size_t>(K / 8) * n || g.scales.size() != static_cast<size_t>(groups) * n ||
         g.zeros.size() != static_cast<size_t>(groups) * n)
       return absl::InvalidArgumentError(absl::StrCat(name, ": GPTQ tensor sizes do not match K=", K, " N=", n));
+    std::vector<uint16_t> word_group(K / 8);
+    for (int gi = 0; gi < groups; ++gi) {
+      const int b = g.group_start[gi], e = g.group_start[gi + 1];
+      if (b % 8 != 0)
+        return absl::UnimplementedError(absl::StrCat(name, ": group ", gi, " starts at row ", b,
+                                                     ", not a multiple of 8 (one group per packed word needed)"));
+      for (int k = b; k < e; k += 8) word_group[k / 8] = static_cast<uint16_t>(gi);
+    }
     for (int w = 0; w < K / 8; ++w)
       std::memcpy(&q[static_cast<size_t>(w) * N + c0], &g.qweight[static_cast<size_t>(w) * n], n * sizeof(uint32_t));
     for (int gi = 0; gi < groups; ++gi)
@@ -88,6 +92,21 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
         scales[static_cast<size_t>(gi) * N + c0 + j] = __float2half(g.scales[static_cast<size_t>(gi) * n + j]);
         zeros[static_cast<size_t>(gi) * N + c0 + j] = g.zeros[static_cast<size_t>(gi) * n + j];
       }
+    kernels::GptqSegment& seg = d.gptq.seg[pi];
+    seg.n_begin = c0;
+    seg.n_end = c0 + n;
+    auto wp = arena.UploadVector(word_group, absl::StrCat(name, ".word_group[", pi, "]"));
+    if (!wp.ok()) return wp.status();
+    seg.word_group = static_cast<const uint16_t*>(*wp);
+    model.weight_bytes += word_group.size() * 2;
+    if (!g.perm.empty() && !IsIdentity(g.perm)) {
+      if (g.perm.size() != static_cast<size_t>(K))
+        return absl::InvalidArgumentError(absl::StrCat(name, ": perm has ", g.perm.size(), " entries, K=", K));
+      auto pp = arena.UploadVector(g.perm, absl::StrCat(name, ".perm[", pi, "]"));
+      if (!pp.ok()) return pp.status();
+      seg.perm = static_cast<const int32_t*>(*pp);
+      model.weight_bytes += g.perm.size() * 4;
+    }
     c0 += n;
   }
   auto qp = arena.UploadVector(q, name + ".qweight");
@@ -96,23 +115,10 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
   if (!sp.ok()) return sp.status();
   auto zp = arena.UploadVector(zeros, name + ".zeros");
   if (!zp.ok()) return zp.status();
-  auto wp = arena.UploadVector(word_group, name + ".word_group");
-  if (!wp.ok()) return wp.status();
-  d.gptq.K = K;
-  d.gptq.N = N;
   d.gptq.qweight = static_cast<const uint32_t*>(*qp);
   d.gptq.scales = static_cast<const __half*>(*sp);
   d.gptq.zeros = static_cast<const uint8_t*>(*zp);
-  d.gptq.word_group = static_cast<const uint16_t*>(*wp);
-  model.weight_bytes += q.size() * 4 + scales.size() * 2 + zeros.size() + word_group.size() * 2;
-  if (!g0.perm.empty() && !IsIdentity(g0.perm)) {
-    if (g0.perm.size() != static_cast<size_t>(K))
-      return absl::InvalidArgumentError(absl::StrCat(name, ": perm has ", g0.perm.size(), " entries, K=", K));
-    auto pp = arena.UploadVector(g0.perm, name + ".perm");
-    if (!pp.ok()) return pp.status();
-    d.gptq.perm = static_cast<const int32_t*>(*pp);
-    model.weight_bytes += g0.perm.size() * 4;
-  }
+  model.weight_bytes += q.size() * 4 + scales.size() * 2 + zeros.size();
   model.max_dequant_elems = std::max(model.max_dequant_elems, static_cast<size_t>(K) * N);
   return d;
 }

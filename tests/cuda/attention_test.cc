@@ -110,13 +110,14 @@ TEST(DecodeAttentionTest, MatchesReferenceUpTo4096Keys) {
     const std::vector<float> q = RoundToHalf(RandomFloats(static_cast<size_t>(rows) * s.H * s.hd, -3.f, 3.f));
     DeviceBuffer<__half> dq(ToHalf(q)), out(q.size());
     DeviceBuffer<int32_t> dpos(pos), dslot(slot);
-    const int need = (s.max_ctx + kernels::kAttnSplitKeys - 1) / kernels::kAttnSplitKeys;
-    for (int splits : {need, need * 2}) {  // extra splits have no keys: empty partials
+    for (const auto& [split_keys, extra] : std::vector<std::pair<int, int>>{{128, 1}, {64, 2}, {32, 1}}) {
+      const int splits = (s.max_ctx + split_keys - 1) / split_keys * extra;  // extra splits: empty partials
       DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H * splits);
       DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * splits * s.hd);
       const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
       ASSERT_EQ(kernels::LaunchDecodeAttention(dq.get(), c.dk.get(), c.dv.get(), dslot.get(), dpos.get(), as, rows,
-                                               splits, ml.get(), acc.get(), out.get(), nullptr), cudaSuccess);
+                                               splits, split_keys, ml.get(), acc.get(), nullptr), cudaSuccess);
+      ASSERT_EQ(kernels::LaunchAttentionCombine(ml.get(), acc.get(), as, rows, splits, out.get(), nullptr), cudaSuccess);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       const auto got = FromHalf(out.Download());
       for (int r = 0; r < rows; ++r) {
@@ -125,7 +126,7 @@ TEST(DecodeAttentionTest, MatchesReferenceUpTo4096Keys) {
         const auto want = RefAttention(s, qr, c.k, c.v, slot[r], pos[r] + 1);
         const std::vector<float> gr(got.begin() + static_cast<size_t>(r) * s.H * s.hd,
                                     got.begin() + static_cast<size_t>(r + 1) * s.H * s.hd);
-        EXPECT_LT(RelError(gr, want), 3e-3) << "hd=" << s.hd << " keys=" << pos[r] + 1 << " splits=" << splits;
+        EXPECT_LT(RelError(gr, want), 3e-3) << "hd=" << s.hd << " keys=" << pos[r] + 1 << " splits=" << splits << " x " << split_keys;
       }
     }
   }
