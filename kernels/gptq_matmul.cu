@@ -20,8 +20,12 @@ __device__ __forceinline__ int TilesOf(const GptqSegment& s) {
   return (s.n_end - s.n_begin + kColsPerBlock - 1) / kColsPerBlock;
 }
 
+constexpr int kMaxAttnWeights = 2048;  // M * heads * splits that fit the shared-memory path (M <= 4)
+
 // Input value at (row m, input index i); the fp16 rounding matches the standalone kernels.
-__device__ __forceinline__ __half InputValue(const GemvInput& in, int K, int m, int i, float inv_rms) {
+// attn_w (kAttention, may be null): per (m, head, split) weight e^(max_s - max) / denominator.
+__device__ __forceinline__ __half InputValue(const GemvInput& in, int K, int m, int i, float inv_rms,
+                                             const float* attn_w) {
   switch (in.kind) {
     case GemvSource::kHalf:
       return in.x[static_cast<size_t>(m) * in.ldx + i];
@@ -34,6 +38,11 @@ __device__ __forceinline__ __half InputValue(const GemvInput& in, int K, int m, 
     default: {  // kAttention
       const int heads = K / in.head_dim, h = i / in.head_dim, d = i % in.head_dim;
       const size_t first = (static_cast<size_t>(m) * heads + h) * in.attn_splits;
+      if (attn_w) {
+        float v = 0.f;
+        for (int s = 0; s < in.attn_splits; ++s) v += attn_w[first + s] * in.attn_acc[(first + s) * in.head_dim + d];
+        return __float2half(v);
+      }
       float mx = -FLT_MAX;
       for (int s = 0; s < in.attn_splits; ++s) mx = fmaxf(mx, in.attn_ml[first + s].x);
       float num = 0.f, den = 0.f;
@@ -61,6 +70,8 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, GemvInp
   __shared__ uint4 xs[M][kWordsPerBlock];  // per word: half2 (x[8w+j], x[8w+j+4]) j = 0..3
   __shared__ float red[kWarps][M][kColsPerBlock];
   __shared__ float inv_rms[M];
+  constexpr int kAttnWeights = M > 4 ? kMaxAttnWeights / 2 : kMaxAttnWeights;
+  __shared__ float attn_w[kAttnWeights];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   // This block's segment and column tile (compile-time indices keep w.seg in registers).
   int tile = blockIdx.x;
@@ -112,6 +123,27 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, GemvInp
     }
     __syncthreads();
   }
+  const float* attn_weights = nullptr;
+  if (in.kind == GemvSource::kAttention) {
+    const int heads = w.K / in.head_dim, n_mh = M * heads;
+    if (n_mh * in.attn_splits <= kAttnWeights) {  // split weights once per (row, head)
+      for (int mh = tid; mh < n_mh; mh += kThreads) {
+        const size_t first = static_cast<size_t>(mh) * in.attn_splits;
+        float mx = -FLT_MAX, den = 0.f;
+        for (int s = 0; s < in.attn_splits; ++s) mx = fmaxf(mx, in.attn_ml[first + s].x);
+        for (int s = 0; s < in.attn_splits; ++s) {
+          const float2 ml = in.attn_ml[first + s];
+          const float e = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;
+          attn_w[first + s] = e;
+          den += e * ml.y;
+        }
+        const float inv = 1.f / den;
+        for (int s = 0; s < in.attn_splits; ++s) attn_w[first + s] *= inv;
+      }
+      __syncthreads();
+      attn_weights = attn_w;
+    }
+  }
   // The block's slice of x, permuted (act order) and in word-pair order.
   for (int m = 0; m < M; ++m) {
     const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[m] : 1.f;
@@ -119,7 +151,7 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, GemvInp
       const int k = w0 * 8 + r;
       const int src = seg.perm ? seg.perm[k] : k;
       const int j = r & 7;
-      reinterpret_cast<__half*>(&xs[m][r >> 3])[(j & 3) * 2 + (j >> 2)] = InputValue(in, w.K, m, src, inv);
+      reinterpret_cast<__half*>(&xs[m][r >> 3])[(j & 3) * 2 + (j >> 2)] = InputValue(in, w.K, m, src, inv, attn_weights);
     }
   }
   __syncthreads();

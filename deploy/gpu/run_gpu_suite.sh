@@ -10,7 +10,7 @@
 # make7b (synthetic Llama-2-7B checkpoints with the Llama-2 tokenizer), check7b (CUDA vs CPU
 # per layout), variants (all layouts resident on one GPU), bench (llama_bench per layout),
 # ab (bench of the first layout with PDL / graphs off), ncu (per-kernel breakdown of one
-# decode step, first layout).
+# decode step, first layout), ncu_prefill (per-kernel times of one 2048-token prefill).
 set -u
 ROOT=$(pwd)
 CARRY=${CARRY:-$ROOT/.carry}
@@ -102,5 +102,13 @@ if has ncu; then
     "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda --profile_step >"$OUT/ncu_$l.csv" 2>>"$OUT/ncu.log"
   note "ncu $l: exit $?"
   python3 "$ROOT/deploy/gpu/ncu_breakdown.py" "$OUT/ncu_$l.csv" 2>&1 | tee -a "$SUMMARY"
+fi
+
+if has ncu_prefill; then
+  l=${LAYOUTS%% *}
+  ncu --profile-from-start off --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+    "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda --profile_prefill 2048 >"$WORK/ncu_prefill.csv" 2>>"$OUT/ncu.log"
+  note "ncu prefill 2048 $l: exit $?"
+  python3 "$ROOT/deploy/gpu/ncu_breakdown.py" "$WORK/ncu_prefill.csv" 2>&1 | tee -a "$SUMMARY"
 fi
 note "done"

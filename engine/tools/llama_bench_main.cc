@@ -42,6 +42,7 @@ ABSL_FLAG(int, long_context, 2048, "context for the long-context decode figure (
 ABSL_FLAG(int, long_new, 128, "tokens decoded at long context");
 ABSL_FLAG(int, repeat, 3, "timed repetitions (median reported)");
 ABSL_FLAG(bool, profile_step, false, "one decode step inside cudaProfilerStart/Stop, graphs off");
+ABSL_FLAG(int, profile_prefill, 0, "one prefill of this many tokens inside cudaProfilerStart/Stop");
 ABSL_FLAG(bool, graphs, true, "CUDA graphs for decode steps");
 ABSL_FLAG(bool, pdl, true, "programmatic dependent launch (kernels overlap their predecessor)");
 
@@ -172,6 +173,15 @@ int Main() {
   };
 
 #ifdef LLAMA_HAVE_CUDA
+  if (const int n = absl::GetFlag(FLAGS_profile_prefill); n > 0) {
+    const auto p = RandomTokens(n, vocab, rng);
+    check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));  // warm
+    cudaProfilerStart();
+    check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));
+    cudaProfilerStop();
+    std::printf("profiled one %d-token prefill\n", n);
+    return 0;
+  }
   if (absl::GetFlag(FLAGS_profile_step)) {
     const auto p = RandomTokens(prompt_n, vocab, rng);
     check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));
