@@ -220,10 +220,11 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, GemvInp
   }
 }
 
+// Thread: one packed word (8 rows) x 4 columns; 8-byte stores, coalesced along N.
 __global__ void GptqDequantKernel(GptqMatrix w, __half* __restrict__ dst) {
   AllowDependents();
   WaitForPrerequisites();  // dst may still be read by the previous GEMM
-  const int n = blockIdx.x * blockDim.x + threadIdx.x;
+  const int n = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
   const int word = blockIdx.y;
   if (n >= w.N) return;
   GptqSegment seg = w.seg[0];
@@ -232,16 +233,24 @@ __global__ void GptqDequantKernel(GptqMatrix w, __half* __restrict__ dst) {
     const GptqSegment si = w.seg[i];
     if (i < w.num_segments && n >= si.n_begin) seg = si;
   }
-  const uint32_t q = w.qweight[static_cast<size_t>(word) * w.N + n];
+  const uint4 q = __ldcs(reinterpret_cast<const uint4*>(w.qweight + static_cast<size_t>(word) * w.N + n));
   const int g = seg.word_group[word];
-  const float s = __half2float(w.scales[static_cast<size_t>(g) * w.N + n]);
-  const int z = w.zeros[static_cast<size_t>(g) * w.N + n];
+  const uint2 sbits = *reinterpret_cast<const uint2*>(w.scales + static_cast<size_t>(g) * w.N + n);
+  const uint32_t zbits = *reinterpret_cast<const uint32_t*>(w.zeros + static_cast<size_t>(g) * w.N + n);
+  const float2 s01 = __half22float2(AsHalf2(sbits.x)), s23 = __half22float2(AsHalf2(sbits.y));
+  const float s[4] = {s01.x, s01.y, s23.x, s23.y};
+  const uint32_t qw[4] = {q.x, q.y, q.z, q.w};
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const int k = word * 8 + i;
     const int row = seg.perm ? seg.perm[k] : k;
-    const int qi = (q >> (4 * i)) & 15;
-    dst[static_cast<size_t>(row) * w.N + n] = __float2half(s * static_cast<float>(qi - z));
+    __half v[4];
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const int qi = (qw[c] >> (4 * i)) & 15, z = (zbits >> (8 * c)) & 0xff;
+      v[c] = __float2half(s[c] * static_cast<float>(qi - z));
+    }
+    *reinterpret_cast<uint2*>(dst + static_cast<size_t>(row) * w.N + n) = *reinterpret_cast<const uint2*>(v);
   }
 }
 
@@ -276,8 +285,9 @@ cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out,
 
 cudaError_t LaunchGptqDequant(const GptqMatrix& w, __half* dst, cudaStream_t stream) {
   if (w.K % 8 != 0) return cudaErrorInvalidValue;
-  const dim3 grid((w.N + 255) / 256, w.K / 8);
-  return Launch(GptqDequantKernel, grid, dim3(256), 0, stream, w, dst);
+  if (w.N % 4 != 0) return cudaErrorInvalidValue;
+  const dim3 grid((w.N / 4 + 127) / 128, w.K / 8);
+  return Launch(GptqDequantKernel, grid, dim3(128), 0, stream, w, dst);
 }
 
 }  // namespace llama::kernels

@@ -22,9 +22,8 @@ agg = OrderedDict()
 total_t = 0.0
 total_b = 0.0
 for (_, name), d in kern.items():
-    short = name.split("(")[0].split("<")[0].replace("void ", "").strip()
-    if "<" in name:
-        short += "<" + name.split("<", 1)[1].split(">")[0] + ">"
+    clean = name.replace("void ", "").replace("(anonymous namespace)::", "").replace("<unnamed>::", "")
+    short = clean.split("(")[0].strip()
     t = d.get("gpu__time_duration.sum", 0.0)
     b = d.get("dram__bytes_read.sum", 0.0) + d.get("dram__bytes_write.sum", 0.0)
     a = agg.setdefault(short, [0, 0.0, 0.0])
@@ -36,5 +35,5 @@ for (_, name), d in kern.items():
 print(f"{'kernel':60s} {'calls':>5s} {'total us':>10s} {'us/call':>9s} {'share':>6s} {'GB/s':>8s}")
 for name, (n, t, b) in sorted(agg.items(), key=lambda kv: -kv[1][1]):
     print(f"{name[:60]:60s} {n:5d} {t*1e6:10.1f} {t*1e6/n:9.2f} {100*t/total_t:5.1f}% {b/t/1e9 if t else 0:8.0f}")
-print(f"{'sum of kernel times (one decode step, graphs off, caches flushed per kernel)':60s} {len(kern):5d} "
-      f"{total_t*1e6:10.1f} us -> {1/total_t if total_t else 0:.0f} tok/s, {total_b/total_t/1e9 if total_t else 0:.0f} GB/s")
+print(f"{'sum of kernel times (graphs off, caches flushed per kernel)':60s} {len(kern):5d} "
+      f"{total_t*1e6:10.1f} us, {total_b/total_t/1e9 if total_t else 0:.0f} GB/s")

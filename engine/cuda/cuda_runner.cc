@@ -202,7 +202,8 @@ absl::Status CudaRunner::Init() {
   ALLOC(dequant_, __half, std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
   const kernels::AttnShape shape{heads_, kv_heads_, hd_, max_ctx_};
   const size_t per_row = kernels::PrefillAttentionScratchBytes(shape, 1);
-  q_block_ = static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / per_row, 16, R));
+  // Query blocks of <= 256 rows: causal blocks skip most masked keys, and S stays near L2 size.
+  q_block_ = static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / per_row, 16, std::min<size_t>(R, 256)));
   ALLOC(attn_scratch_, char, kernels::PrefillAttentionScratchBytes(shape, q_block_), "prefill attention scratch");
   ALLOC(part_ml_, float2, static_cast<size_t>(attn_rows) * heads_ * max_splits_, "attention partials");
   ALLOC(part_acc_, float, static_cast<size_t>(attn_rows) * heads_ * max_splits_ * hd_, "attention partials");
