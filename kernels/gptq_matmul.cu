@@ -254,11 +254,217 @@ __global__ void GptqDequantKernel(GptqMatrix w, __half* __restrict__ dst) {
   }
 }
 
+
+// Tensor-core variant. Block: 8 warps x one 16-column tile each (128 columns of one segment)
+// x 512 rows of K. Per 16x16 k-tile a lane dequantizes its eight A-fragment values with four
+// LOP3 / one shift into half2 — rows g exactly (q - z), rows g + 8 as 16 (q - z), the factor
+// folded into that row's scale — and one mma.m16n8k16 (fp32 accumulation) multiplies them by
+// the activations (B: 16 k x 8 batch rows). Each group's partial sum is scaled in fp32.
+__device__ __forceinline__ void Mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+constexpr int kMmaKPerBlock = 512;  // 32 k-tiles, 8 16-byte loads per lane
+
+template <int M>
+__global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
+                                                              int ldo) {
+  __shared__ __align__(16) __half xs[M][kMmaKPerBlock + 8];
+  __shared__ float red[kWarps];
+  __shared__ float inv_rms[M];
+  constexpr int kAttnWeights = M > 4 ? kMaxAttnWeights / 2 : kMaxAttnWeights;
+  __shared__ float attn_w[kAttnWeights];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  int tile = blockIdx.x;
+  GptqSegment seg = w.seg[0];
+#pragma unroll
+  for (int i = 0, found = 0; i < kMaxSegments; ++i) {
+    const GptqSegment si = w.seg[i];
+    const int tl = TilesOf(si);
+    const bool here = !found && i < w.num_segments && tile < tl;
+    if (here) seg = si;
+    if (!found && !here) tile -= tl;
+    found |= here;
+  }
+  const int n_tile0 = seg.n_begin + tile * kColsPerBlock + warp * 16;  // this warp's 16 columns
+  const bool active = n_tile0 < seg.n_end;
+  const int k_begin = blockIdx.y * kMmaKPerBlock;
+  const int nk = min(kMmaKPerBlock, w.K - k_begin);  // multiple of 64
+  const int kb_count = w.K / 64;
+
+  uint4 q[kMmaKPerBlock / 64];
+  if (active) {
+    const uint4* base = reinterpret_cast<const uint4*>(w.qtiles) +
+                        (static_cast<size_t>(n_tile0 / 16) * kb_count + k_begin / 64) * 32 + lane;
+#pragma unroll
+    for (int i = 0; i < kMmaKPerBlock / 64; ++i)
+      if (i * 64 < nk) q[i] = __ldcs(base + i * 32);
+  }
+  AllowDependents();
+  WaitForPrerequisites();
+
+  if (in.kind == GemvSource::kRmsNorm) {
+    for (int m = 0; m < M; ++m) {
+      const float4* row = reinterpret_cast<const float4*>(in.src + static_cast<size_t>(m) * w.K);
+      float ss = 0.f;
+      for (int i = tid; i < w.K / 4; i += kThreads) {
+        const float4 v = row[i];
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      }
+      for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+      if (lane == 0) red[warp] = ss;
+      __syncthreads();
+      if (tid == 0) {
+        float tot = 0.f;
+        for (int wp = 0; wp < kWarps; ++wp) tot += red[wp];
+        inv_rms[m] = rsqrtf(tot / w.K + in.eps);
+      }
+      __syncthreads();
+    }
+  }
+  const float* attn_weights = nullptr;
+  if (in.kind == GemvSource::kAttention) {
+    const int heads = w.K / in.head_dim, n_mh = M * heads;
+    if (n_mh * in.attn_splits <= kAttnWeights) {
+      for (int mh = tid; mh < n_mh; mh += kThreads) {
+        const size_t first = static_cast<size_t>(mh) * in.attn_splits;
+        float mx = -FLT_MAX, den = 0.f;
+        for (int s = 0; s < in.attn_splits; ++s) mx = fmaxf(mx, in.attn_ml[first + s].x);
+        for (int s = 0; s < in.attn_splits; ++s) {
+          const float2 ml = in.attn_ml[first + s];
+          const float e = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;
+          attn_w[first + s] = e;
+          den += e * ml.y;
+        }
+        const float inv = 1.f / den;
+        for (int s = 0; s < in.attn_splits; ++s) attn_w[first + s] *= inv;
+      }
+      __syncthreads();
+      attn_weights = attn_w;
+    }
+  }
+  for (int m = 0; m < M; ++m) {
+    const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[m] : 1.f;
+    for (int r = tid; r < nk; r += kThreads) {
+      const int k = k_begin + r;
+      xs[m][r] = InputValue(in, w.K, m, seg.perm ? seg.perm[k] : k, inv, attn_weights);
+    }
+  }
+  __syncthreads();
+  if (!active) return;
+
+  const int n0 = n_tile0 + g, n1 = n0 + 8;
+  const int xm = g < M ? g : M - 1;  // batch column g of B; columns >= M are discarded
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  float cg[4] = {0.f, 0.f, 0.f, 0.f};
+  float s0 = 0.f, s1 = 0.f;
+  uint32_t z0 = 0, z1 = 0;
+  int cur_g = -1;
+#pragma unroll
+  for (int i = 0; i < kMmaKPerBlock / 64; ++i) {
+    if (i * 64 >= nk) break;
+    const uint32_t words[4] = {q[i].x, q[i].y, q[i].z, q[i].w};
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const int kl = i * 64 + c * 16;  // k-tile start within the block
+      const int grp = __ldg(seg.word_group + (k_begin + kl) / 8);
+      if (grp != cur_g) {
+        if (cur_g >= 0) {
+          acc[0] = fmaf(s0, cg[0], acc[0]);
+          acc[1] = fmaf(s0, cg[1], acc[1]);
+          acc[2] = fmaf(s1, cg[2], acc[2]);
+          acc[3] = fmaf(s1, cg[3], acc[3]);
+          cg[0] = cg[1] = cg[2] = cg[3] = 0.f;
+        }
+        cur_g = grp;
+        const size_t gi = static_cast<size_t>(grp) * w.N;
+        s0 = __half2float(w.scales[gi + n0]);
+        s1 = __half2float(w.scales[gi + n1]) * (1.f / 16.f);
+        const uint32_t za = w.zeros[gi + n0], zb = w.zeros[gi + n1];
+        z0 = (0x6400u + za) * 0x00010001u;       // 1024 + z
+        z1 = (0x6400u + 16u * zb) * 0x00010001u;  // 1024 + 16 z
+      }
+      const uint32_t wd = words[c];
+      uint32_t a[4];
+      const __half2 h0 = __hsub2(AsHalf2((wd & 0x000F000Fu) | 0x64006400u), AsHalf2(z0));
+      const __half2 h1 = __hsub2(AsHalf2((wd & 0x00F000F0u) | 0x64006400u), AsHalf2(z1));
+      const __half2 h2 = __hsub2(AsHalf2(((wd >> 8) & 0x000F000Fu) | 0x64006400u), AsHalf2(z0));
+      const __half2 h3 = __hsub2(AsHalf2(((wd >> 8) & 0x00F000F0u) | 0x64006400u), AsHalf2(z1));
+      a[0] = *reinterpret_cast<const uint32_t*>(&h0);
+      a[1] = *reinterpret_cast<const uint32_t*>(&h1);
+      a[2] = *reinterpret_cast<const uint32_t*>(&h2);
+      a[3] = *reinterpret_cast<const uint32_t*>(&h3);
+      const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t]);
+      const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t + 8]);
+      Mma16816(cg, a, b0, b1);
+    }
+  }
+  acc[0] = fmaf(s0, cg[0], acc[0]);
+  acc[1] = fmaf(s0, cg[1], acc[1]);
+  acc[2] = fmaf(s1, cg[2], acc[2]);
+  acc[3] = fmaf(s1, cg[3], acc[3]);
+  // acc: (n0, m = 2t), (n0, 2t + 1), (n1, 2t), (n1, 2t + 1)
+  const int m0 = 2 * t, m1 = 2 * t + 1;
+  if (m0 < M) {
+    atomicAdd(out + static_cast<size_t>(m0) * ldo + n0, acc[0]);
+    atomicAdd(out + static_cast<size_t>(m0) * ldo + n1, acc[2]);
+  }
+  if (m1 < M) {
+    atomicAdd(out + static_cast<size_t>(m1) * ldo + n0, acc[1]);
+    atomicAdd(out + static_cast<size_t>(m1) * ldo + n1, acc[3]);
+  }
+}
+
+// Dequantization from the tensor-core layout: one thread per lane word (8 values).
+__global__ void GptqDequantMmaKernel(GptqMatrix w, __half* __restrict__ dst) {
+  AllowDependents();
+  WaitForPrerequisites();
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // (nt, kt, lane)
+  const int kt_count = w.K / 16;
+  const size_t total = static_cast<size_t>(w.N / 16) * kt_count * 32;
+  if (idx >= total) return;
+  const int lane = idx % 32;
+  const size_t tk = idx / 32;
+  const int kt = tk % kt_count, nt = static_cast<int>(tk / kt_count);
+  const int g = lane >> 2, t = lane & 3;
+  // word c of lane in block kb lives at ((nt * K/64 + kb) * 32 + lane) * 4 + c
+  const uint32_t wd = w.qtiles[((static_cast<size_t>(nt) * (w.K / 64) + kt / 4) * 32 + lane) * 4 + kt % 4];
+  const int n0 = nt * 16 + g;
+  GptqSegment seg = w.seg[0];
+#pragma unroll
+  for (int i = 1; i < kMaxSegments; ++i) {
+    const GptqSegment si = w.seg[i];
+    if (i < w.num_segments && n0 >= si.n_begin) seg = si;
+  }
+  const int grp = seg.word_group[kt * 2];
+#pragma unroll
+  for (int v = 0; v < 8; ++v) {
+    // nibble position p = v: a0 a2 a4 a6 a1 a3 a5 a7
+    const int a = (v & 3) * 2 + (v >> 2);
+    const int n = n0 + ((a >> 1) & 1) * 8;
+    const int k = kt * 16 + 2 * t + (a & 1) + (a >> 2) * 8;
+    const int qv = (wd >> (4 * v)) & 15;
+    const float s = __half2float(w.scales[static_cast<size_t>(grp) * w.N + n]);
+    const int z = w.zeros[static_cast<size_t>(grp) * w.N + n];
+    const int row = seg.perm ? seg.perm[k] : k;
+    dst[static_cast<size_t>(row) * w.N + n] = __float2half(s * static_cast<float>(qv - z));
+  }
+}
+
 template <int M>
 cudaError_t Gemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, cudaStream_t s) {
   int tiles = 0;
   for (int i = 0; i < w.num_segments; ++i)
     tiles += (w.seg[i].n_end - w.seg[i].n_begin + kColsPerBlock - 1) / kColsPerBlock;
+  if (w.qtiles) {
+    const dim3 grid(tiles, (w.K + kMmaKPerBlock - 1) / kMmaKPerBlock);
+    return Launch(GptqGemvMmaKernel<M>, grid, dim3(kThreads), 0, s, w, in, out, ldo);
+  }
   const dim3 grid(tiles, (w.K / 8 + kWordsPerBlock - 1) / kWordsPerBlock);
   return Launch(GptqGemvKernel<M>, grid, dim3(kThreads), 0, s, w, in, out, ldo);
 }
@@ -285,9 +491,37 @@ cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out,
 
 cudaError_t LaunchGptqDequant(const GptqMatrix& w, __half* dst, cudaStream_t stream) {
   if (w.K % 8 != 0) return cudaErrorInvalidValue;
+  if (w.qtiles) {
+    const size_t total = static_cast<size_t>(w.N / 16) * (w.K / 16) * 32;
+    return Launch(GptqDequantMmaKernel, dim3(static_cast<unsigned>((total + 255) / 256)), dim3(256), 0, stream, w, dst);
+  }
   if (w.N % 4 != 0) return cudaErrorInvalidValue;
   const dim3 grid((w.N / 4 + 127) / 128, w.K / 8);
   return Launch(GptqDequantKernel, grid, dim3(128), 0, stream, w, dst);
+}
+
+}  // namespace llama::kernels
+
+namespace llama::kernels {
+
+bool GptqMmaLayoutFits(int K, int N) { return K % 64 == 0 && N % 16 == 0; }
+
+void RepackGptqForMma(const uint32_t* q, int K, int N, uint32_t* out) {
+  auto nib = [&](int k, int n) { return (q[static_cast<size_t>(k / 8) * N + n] >> (4 * (k % 8))) & 15u; };
+  const int kb_count = K / 64;
+  for (int nt = 0; nt < N / 16; ++nt)
+    for (int kb = 0; kb < kb_count; ++kb)
+      for (int lane = 0; lane < 32; ++lane)
+        for (int c = 0; c < 4; ++c) {
+          const int g = lane >> 2, t = lane & 3, k0 = (kb * 4 + c) * 16;
+          const int n0 = nt * 16 + g, n1 = n0 + 8;
+          const uint32_t a0 = nib(k0 + 2 * t, n0), a1 = nib(k0 + 2 * t + 1, n0);
+          const uint32_t a2 = nib(k0 + 2 * t, n1), a3 = nib(k0 + 2 * t + 1, n1);
+          const uint32_t a4 = nib(k0 + 2 * t + 8, n0), a5 = nib(k0 + 2 * t + 9, n0);
+          const uint32_t a6 = nib(k0 + 2 * t + 8, n1), a7 = nib(k0 + 2 * t + 9, n1);
+          out[((static_cast<size_t>(nt) * kb_count + kb) * 32 + lane) * 4 + c] =
+              a0 | a2 << 4 | a4 << 8 | a6 << 12 | a1 << 16 | a3 << 20 | a5 << 24 | a7 << 28;
+        }
 }
 
 }  // namespace llama::kernels

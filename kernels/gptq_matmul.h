@@ -29,6 +29,9 @@ constexpr int kMaxSegments = 3;
 struct GptqMatrix {
   int K = 0, N = 0;                      // K % 8 == 0, N % 4 == 0
   const uint32_t* qweight = nullptr;     // [K/8, N]: nibble i of word (w, n) = row 8w+i
+  // Tensor-core layout (RepackGptqForMma), used instead of qweight when set: K % 64 == 0,
+  // N and every segment boundary % 16 == 0, groups start at multiples of 16.
+  const uint32_t* qtiles = nullptr;
   const __half* scales = nullptr;        // [groups, N]
   const uint8_t* zeros = nullptr;        // [groups, N], real zero point 0..16
   int num_segments = 1;
@@ -58,6 +61,12 @@ struct GemvInput {
 
 cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
                            cudaStream_t stream);
+
+// Host: AutoGPTQ-packed q [K/8, N] -> the tensor-core layout (kernels/README.md): for each
+// 16-column tile nt and 64-row block kb, 32 lanes x 4 words (one 16-byte load per lane), word
+// c holding the lane's eight 4-bit values of the mma.m16n8k16 A fragment of k-tile 4 kb + c.
+void RepackGptqForMma(const uint32_t* q, int K, int N, uint32_t* out);
+bool GptqMmaLayoutFits(int K, int N);
 
 // dst[perm[k] * N + n] = scale * (q - zero) as fp16 (perm of n's segment): the dense
 // weight in original row order.

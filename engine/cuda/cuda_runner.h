@@ -15,6 +15,7 @@ struct CudaOptions {
   int prefill_chunk = 2048;        // rows per prefill forward (activation scratch scales with it)
   bool use_graphs = true;          // decode steps (<= 8 rows) replayed as CUDA graphs
   bool programmatic_launch = true; // PDL: kernels overlap their predecessor's tail (process-wide)
+  bool tensor_core_gemv = true;    // GPTQ weights in the mma layout (decode GEMV on tensor cores)
 };
 
 // Errors: Unavailable "no CUDA device" when none is visible; InvalidArgument for a bad

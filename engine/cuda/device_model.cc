@@ -35,7 +35,8 @@ bool CanFuse(const std::vector<const Linear*>& parts) {
 
 // Concatenates `parts` along N into one projection starting at column `col`.
 absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& parts, int col,
-                                             const std::string& name, DeviceArena& arena, DeviceModel& model) {
+                                             const std::string& name, DeviceArena& arena, DeviceModel& model,
+                                             bool mma_layout) {
   DeviceProjection d;
   d.K = parts[0]->K;
   d.col = col;
@@ -109,13 +110,24 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
     }
     c0 += n;
   }
-  auto qp = arena.UploadVector(q, name + ".qweight");
+  // Tensor-core layout when the shape allows (segments and groups on 16-row/column tiles).
+  bool mma = mma_layout && kernels::GptqMmaLayoutFits(K, N);
+  for (size_t pi = 0; pi < parts.size() && mma; ++pi) {
+    mma = d.gptq.seg[pi].n_begin % 16 == 0;
+    for (int gs : parts[pi]->gptq.group_start) mma = mma && gs % 16 == 0;
+  }
+  if (mma) {
+    std::vector<uint32_t> tiles(q.size());
+    kernels::RepackGptqForMma(q.data(), K, N, tiles.data());
+    q.swap(tiles);
+  }
+  auto qp = arena.UploadVector(q, name + (mma ? ".qtiles" : ".qweight"));
   if (!qp.ok()) return qp.status();
   auto sp = arena.UploadVector(scales, name + ".scales");
   if (!sp.ok()) return sp.status();
   auto zp = arena.UploadVector(zeros, name + ".zeros");
   if (!zp.ok()) return zp.status();
-  d.gptq.qweight = static_cast<const uint32_t*>(*qp);
+  (mma ? d.gptq.qtiles : d.gptq.qweight) = static_cast<const uint32_t*>(*qp);
   d.gptq.scales = static_cast<const __half*>(*sp);
   d.gptq.zeros = static_cast<const uint8_t*>(*zp);
   model.weight_bytes += q.size() * 4 + scales.size() * 2 + zeros.size();
@@ -126,18 +138,18 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
 // Uploads `parts` (outputs side by side): one fused projection when possible, else one each.
 absl::StatusOr<std::vector<DeviceProjection>> UploadGroup(const std::vector<const Linear*>& parts,
                                                           const std::string& name, DeviceArena& arena,
-                                                          DeviceModel& model, bool* fused) {
+                                                          DeviceModel& model, bool mma_layout, bool* fused) {
   std::vector<DeviceProjection> out;
   *fused = parts.size() > 1 && CanFuse(parts);
   if (*fused) {
-    auto p = UploadFused(parts, 0, name, arena, model);
+    auto p = UploadFused(parts, 0, name, arena, model, mma_layout);
     if (!p.ok()) return p.status();
     out.push_back(*p);
     return out;
   }
   int col = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
-    auto p = UploadFused({parts[i]}, col, absl::StrCat(name, "[", i, "]"), arena, model);
+    auto p = UploadFused({parts[i]}, col, absl::StrCat(name, "[", i, "]"), arena, model, mma_layout);
     if (!p.ok()) return p.status();
     out.push_back(*p);
     col += parts[i]->N;
@@ -147,7 +159,7 @@ absl::StatusOr<std::vector<DeviceProjection>> UploadGroup(const std::vector<cons
 
 }  // namespace
 
-absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena) {
+absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, bool mma_layout) {
   const ModelConfig& c = w.config;
   const int hd = c.head_dim;
   if (hd % 8 != 0 || hd > 256)
@@ -183,18 +195,18 @@ absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& aren
     d.attn_norm = static_cast<const float*>(*an);
     d.ffn_norm = static_cast<const float*>(*fnn);
     bool fused = false;
-    auto qkv = UploadGroup({&lw.wq, &lw.wk, &lw.wv}, pre + "self_attn.qkv_proj", arena, m, &fused);
+    auto qkv = UploadGroup({&lw.wq, &lw.wk, &lw.wv}, pre + "self_attn.qkv_proj", arena, m, mma_layout, &fused);
     if (!qkv.ok()) return qkv.status();
     d.qkv = std::move(*qkv);
     m.fused_qkv_layers += fused;
-    auto wo = UploadFused({&lw.wo}, 0, pre + "self_attn.o_proj", arena, m);
+    auto wo = UploadFused({&lw.wo}, 0, pre + "self_attn.o_proj", arena, m, mma_layout);
     if (!wo.ok()) return wo.status();
     d.wo = *wo;
-    auto gu = UploadGroup({&lw.w_gate, &lw.w_up}, pre + "mlp.gate_up_proj", arena, m, &fused);
+    auto gu = UploadGroup({&lw.w_gate, &lw.w_up}, pre + "mlp.gate_up_proj", arena, m, mma_layout, &fused);
     if (!gu.ok()) return gu.status();
     d.gate_up = std::move(*gu);
     m.fused_gate_up_layers += fused;
-    auto down = UploadFused({&lw.w_down}, 0, pre + "mlp.down_proj", arena, m);
+    auto down = UploadFused({&lw.w_down}, 0, pre + "mlp.down_proj", arena, m, mma_layout);
     if (!down.ok()) return down.status();
     d.down = *down;
     m.layers.push_back(std::move(d));

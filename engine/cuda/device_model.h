@@ -43,6 +43,7 @@ struct DeviceModel {
 
 // Checks shapes the kernels need (InvalidArgument / Unimplemented naming the layer and
 // tensor) and uploads. Partial uploads stay in `arena` (the caller frees it on error).
-absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena);
+// mma_layout: GPTQ weights in the tensor-core layout where the shapes allow.
+absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, bool mma_layout);
 
 }  // namespace llama::cuda

@@ -44,6 +44,7 @@ ABSL_FLAG(int, repeat, 3, "timed repetitions (median reported)");
 ABSL_FLAG(bool, profile_step, false, "one decode step inside cudaProfilerStart/Stop, graphs off");
 ABSL_FLAG(int, profile_prefill, 0, "one prefill of this many tokens inside cudaProfilerStart/Stop");
 ABSL_FLAG(bool, graphs, true, "CUDA graphs for decode steps");
+ABSL_FLAG(bool, mma, true, "GPTQ decode GEMV on tensor cores (mma layout)");
 ABSL_FLAG(bool, pdl, true, "programmatic dependent launch (kernels overlap their predecessor)");
 
 namespace llama {
@@ -147,6 +148,7 @@ int Main() {
     CudaOptions co;
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
     co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
+    co.tensor_core_gemv = absl::GetFlag(FLAGS_mma);
     runner = CreateCudaRunnerWithOptions(*weights, opt, co);
   } else {
     runner = CreateRunner(*backend, *weights, opt);

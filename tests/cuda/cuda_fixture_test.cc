@@ -11,6 +11,7 @@
 #include "engine/cuda/cuda_runner.h"
 #include "engine/runner.h"
 #include "engine/weights.h"
+#include "kernels/launch.h"
 #include "nlohmann/json.hpp"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -211,6 +212,28 @@ TEST_P(CudaFixtureTest, RejectsPositionsBeyondContext) {
   EXPECT_EQ(cuda_->Prefill(0, 511, toks, absl::MakeSpan(logits)).code(), absl::StatusCode::kInvalidArgument);
   std::vector<int32_t> out(4);
   EXPECT_EQ(cuda_->DecodeGreedy(0, 510, 1, absl::MakeSpan(out)).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The scalar (non-tensor-core) GEMV layout and plain launches (no PDL) compute the same.
+TEST_P(CudaFixtureTest, ScalarGemvWithoutPdlMatchesReference) {
+  CudaOptions co;
+  co.tensor_core_gemv = false;
+  co.programmatic_launch = false;
+  RunnerOptions opt;
+  opt.max_slots = 1;
+  opt.max_context = 512;
+  auto r = CreateCudaRunnerWithOptions(weights_, opt, co);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
+  const auto& want = Refs()[GetParam()]["logits_prompt_1_403_407_261_378"];
+  std::vector<float> all(prompt.size() * vocab_);
+  ASSERT_TRUE((*r)->Prefill(0, 0, prompt, absl::MakeSpan(all), /*all_logits=*/true).ok());
+  double worst = 0;
+  for (size_t t = 0; t < prompt.size(); ++t)
+    for (int v = 0; v < vocab_; ++v) worst = std::max(worst, std::abs(all[t * vocab_ + v] - want[t][v].get<double>()));
+  std::printf("[ %s ] scalar GEMV, no PDL: max |logit - reference| %.5f\n", GetParam().c_str(), worst);
+  EXPECT_LT(worst, 2e-2);
+  kernels::SetProgrammaticLaunch(true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Branches, CudaFixtureTest,

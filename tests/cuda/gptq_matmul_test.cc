@@ -62,8 +62,15 @@ std::vector<double> Reference(const HostGptq& h, const std::vector<float>& x, in
   return y;
 }
 
+std::vector<uint32_t> MmaTiles(const HostGptq& h) {
+  std::vector<uint32_t> t(h.q.size());
+  kernels::RepackGptqForMma(h.q.data(), h.K, h.N, t.data());
+  return t;
+}
+
 struct DeviceGptq {
   DeviceBuffer<uint32_t> q;
+  std::unique_ptr<DeviceBuffer<uint32_t>> tiles;
   DeviceBuffer<__half> s;
   DeviceBuffer<uint8_t> z;
   DeviceBuffer<uint16_t> wg;
@@ -77,6 +84,13 @@ struct DeviceGptq {
     m.scales = s.get();
     m.zeros = z.get();
     m.seg[0] = {0, h.N, h.perm.empty() ? nullptr : perm.get(), wg.get()};
+  }
+  // Switches to the tensor-core layout (when the shape allows it).
+  bool UseMma(const HostGptq& h) {
+    if (!kernels::GptqMmaLayoutFits(h.K, h.N) || h.G % 16 != 0) return false;
+    tiles = std::make_unique<DeviceBuffer<uint32_t>>(MmaTiles(h));
+    m.qtiles = tiles->get();
+    return true;
   }
 };
 
@@ -99,7 +113,10 @@ TEST_P(GptqMatmulTest, MatchesReference) {
   const HostGptq h = RandomGptq(c.K, c.N, c.G, c.act_order);
   const std::vector<float> x = RoundToHalf(RandomFloats(static_cast<size_t>(c.M) * c.K));
   const std::vector<double> ref = Reference(h, x, c.M);
+  for (const bool mma : {false, true}) {
+  SCOPED_TRACE(mma ? "tensor-core layout" : "AutoGPTQ layout");
   DeviceGptq d(h);
+  if (mma && !d.UseMma(h)) continue;
   DeviceBuffer<__half> dx(ToHalf(x));
   if (c.M <= kernels::kGemvMaxRows) {
     // Accumulates into a non-zero output (the residual-stream use).
@@ -126,6 +143,7 @@ TEST_P(GptqMatmulTest, MatchesReference) {
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   cublasDestroy(blas);
   EXPECT_LT(RelError(out2.Download(), ref), 2e-3);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -152,7 +170,10 @@ TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
     const int bounds[4] = {0, n0, n0 + n1, N};
     HostGptq h = RandomGptq(K, N, G, false);
     std::vector<std::vector<int32_t>> perms(3);
+    for (const bool mma : {false, true}) {
+    SCOPED_TRACE(mma ? "tensor-core layout" : "AutoGPTQ layout");
     DeviceGptq d(h);
+    if (mma && !d.UseMma(h)) continue;
     std::vector<std::unique_ptr<DeviceBuffer<int32_t>>> dperms;
     d.m.num_segments = 3;
     for (int sgi = 0; sgi < 3; ++sgi) {
@@ -252,6 +273,7 @@ TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
         for (int k = 0; k < K; k += 7)
           ASSERT_NEAR(wdh[static_cast<size_t>(perms[sgi][k]) * N + n], h.W(k, n), 1e-3 * std::abs(h.W(k, n)) + 1e-6);
       }
+    }
     }
   }
 }
