@@ -85,9 +85,10 @@ if has bench; then
 fi
 
 if has ab; then
-  # Before/after switches on the first layout: PDL off, then graphs and PDL off.
+  # Before/after switches on the first layout (AB_FLAGS, ;-separated): each speed change off.
   l=${LAYOUTS%% *}
-  for flags in "--pdl=false" "--pdl=false --graphs=false"; do
+  IFS=';' read -r -a ab_list <<<"${AB_FLAGS:---mma=false;--mma=false --pdl=false;--mma=false --pdl=false --graphs=false}"
+  for flags in "${ab_list[@]}"; do
     echo "=== $l $flags" >>"$OUT/bench.log"
     "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda $BENCH_ARGS $flags --long_context 0 >>"$OUT/bench.log" 2>&1
     note "bench $l $flags: exit $?"
