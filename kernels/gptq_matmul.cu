@@ -274,6 +274,10 @@ template <int M>
 __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
                                                               int ldo) {
   __shared__ __align__(16) __half xs[M][kMmaKPerBlock + 8];
+  constexpr int kMaxGroups = kMmaKPerBlock / 16;      // groups of >= 16 rows
+  __shared__ float s_scale[kMaxGroups][kColsPerBlock];  // this block's scales and zeros
+  __shared__ uint8_t s_zero[kMaxGroups][kColsPerBlock];
+  __shared__ uint8_t tile_group[kMaxGroups];            // group of each 16-row k-tile (block-relative)
   __shared__ float red[kWarps];
   __shared__ float inv_rms[M];
   constexpr int kAttnWeights = M > 4 ? kMaxAttnWeights / 2 : kMaxAttnWeights;
@@ -305,6 +309,19 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
     for (int i = 0; i < kMmaKPerBlock / 64; ++i)
       if (i * 64 < nk) q[i] = __ldcs(base + i * 32);
   }
+  // Scales, zeros and the k-tile -> group map of this block: weights too, so before the wait.
+  const int g_first = seg.word_group[k_begin / 8];
+  const int n_groups = seg.word_group[(k_begin + nk - 1) / 8] - g_first + 1;
+  const int col0 = seg.n_begin + tile * kColsPerBlock;
+  for (int i = tid; i < n_groups * kColsPerBlock; i += kThreads) {
+    const int gi = i / kColsPerBlock, col = i % kColsPerBlock;
+    if (col0 + col < seg.n_end) {
+      const size_t at = static_cast<size_t>(g_first + gi) * w.N + col0 + col;
+      s_scale[gi][col] = __half2float(w.scales[at]);
+      s_zero[gi][col] = w.zeros[at];
+    }
+  }
+  if (tid < nk / 16) tile_group[tid] = static_cast<uint8_t>(seg.word_group[(k_begin + tid * 16) / 8] - g_first);
   AllowDependents();
   WaitForPrerequisites();
 
@@ -359,12 +376,21 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
   if (!active) return;
 
   const int n0 = n_tile0 + g, n1 = n0 + 8;
+  const int c0 = n0 - col0, c1 = c0 + 8;  // block-relative columns
   const int xm = g < M ? g : M - 1;  // batch column g of B; columns >= M are discarded
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  float cg[4] = {0.f, 0.f, 0.f, 0.f};
+  float cg[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};  // two chains of mma
   float s0 = 0.f, s1 = 0.f;
   uint32_t z0 = 0, z1 = 0;
   int cur_g = -1;
+  auto flush = [&]() {
+    acc[0] = fmaf(s0, cg[0][0] + cg[1][0], acc[0]);
+    acc[1] = fmaf(s0, cg[0][1] + cg[1][1], acc[1]);
+    acc[2] = fmaf(s1, cg[0][2] + cg[1][2], acc[2]);
+    acc[3] = fmaf(s1, cg[0][3] + cg[1][3], acc[3]);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) cg[0][j] = cg[1][j] = 0.f;
+  };
 #pragma unroll
   for (int i = 0; i < kMmaKPerBlock / 64; ++i) {
     if (i * 64 >= nk) break;
@@ -372,22 +398,14 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       const int kl = i * 64 + c * 16;  // k-tile start within the block
-      const int grp = __ldg(seg.word_group + (k_begin + kl) / 8);
+      const int grp = tile_group[kl / 16];
       if (grp != cur_g) {
-        if (cur_g >= 0) {
-          acc[0] = fmaf(s0, cg[0], acc[0]);
-          acc[1] = fmaf(s0, cg[1], acc[1]);
-          acc[2] = fmaf(s1, cg[2], acc[2]);
-          acc[3] = fmaf(s1, cg[3], acc[3]);
-          cg[0] = cg[1] = cg[2] = cg[3] = 0.f;
-        }
+        if (cur_g >= 0) flush();
         cur_g = grp;
-        const size_t gi = static_cast<size_t>(grp) * w.N;
-        s0 = __half2float(w.scales[gi + n0]);
-        s1 = __half2float(w.scales[gi + n1]) * (1.f / 16.f);
-        const uint32_t za = w.zeros[gi + n0], zb = w.zeros[gi + n1];
-        z0 = (0x6400u + za) * 0x00010001u;       // 1024 + z
-        z1 = (0x6400u + 16u * zb) * 0x00010001u;  // 1024 + 16 z
+        s0 = s_scale[grp][c0];
+        s1 = s_scale[grp][c1] * (1.f / 16.f);
+        z0 = (0x6400u + s_zero[grp][c0]) * 0x00010001u;       // 1024 + z
+        z1 = (0x6400u + 16u * s_zero[grp][c1]) * 0x00010001u;  // 1024 + 16 z
       }
       const uint32_t wd = words[c];
       uint32_t a[4];
@@ -401,13 +419,10 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
       a[3] = *reinterpret_cast<const uint32_t*>(&h3);
       const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t]);
       const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t + 8]);
-      Mma16816(cg, a, b0, b1);
+      Mma16816(cg[c & 1], a, b0, b1);
     }
   }
-  acc[0] = fmaf(s0, cg[0], acc[0]);
-  acc[1] = fmaf(s0, cg[1], acc[1]);
-  acc[2] = fmaf(s1, cg[2], acc[2]);
-  acc[3] = fmaf(s1, cg[3], acc[3]);
+  flush();
   // acc: (n0, m = 2t), (n0, 2t + 1), (n1, 2t), (n1, 2t + 1)
   const int m0 = 2 * t, m1 = 2 * t + 1;
   if (m0 < M) {
@@ -420,39 +435,53 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
   }
 }
 
-// Dequantization from the tensor-core layout: one thread per lane word (8 values).
-__global__ void GptqDequantMmaKernel(GptqMatrix w, __half* __restrict__ dst) {
+// Dequantization from the tensor-core layout: one warp per 16-column x 64-row block decodes
+// its fragments into shared memory, then writes 64 rows of 32 bytes (16-byte stores).
+constexpr int kDequantWarps = 4;
+__global__ void __launch_bounds__(kDequantWarps * 32) GptqDequantMmaKernel(GptqMatrix w, __half* __restrict__ dst) {
   AllowDependents();
   WaitForPrerequisites();
-  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // (nt, kt, lane)
-  const int kt_count = w.K / 16;
-  const size_t total = static_cast<size_t>(w.N / 16) * kt_count * 32;
-  if (idx >= total) return;
-  const int lane = idx % 32;
-  const size_t tk = idx / 32;
-  const int kt = tk % kt_count, nt = static_cast<int>(tk / kt_count);
+  __shared__ __align__(16) __half buf[kDequantWarps][64][16];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int kb_count = w.K / 64;
+  const size_t job = static_cast<size_t>(blockIdx.x) * kDequantWarps + warp;
+  if (job >= static_cast<size_t>(w.N / 16) * kb_count) return;
+  const int nt = static_cast<int>(job / kb_count), kb = static_cast<int>(job % kb_count);
   const int g = lane >> 2, t = lane & 3;
-  // word c of lane in block kb lives at ((nt * K/64 + kb) * 32 + lane) * 4 + c
-  const uint32_t wd = w.qtiles[((static_cast<size_t>(nt) * (w.K / 64) + kt / 4) * 32 + lane) * 4 + kt % 4];
-  const int n0 = nt * 16 + g;
+  const int n0 = nt * 16 + g, n1 = n0 + 8;
   GptqSegment seg = w.seg[0];
 #pragma unroll
   for (int i = 1; i < kMaxSegments; ++i) {
     const GptqSegment si = w.seg[i];
-    if (i < w.num_segments && n0 >= si.n_begin) seg = si;
+    if (i < w.num_segments && nt * 16 >= si.n_begin) seg = si;
   }
-  const int grp = seg.word_group[kt * 2];
+  const uint4 qv = __ldcs(reinterpret_cast<const uint4*>(w.qtiles) + (static_cast<size_t>(nt) * kb_count + kb) * 32 + lane);
+  const uint32_t words[4] = {qv.x, qv.y, qv.z, qv.w};
 #pragma unroll
-  for (int v = 0; v < 8; ++v) {
-    // nibble position p = v: a0 a2 a4 a6 a1 a3 a5 a7
-    const int a = (v & 3) * 2 + (v >> 2);
-    const int n = n0 + ((a >> 1) & 1) * 8;
-    const int k = kt * 16 + 2 * t + (a & 1) + (a >> 2) * 8;
-    const int qv = (wd >> (4 * v)) & 15;
-    const float s = __half2float(w.scales[static_cast<size_t>(grp) * w.N + n]);
-    const int z = w.zeros[static_cast<size_t>(grp) * w.N + n];
+  for (int c = 0; c < 4; ++c) {
+    const int kt = kb * 4 + c;
+    const int grp = seg.word_group[kt * 2];
+    const size_t gi = static_cast<size_t>(grp) * w.N;
+    const float sa = __half2float(w.scales[gi + n0]), sb = __half2float(w.scales[gi + n1]);
+    const int za = w.zeros[gi + n0], zb = w.zeros[gi + n1];
+#pragma unroll
+    for (int v = 0; v < 8; ++v) {
+      const int a = (v & 3) * 2 + (v >> 2);  // nibble v holds fragment value a
+      const bool hi_row = (a >> 1) & 1;
+      const int kl = c * 16 + 2 * t + (a & 1) + (a >> 2) * 8;
+      const int qi = (words[c] >> (4 * v)) & 15;
+      buf[warp][kl][g + (hi_row ? 8 : 0)] =
+          __float2half((hi_row ? sb : sa) * static_cast<float>(qi - (hi_row ? zb : za)));
+    }
+  }
+  __syncwarp();
+#pragma unroll
+  for (int h = 0; h < 4; ++h) {  // 64 rows x 2 halves of 16 bytes
+    const int r = (h * 32 + lane) >> 1, part = lane & 1;
+    const int k = kb * 64 + r;
     const int row = seg.perm ? seg.perm[k] : k;
-    dst[static_cast<size_t>(row) * w.N + n] = __float2half(s * static_cast<float>(qv - z));
+    *reinterpret_cast<uint4*>(dst + static_cast<size_t>(row) * w.N + nt * 16 + part * 8) =
+        *reinterpret_cast<const uint4*>(&buf[warp][r][part * 8]);
   }
 }
 
@@ -492,8 +521,9 @@ cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out,
 cudaError_t LaunchGptqDequant(const GptqMatrix& w, __half* dst, cudaStream_t stream) {
   if (w.K % 8 != 0) return cudaErrorInvalidValue;
   if (w.qtiles) {
-    const size_t total = static_cast<size_t>(w.N / 16) * (w.K / 16) * 32;
-    return Launch(GptqDequantMmaKernel, dim3(static_cast<unsigned>((total + 255) / 256)), dim3(256), 0, stream, w, dst);
+    const size_t jobs = static_cast<size_t>(w.N / 16) * (w.K / 64);
+    return Launch(GptqDequantMmaKernel, dim3(static_cast<unsigned>((jobs + kDequantWarps - 1) / kDequantWarps)),
+                  dim3(kDequantWarps * 32), 0, stream, w, dst);
   }
   if (w.N % 4 != 0) return cudaErrorInvalidValue;
   const dim3 grid((w.N / 4 + 127) / 128, w.K / 8);
