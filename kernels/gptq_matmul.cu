@@ -268,29 +268,16 @@ __device__ __forceinline__ void Mma16816(float (&c)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-constexpr int kMmaChunk = 256;      // rows per pipeline stage: 16 k-tiles, 4 16-byte loads per lane
-constexpr int kMmaMaxChunks = 8;    // rows per block <= 2048
+constexpr int kMmaKPerBlock = 512;  // 32 k-tiles, 8 16-byte loads per lane
 
-template <int M>
-__host__ __device__ constexpr int MmaMaxRows() { return M <= 2 ? 2048 : M <= 4 ? 1024 : 512; }
-
-// Tensor-core variant. Block: 8 warps x one 16-column tile each (128 columns of one segment)
-// x `chunks` stages of 256 rows of K. Per 16x16 k-tile a lane dequantizes its eight
-// A-fragment values with four LOP3 / one shift into half2 — rows g exactly (q - z), rows
-// g + 8 as 16 (q - z), the factor folded into that row's scale — and one mma.m16n8k16 (fp32
-// accumulation) multiplies them by the activations (B: 16 k x 8 batch rows). Each group's
-// partial sum is scaled in fp32. The next stage's weights and scales are loaded while the
-// current stage computes (register / shared-memory double buffering).
 template <int M>
 __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
-                                                              int ldo, int chunks) {
-  constexpr int kRows = MmaMaxRows<M>();
-  constexpr int kChunkGroups = kMmaChunk / 16;
-  __shared__ __align__(16) __half xs[M][kRows + 8];
-  __shared__ float s_scale[2][kChunkGroups][kColsPerBlock];  // per stage: scales and zeros
-  __shared__ uint8_t s_zero[2][kChunkGroups][kColsPerBlock];
-  __shared__ int s_gfirst[2];
-  __shared__ uint16_t tile_group[kRows / 16];                 // group of each 16-row k-tile
+                                                              int ldo) {
+  __shared__ __align__(16) __half xs[M][kMmaKPerBlock + 8];
+  constexpr int kMaxGroups = kMmaKPerBlock / 16;      // groups of >= 16 rows
+  __shared__ float s_scale[kMaxGroups][kColsPerBlock];  // this block's scales and zeros
+  __shared__ uint8_t s_zero[kMaxGroups][kColsPerBlock];
+  __shared__ uint8_t tile_group[kMaxGroups];            // group of each 16-row k-tile (block-relative)
   __shared__ float red[kWarps];
   __shared__ float inv_rms[M];
   constexpr int kAttnWeights = M > 4 ? kMaxAttnWeights / 2 : kMaxAttnWeights;
@@ -308,42 +295,33 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
     if (!found && !here) tile -= tl;
     found |= here;
   }
-  const int col0 = seg.n_begin + tile * kColsPerBlock;
-  const int n_tile0 = col0 + warp * 16;  // this warp's 16 columns
+  const int n_tile0 = seg.n_begin + tile * kColsPerBlock + warp * 16;  // this warp's 16 columns
   const bool active = n_tile0 < seg.n_end;
-  const int rows_per_block = chunks * kMmaChunk;
-  const int k_begin = blockIdx.y * rows_per_block;
-  const int nk = min(rows_per_block, w.K - k_begin);  // multiple of 64
-  const int n_chunks = (nk + kMmaChunk - 1) / kMmaChunk;
+  const int k_begin = blockIdx.y * kMmaKPerBlock;
+  const int nk = min(kMmaKPerBlock, w.K - k_begin);  // multiple of 64
   const int kb_count = w.K / 64;
-  const uint4* qbase = reinterpret_cast<const uint4*>(w.qtiles) +
-                       (static_cast<size_t>(n_tile0 / 16) * kb_count + k_begin / 64) * 32 + lane;
 
-  auto load_chunk = [&](int ch, uint4 (&q)[4]) {
-    if (!active) return;
+  uint4 q[kMmaKPerBlock / 64];
+  if (active) {
+    const uint4* base = reinterpret_cast<const uint4*>(w.qtiles) +
+                        (static_cast<size_t>(n_tile0 / 16) * kb_count + k_begin / 64) * 32 + lane;
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
-      if (ch * kMmaChunk + i * 64 < nk) q[i] = __ldcs(qbase + (ch * 4 + i) * 32);
-  };
-  auto stage_scales = [&](int ch) {  // weights too: may run before the PDL wait
-    const int r0 = k_begin + ch * kMmaChunk, r1 = min(r0 + kMmaChunk, k_begin + nk) - 1;
-    const int gf = seg.word_group[r0 / 8], ng = seg.word_group[r1 / 8] - gf + 1;
-    const int b = ch & 1;
-    for (int i = tid; i < ng * kColsPerBlock; i += kThreads) {
-      const int gi = i / kColsPerBlock, col = i % kColsPerBlock;
-      if (col0 + col < seg.n_end) {
-        const size_t at = static_cast<size_t>(gf + gi) * w.N + col0 + col;
-        s_scale[b][gi][col] = __half2float(w.scales[at]);
-        s_zero[b][gi][col] = w.zeros[at];
-      }
+    for (int i = 0; i < kMmaKPerBlock / 64; ++i)
+      if (i * 64 < nk) q[i] = __ldcs(base + i * 32);
+  }
+  // Scales, zeros and the k-tile -> group map of this block: weights too, so before the wait.
+  const int g_first = seg.word_group[k_begin / 8];
+  const int n_groups = seg.word_group[(k_begin + nk - 1) / 8] - g_first + 1;
+  const int col0 = seg.n_begin + tile * kColsPerBlock;
+  for (int i = tid; i < n_groups * kColsPerBlock; i += kThreads) {
+    const int gi = i / kColsPerBlock, col = i % kColsPerBlock;
+    if (col0 + col < seg.n_end) {
+      const size_t at = static_cast<size_t>(g_first + gi) * w.N + col0 + col;
+      s_scale[gi][col] = __half2float(w.scales[at]);
+      s_zero[gi][col] = w.zeros[at];
     }
-    if (tid == 0) s_gfirst[b] = gf;
-  };
-
-  uint4 q_cur[4], q_next[4];
-  load_chunk(0, q_cur);
-  stage_scales(0);
-  for (int i = tid; i < nk / 16; i += kThreads) tile_group[i] = seg.word_group[(k_begin + i * 16) / 8];
+  }
+  if (tid < nk / 16) tile_group[tid] = static_cast<uint8_t>(seg.word_group[(k_begin + tid * 16) / 8] - g_first);
   AllowDependents();
   WaitForPrerequisites();
 
@@ -395,70 +373,56 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
     }
   }
   __syncthreads();
+  if (!active) return;
 
   const int n0 = n_tile0 + g, n1 = n0 + 8;
   const int c0 = n0 - col0, c1 = c0 + 8;  // block-relative columns
-  const int xm = g < M ? g : M - 1;       // batch column g of B; columns >= M are discarded
+  const int xm = g < M ? g : M - 1;  // batch column g of B; columns >= M are discarded
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  for (int ch = 0; ch < n_chunks; ++ch) {
-    if (ch + 1 < n_chunks) {
-      load_chunk(ch + 1, q_next);
-      stage_scales(ch + 1);
-    }
-    if (active) {
-      const int b = ch & 1, gf = s_gfirst[b];
-      float cg[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};  // two chains of mma
-      float s0 = 0.f, s1 = 0.f;
-      uint32_t z0 = 0, z1 = 0;
-      int cur_g = -1;
+  float cg[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};  // two chains of mma
+  float s0 = 0.f, s1 = 0.f;
+  uint32_t z0 = 0, z1 = 0;
+  int cur_g = -1;
+  auto flush = [&]() {
+    acc[0] = fmaf(s0, cg[0][0] + cg[1][0], acc[0]);
+    acc[1] = fmaf(s0, cg[0][1] + cg[1][1], acc[1]);
+    acc[2] = fmaf(s1, cg[0][2] + cg[1][2], acc[2]);
+    acc[3] = fmaf(s1, cg[0][3] + cg[1][3], acc[3]);
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        if (ch * kMmaChunk + i * 64 >= nk) break;
-        const uint32_t words[4] = {q_cur[i].x, q_cur[i].y, q_cur[i].z, q_cur[i].w};
+    for (int j = 0; j < 4; ++j) cg[0][j] = cg[1][j] = 0.f;
+  };
 #pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          const int kl = ch * kMmaChunk + i * 64 + c * 16;  // k-tile start within the block
-          const int grp = tile_group[kl / 16] - gf;
-          if (grp != cur_g) {
-            if (cur_g >= 0) {
-              acc[0] = fmaf(s0, cg[0][0] + cg[1][0], acc[0]);
-              acc[1] = fmaf(s0, cg[0][1] + cg[1][1], acc[1]);
-              acc[2] = fmaf(s1, cg[0][2] + cg[1][2], acc[2]);
-              acc[3] = fmaf(s1, cg[0][3] + cg[1][3], acc[3]);
+  for (int i = 0; i < kMmaKPerBlock / 64; ++i) {
+    if (i * 64 >= nk) break;
+    const uint32_t words[4] = {q[i].x, q[i].y, q[i].z, q[i].w};
 #pragma unroll
-              for (int j = 0; j < 4; ++j) cg[0][j] = cg[1][j] = 0.f;
-            }
-            cur_g = grp;
-            s0 = s_scale[b][grp][c0];
-            s1 = s_scale[b][grp][c1] * (1.f / 16.f);
-            z0 = (0x6400u + s_zero[b][grp][c0]) * 0x00010001u;       // 1024 + z
-            z1 = (0x6400u + 16u * s_zero[b][grp][c1]) * 0x00010001u;  // 1024 + 16 z
-          }
-          const uint32_t wd = words[c];
-          uint32_t a[4];
-          const __half2 h0 = __hsub2(AsHalf2((wd & 0x000F000Fu) | 0x64006400u), AsHalf2(z0));
-          const __half2 h1 = __hsub2(AsHalf2((wd & 0x00F000F0u) | 0x64006400u), AsHalf2(z1));
-          const __half2 h2 = __hsub2(AsHalf2(((wd >> 8) & 0x000F000Fu) | 0x64006400u), AsHalf2(z0));
-          const __half2 h3 = __hsub2(AsHalf2(((wd >> 8) & 0x00F000F0u) | 0x64006400u), AsHalf2(z1));
-          a[0] = *reinterpret_cast<const uint32_t*>(&h0);
-          a[1] = *reinterpret_cast<const uint32_t*>(&h1);
-          a[2] = *reinterpret_cast<const uint32_t*>(&h2);
-          a[3] = *reinterpret_cast<const uint32_t*>(&h3);
-          const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t]);
-          const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t + 8]);
-          Mma16816(cg[c & 1], a, b0, b1);
-        }
+    for (int c = 0; c < 4; ++c) {
+      const int kl = i * 64 + c * 16;  // k-tile start within the block
+      const int grp = tile_group[kl / 16];
+      if (grp != cur_g) {
+        if (cur_g >= 0) flush();
+        cur_g = grp;
+        s0 = s_scale[grp][c0];
+        s1 = s_scale[grp][c1] * (1.f / 16.f);
+        z0 = (0x6400u + s_zero[grp][c0]) * 0x00010001u;       // 1024 + z
+        z1 = (0x6400u + 16u * s_zero[grp][c1]) * 0x00010001u;  // 1024 + 16 z
       }
-      acc[0] = fmaf(s0, cg[0][0] + cg[1][0], acc[0]);
-      acc[1] = fmaf(s0, cg[0][1] + cg[1][1], acc[1]);
-      acc[2] = fmaf(s1, cg[0][2] + cg[1][2], acc[2]);
-      acc[3] = fmaf(s1, cg[0][3] + cg[1][3], acc[3]);
+      const uint32_t wd = words[c];
+      uint32_t a[4];
+      const __half2 h0 = __hsub2(AsHalf2((wd & 0x000F000Fu) | 0x64006400u), AsHalf2(z0));
+      const __half2 h1 = __hsub2(AsHalf2((wd & 0x00F000F0u) | 0x64006400u), AsHalf2(z1));
+      const __half2 h2 = __hsub2(AsHalf2(((wd >> 8) & 0x000F000Fu) | 0x64006400u), AsHalf2(z0));
+      const __half2 h3 = __hsub2(AsHalf2(((wd >> 8) & 0x00F000F0u) | 0x64006400u), AsHalf2(z1));
+      a[0] = *reinterpret_cast<const uint32_t*>(&h0);
+      a[1] = *reinterpret_cast<const uint32_t*>(&h1);
+      a[2] = *reinterpret_cast<const uint32_t*>(&h2);
+      a[3] = *reinterpret_cast<const uint32_t*>(&h3);
+      const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t]);
+      const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t + 8]);
+      Mma16816(cg[c & 1], a, b0, b1);
     }
-    __syncthreads();  // stage ch + 1's scales visible; stage ch's buffer free again
-#pragma unroll
-    for (int i = 0; i < 4; ++i) q_cur[i] = q_next[i];
   }
-  if (!active) return;
+  flush();
   // acc: (n0, m = 2t), (n0, 2t + 1), (n1, 2t), (n1, 2t + 1)
   const int m0 = 2 * t, m1 = 2 * t + 1;
   if (m0 < M) {
@@ -527,16 +491,8 @@ cudaError_t Gemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, 
   for (int i = 0; i < w.num_segments; ++i)
     tiles += (w.seg[i].n_end - w.seg[i].n_begin + kColsPerBlock - 1) / kColsPerBlock;
   if (w.qtiles) {
-    // Longest pipelines (most stages per block) that still give >= 1.5 blocks per SM.
-    static const int sms = [] {
-      int dev = 0, n = 132;
-      if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-      return n;
-    }();
-    int chunks = MmaMaxRows<M>() / kMmaChunk;
-    while (chunks > 1 && tiles * ((w.K + chunks * kMmaChunk - 1) / (chunks * kMmaChunk)) < sms * 3 / 2) chunks /= 2;
-    const dim3 grid(tiles, (w.K + chunks * kMmaChunk - 1) / (chunks * kMmaChunk));
-    return Launch(GptqGemvMmaKernel<M>, grid, dim3(kThreads), 0, s, w, in, out, ldo, chunks);
+    const dim3 grid(tiles, (w.K + kMmaKPerBlock - 1) / kMmaKPerBlock);
+    return Launch(GptqGemvMmaKernel<M>, grid, dim3(kThreads), 0, s, w, in, out, ldo);
   }
   const dim3 grid(tiles, (w.K / 8 + kWordsPerBlock - 1) / kWordsPerBlock);
   return Launch(GptqGemvKernel<M>, grid, dim3(kThreads), 0, s, w, in, out, ldo);
