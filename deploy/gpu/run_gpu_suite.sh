@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs the CUDA checks and benchmarks on the GPU machine from prebuilt binaries carried in
+# (made by deploy/gpu/prepare_carry.sh)
 # .carry/ (bin/: test binaries, llama_bench, make_checkpoint; lib/: non-system shared libs;
 # fixtures/: a copy of ../shared/fixtures). Logs go to $OUT (at most 8 files come back).
 #

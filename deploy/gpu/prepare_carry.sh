@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Prepares .carry/ (git-ignored) for deploy/gpu/run_gpu_suite.sh on the GPU machine: the CUDA
+# test binaries, llama_bench and make_checkpoint built here for sm_90, the non-system shared
+# libraries they need (the GPU machine has CUDA/cuBLAS but not abseil or sentencepiece), and a
+# copy of the fixtures (../shared is not sent to the GPU machine).
+#   deploy/gpu/prepare_carry.sh [build-dir]      then: device run with carry [".carry"]
+set -euo pipefail
+BUILD=${1:-build-cuda}
+TARGETS="small_kernels_test gptq_matmul_test attention_test cuda_fixture_test synthetic_7b_test llama_bench make_checkpoint"
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C "$BUILD" -j2 $TARGETS
+rm -rf .carry/bin .carry/lib .carry/fixtures
+mkdir -p .carry/bin .carry/lib
+for t in $TARGETS; do cp "$(find "$BUILD" -type f -name "$t" -perm -u+x | head -1)" .carry/bin/; done
+ldd .carry/bin/* | awk '$3 ~ /libabsl|libsentencepiece|libprotobuf/ {print $3}' | sort -u | xargs -I{} cp -L {} .carry/lib/
+cp -r "${LLAMA_FIXTURES_DIR:-../shared/fixtures}" .carry/fixtures && chmod -R u+w .carry/fixtures
+du -sh .carry
