@@ -254,16 +254,15 @@ int Main() {
               prefill_n / t_prefill, "-");
   std::printf("%-52s %12.2f %10s\n", absl::StrFormat("time to first token, ms (%d-token prompt)", ttft_n).c_str(),
               t_ttft * 1e3, "-");
-  std::printf("%-52s %12.1f %9.1f%%\n",
-              absl::StrFormat("decode tok/s, batch 1, on-device greedy (%d+%d)", prompt_n, new_n).c_str(), dec_dev,
-              roof(dec_dev, short_bytes));
-  std::printf("%-52s %12.1f %9.1f%%\n",
-              absl::StrFormat("decode tok/s, batch 1, Decode()+host argmax (%d+%d)", prompt_n, new_n).c_str(), dec_api,
-              roof(dec_api, short_bytes));
+  auto row = [&](const std::string& what, double tok_s, double bytes) {
+    const std::string pct = bw > 0 ? absl::StrFormat("%.1f%%", roof(tok_s, bytes)) : "-";
+    std::printf("%-52s %12.1f %10s\n", what.c_str(), tok_s, pct.c_str());
+  };
+  row(absl::StrFormat("decode tok/s, batch 1, on-device greedy (%d+%d)", prompt_n, new_n), dec_dev, short_bytes);
+  row(absl::StrFormat("decode tok/s, batch 1, Decode()+host argmax (%d+%d)", prompt_n, new_n), dec_api, short_bytes);
   if (long_ctx > 0)
-    std::printf("%-52s %12.1f %9.1f%%\n",
-                absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)).c_str(),
-                dec_long, roof(dec_long, long_bytes));
+    row(absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)), dec_long,
+        long_bytes);
   return 0;
 }
 
