@@ -372,7 +372,7 @@ absl::Status CudaRunner::UploadIo(int rows) {
 
 // Decode-shaped batches (<= 8 rows) are captured once per (rows, splits, greedy) and replayed.
 absl::Status CudaRunner::Run(const Batch& b, bool greedy) {
-  if (!copts_.use_graphs || b.rows > kernels::kGemvMaxRows || (b.prefill && b.rows > kernels::kGemvMaxRows)) {
+  if (!copts_.use_graphs || b.rows > kernels::kGemvMaxRows) {
     RETURN_IF_ERROR(Forward(b));
     if (greedy)
       RETURN_IF_ERROR(Check(kernels::LaunchGreedyAdvance(logits_, vocab_, d_tokens_, d_pos_, d_hist_, d_step_, stream_),
