@@ -18,19 +18,7 @@ using testing::TempDir;
 using testing::TestHub;
 namespace fs = std::filesystem;
 
-class CacheTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    hub_ = TestHub::Start();
-    ASSERT_NE(hub_, nullptr);
-    opts_.endpoint = hub_->endpoint();
-    opts_.cache_dir = cache_.path() + "/hub";
-    opts_.disk_reserve_bytes = 0;
-  }
-  std::unique_ptr<TestHub> hub_;
-  TempDir cache_;
-  FetchOptions opts_;
-};
+using CacheTest = testing::HubFetchTest;
 
 TEST_F(CacheTest, OfflineServesTheCachedSnapshotWithoutAnyNetworkCall) {
   absl::StatusOr<FetchResult> online = FetchRepo(kRepo, "gptq-4bit-64g-actorder_True", opts_);

@@ -27,16 +27,13 @@ constexpr char kBranch[] = "gptq-4bit-32g-actorder_True";
 constexpr char kModel[] = "model.safetensors";
 constexpr char kModelBlob[] = "9d7388f73ecf177589a9f1f9a8c7f6dd39795df625384ad7c2e4e1c70903a2aa";
 
-class FaultsTest : public ::testing::Test {
+class FaultsTest : public testing::HubFetchTest {
  protected:
   void SetUp() override {
-    hub_ = TestHub::Start();
-    ASSERT_NE(hub_, nullptr);
-    opts_.endpoint = hub_->endpoint();
-    opts_.cache_dir = cache_.path() + "/hub";
+    HubFetchTest::SetUp();
+    if (HasFatalFailure()) return;
     opts_.backoff_initial_ms = 10;
     opts_.backoff_max_ms = 50;
-    opts_.disk_reserve_bytes = 0;
     model_size_ = static_cast<int64_t>(fs::file_size(FixtureDir(kBranch) + "/" + kModel));
   }
   void TearDown() override {
@@ -54,9 +51,6 @@ class FaultsTest : public ::testing::Test {
     return fs::exists(RepoDir(opts_.cache_dir) + "/snapshots/" + hub_->Commit(kBranch) + "/" +
                       kModel);
   }
-  std::unique_ptr<TestHub> hub_;
-  TempDir cache_;
-  FetchOptions opts_;
   int64_t model_size_ = 0;
 };
 

@@ -22,19 +22,12 @@ using testing::TempDir;
 using testing::TestHub;
 namespace fs = std::filesystem;
 
-class FetchTest : public ::testing::Test {
+class FetchTest : public testing::HubFetchTest {
  protected:
   void SetUp() override {
-    hub_ = TestHub::Start();
-    ASSERT_NE(hub_, nullptr);
-    opts_.endpoint = hub_->endpoint();
-    opts_.cache_dir = cache_.path() + "/hub";
+    HubFetchTest::SetUp();
     opts_.backoff_initial_ms = 10;
-    opts_.disk_reserve_bytes = 0;
   }
-  std::unique_ptr<TestHub> hub_;
-  TempDir cache_;
-  FetchOptions opts_;
 };
 
 TEST_F(FetchTest, EachBranchIsByteIdenticalAndRefHoldsHubCommit) {

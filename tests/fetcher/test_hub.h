@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "fetcher/fetcher.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -174,6 +175,22 @@ class TestHub {
   TempDir dir_;
   pid_t pid_ = -1;
   nlohmann::json info_;
+};
+
+// A test hub on loopback plus a fresh cache, with FetchOptions pointing at both. Suites
+// derive from it and adjust opts_ (retry timing, reserves) in their own SetUp.
+class HubFetchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    hub_ = TestHub::Start();
+    ASSERT_NE(hub_, nullptr);
+    opts_.endpoint = hub_->endpoint();
+    opts_.cache_dir = cache_.path() + "/hub";
+    opts_.disk_reserve_bytes = 0;
+  }
+  std::unique_ptr<TestHub> hub_;
+  TempDir cache_;
+  llama::fetch::FetchOptions opts_;
 };
 
 inline std::string RepoDir(const std::string& cache) {
