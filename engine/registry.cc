@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/weights.h"
@@ -139,6 +140,21 @@ struct VariantRegistry::Core {
     if (listener) listener(Info(v));
   }
 
+  // One state transition: looks up `name_or_alias` under the lock and applies `change` to
+  // it; when that succeeds the listener hears of the new state. A failed change (a
+  // precondition not met) returns its status and leaves the variant as it found it.
+  absl::Status Transition(const std::string& name_or_alias,
+                          absl::FunctionRef<absl::Status(Variant&)> change)
+      ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock lock(&mu);
+    absl::StatusOr<Variant*> found = Lookup(name_or_alias);
+    if (!found.ok()) return found.status();
+    Variant& v = **found;
+    if (absl::Status s = change(v); !s.ok()) return s;
+    Notify(v);
+    return absl::OkStatus();
+  }
+
   // The last holder of an unloaded (or replaced) copy let go of it.
   void OnReleased(const std::string& name, uint64_t id) {
     absl::MutexLock lock(&mu);
@@ -243,67 +259,55 @@ std::vector<VariantInfo> VariantRegistry::List() const {
 }
 
 absl::Status VariantRegistry::BeginFetch(const std::string& name, const std::string& commit) {
-  absl::MutexLock lock(&core_->mu);
-  absl::StatusOr<Variant*> found = core_->Lookup(name);
-  if (!found.ok()) return found.status();
-  Variant& v = **found;
-  if (v.fetching) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("variant '", v.name, "' is already being fetched"));
-  }
-  v.fetching = true;
-  v.failed = false;
-  v.pending_commit = commit;
-  v.bytes_done = v.bytes_total = 0;
-  core_->Notify(v);
-  return absl::OkStatus();
+  return core_->Transition(name, [&](Variant& v) {
+    if (v.fetching) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("variant '", v.name, "' is already being fetched"));
+    }
+    v.fetching = true;
+    v.failed = false;
+    v.pending_commit = commit;
+    v.bytes_done = v.bytes_total = 0;
+    return absl::OkStatus();
+  });
 }
 
 absl::Status VariantRegistry::ReportFetchProgress(const std::string& name, int64_t done,
                                                   int64_t total) {
-  absl::MutexLock lock(&core_->mu);
-  absl::StatusOr<Variant*> found = core_->Lookup(name);
-  if (!found.ok()) return found.status();
-  Variant& v = **found;
-  if (!v.fetching) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("variant '", v.name, "': progress reported but no fetch is running"));
-  }
-  v.bytes_done = done;
-  v.bytes_total = total;
-  core_->Notify(v);
-  return absl::OkStatus();
+  return core_->Transition(name, [&](Variant& v) {
+    if (!v.fetching) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("variant '", v.name, "': progress reported but no fetch is running"));
+    }
+    v.bytes_done = done;
+    v.bytes_total = total;
+    return absl::OkStatus();
+  });
 }
 
 absl::Status VariantRegistry::FetchDone(const std::string& name, const std::string& commit,
                                         const std::string& snapshot_dir) {
   std::optional<QuantConfig> quant = QuantOf(snapshot_dir);  // file IO off the lock
-  absl::MutexLock lock(&core_->mu);
-  absl::StatusOr<Variant*> found = core_->Lookup(name);
-  if (!found.ok()) return found.status();
-  Variant& v = **found;
-  v.fetching = false;
-  v.failed = false;
-  v.error.clear();
-  v.fetched_commit = commit;
-  v.fetched_dir = snapshot_dir;
-  if (quant.has_value() && v.sched == nullptr) v.quant = quant;
-  if (!v.loading) v.pending_commit.clear();
-  core_->Notify(v);
-  return absl::OkStatus();
+  return core_->Transition(name, [&](Variant& v) {
+    v.fetching = false;
+    v.failed = false;
+    v.error.clear();
+    v.fetched_commit = commit;
+    v.fetched_dir = snapshot_dir;
+    if (quant.has_value() && v.sched == nullptr) v.quant = quant;
+    if (!v.loading) v.pending_commit.clear();
+    return absl::OkStatus();
+  });
 }
 
 absl::Status VariantRegistry::FetchFailed(const std::string& name, const absl::Status& error) {
-  absl::MutexLock lock(&core_->mu);
-  absl::StatusOr<Variant*> found = core_->Lookup(name);
-  if (!found.ok()) return found.status();
-  Variant& v = **found;
-  v.fetching = false;
-  v.failed = v.sched == nullptr;
-  v.error = absl::StrCat("fetch failed: ", error.ToString());
-  if (!v.loading) v.pending_commit.clear();
-  core_->Notify(v);
-  return absl::OkStatus();
+  return core_->Transition(name, [&](Variant& v) {
+    v.fetching = false;
+    v.failed = v.sched == nullptr;
+    v.error = absl::StrCat("fetch failed: ", error.ToString());
+    if (!v.loading) v.pending_commit.clear();
+    return absl::OkStatus();
+  });
 }
 
 absl::Status VariantRegistry::Load(const std::string& name, const std::string& snapshot_dir,
@@ -334,11 +338,7 @@ absl::Status VariantRegistry::LoadWith(const std::string& name, const std::strin
                                        const std::string& commit, const ModelLoader& loader,
                                        SchedulerOptions scheduler_options) {
   std::string canonical;
-  {
-    absl::MutexLock lock(&core_->mu);
-    absl::StatusOr<Variant*> found = core_->Lookup(name);
-    if (!found.ok()) return found.status();
-    Variant& v = **found;
+  absl::Status begun = core_->Transition(name, [&](Variant& v) {
     if (v.loading) {
       return absl::FailedPreconditionError(
           absl::StrCat("variant '", v.name, "' is already loading"));
@@ -346,8 +346,9 @@ absl::Status VariantRegistry::LoadWith(const std::string& name, const std::strin
     canonical = v.name;
     v.loading = true;
     v.pending_commit = commit;
-    core_->Notify(v);
-  }
+    return absl::OkStatus();
+  });
+  if (!begun.ok()) return begun;
 
   // The expensive part, off the lock: other variants keep serving and can be loaded.
   absl::StatusOr<LoadedModel> loaded = loader();
@@ -426,11 +427,7 @@ absl::Status VariantRegistry::LoadWith(const std::string& name, const std::strin
 
 absl::Status VariantRegistry::Unload(const std::string& name) {
   std::shared_ptr<Scheduler> old;
-  {
-    absl::MutexLock lock(&core_->mu);
-    absl::StatusOr<Variant*> found = core_->Lookup(name);
-    if (!found.ok()) return found.status();
-    Variant& v = **found;
+  absl::Status stopped = core_->Transition(name, [&](Variant& v) {
     if (v.loading) {
       return absl::FailedPreconditionError(
           absl::StrCat("variant '", v.name, "' is loading; unload it once the load ends"));
@@ -443,8 +440,9 @@ absl::Status VariantRegistry::Unload(const std::string& name) {
     v.unloading_id = v.serving_id;
     v.device.clear();
     v.memory_bytes = 0;
-    core_->Notify(v);
-  }
+    return absl::OkStatus();
+  });
+  if (!stopped.ok()) return stopped;
   old->StopAccepting();
   old.reset();  // if no stream holds it, it is released here and the state becomes fetched
   return absl::OkStatus();
@@ -502,19 +500,16 @@ absl::Status CheckRemovable(const Variant& v) {
 }  // namespace
 
 absl::Status VariantRegistry::Remove(const std::string& name_or_alias) {
-  absl::MutexLock lock(&core_->mu);
-  absl::StatusOr<Variant*> found = core_->Lookup(name_or_alias);
-  if (!found.ok()) return found.status();
-  Variant& v = **found;
-  if (absl::Status s = CheckRemovable(v); !s.ok()) return s;
-  v.fetched_dir.clear();
-  v.fetched_commit.clear();
-  v.quant.reset();
-  v.failed = false;
-  v.error.clear();
-  v.bytes_done = v.bytes_total = 0;
-  core_->Notify(v);
-  return absl::OkStatus();
+  return core_->Transition(name_or_alias, [](Variant& v) {
+    if (absl::Status s = CheckRemovable(v); !s.ok()) return s;
+    v.fetched_dir.clear();
+    v.fetched_commit.clear();
+    v.quant.reset();
+    v.failed = false;
+    v.error.clear();
+    v.bytes_done = v.bytes_total = 0;
+    return absl::OkStatus();
+  });
 }
 
 absl::Status VariantRegistry::Forget(const std::string& name_or_alias) {
