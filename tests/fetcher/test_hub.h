@@ -4,64 +4,37 @@
 #define LLAMA_TESTS_FETCHER_TEST_HUB_H_
 
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "fetcher/fetcher.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/common/hub_process.h"
 
 namespace llama::fetch::testing {
 
 namespace fs = std::filesystem;
 
-inline constexpr char kRepo[] = "TheBloke/Llama-2-7b-Chat-GPTQ";
+using ::llama::testing::Branches;
+using ::llama::testing::kRepo;
+using ::llama::testing::ReadFile;
 inline constexpr char kGatedRepo[] = "meta-llama/Llama-2-7b-chat-hf";
 inline constexpr char kToken[] = "hf_test_token";
-inline const std::vector<std::string>& Branches() {
-  static const std::vector<std::string> b = {"main", "gptq-4bit-32g-actorder_True",
-                                             "gptq-4bit-64g-actorder_True",
-                                             "gptq-4bit-128g-actorder_True"};
-  return b;
-}
 inline std::string FixtureDir(const std::string& branch) {
   return std::string(LLAMA_FIXTURES_DIR) + "/stories260K-GPTQ/" + branch;
 }
 
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A fresh temp dir, removed on destruction.
-class TempDir {
+// A fresh temp dir (fetcher_test_XXXXXX), removed on destruction.
+class TempDir : public ::llama::testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "fetcher_test_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ::llama::testing::TempDir("fetcher_test") {}
 };
 
 struct HttpResult {
@@ -102,51 +75,23 @@ inline HttpResult HttpCall(const std::string& method, const std::string& url,
 class TestHub {
  public:
   static std::unique_ptr<TestHub> Start() {
-    auto hub = std::unique_ptr<TestHub>(new TestHub());
-    std::string spec = std::string(kRepo) + "=";
-    for (size_t i = 0; i < Branches().size(); ++i) {
-      if (i) spec += ",";
-      spec += Branches()[i] + ":" + FixtureDir(Branches()[i]);
-    }
-    std::string gated = std::string(kGatedRepo) + "=main:" + FixtureDir("main");
-    std::string port_file = hub->dir_.path() + "/ports.json";
-    std::vector<std::string> args = {"/usr/bin/python3",
-                                     std::string(LLAMA_SOURCE_DIR) + "/tests/hub/hub.py",
-                                     "--repo", spec, "--repo", gated, "--gated", kGatedRepo,
-                                     "--token", kToken, "--port-file", port_file};
-    hub->pid_ = ::fork();
-    if (hub->pid_ == 0) {
-      int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 1);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    for (int i = 0; i < 300 && !fs::exists(port_file); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (!fs::exists(port_file)) {
+    std::vector<std::pair<std::string, std::string>> branches;
+    for (const std::string& b : Branches()) branches.emplace_back(b, FixtureDir(b));
+    auto hub = std::unique_ptr<TestHub>(new TestHub(
+        {"--repo", ::llama::testing::HubRepoSpec(kRepo, branches), "--repo",
+         ::llama::testing::HubRepoSpec(kGatedRepo, {{"main", FixtureDir("main")}}), "--gated",
+         kGatedRepo, "--token", kToken}));
+    if (!hub->process_.started()) {
       ADD_FAILURE() << "hub did not start";
       return nullptr;
     }
-    hub->info_ = nlohmann::json::parse(ReadFile(port_file));
     return hub;
   }
 
-  ~TestHub() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-
-  std::string endpoint() const { return info_["endpoint"].get<std::string>(); }
-  int cdn_port() const { return info_["cdn_port"].get<int>(); }
+  std::string endpoint() const { return info()["endpoint"].get<std::string>(); }
+  int cdn_port() const { return info()["cdn_port"].get<int>(); }
   std::string Commit(const std::string& branch, const std::string& repo = kRepo) const {
-    return info_["repos"][repo][branch].get<std::string>();
+    return info()["repos"][repo][branch].get<std::string>();
   }
 
   void SetFaults(const nlohmann::json& faults, int page_size = 1000) {
@@ -171,10 +116,11 @@ class TestHub {
   }
 
  private:
-  TestHub() = default;
-  TempDir dir_;
-  pid_t pid_ = -1;
-  nlohmann::json info_;
+  explicit TestHub(std::vector<std::string> args)
+      : process_(std::move(args), std::chrono::seconds(15), /*quiet_stderr=*/false,
+                 "fetcher_test") {}
+  const nlohmann::json& info() const { return process_.info(); }
+  ::llama::testing::HubProcess process_;
 };
 
 // A test hub on loopback plus a fresh cache, with FetchOptions pointing at both. Suites

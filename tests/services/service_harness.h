@@ -5,20 +5,12 @@
 // streams to be mid-flight.
 #pragma once
 
-#include <fcntl.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -38,18 +30,15 @@
 #include "services/metrics.h"
 #include "services/server.h"
 #include "services/variant_manager.h"
+#include "tests/common/hub_process.h"
 
 namespace llama::services::testing {
 
 namespace fs = std::filesystem;
 
-inline constexpr char kRepo[] = "TheBloke/Llama-2-7b-Chat-GPTQ";
-inline const std::vector<std::string>& Branches() {
-  static const std::vector<std::string> b = {"main", "gptq-4bit-32g-actorder_True",
-                                             "gptq-4bit-64g-actorder_True",
-                                             "gptq-4bit-128g-actorder_True"};
-  return b;
-}
+using ::llama::testing::Branches;
+using ::llama::testing::kRepo;
+using ::llama::testing::ReadFile;
 
 inline std::string FixturesDir() {
   if (const char* env = std::getenv("LLAMA_FIXTURES_DIR"); env && *env) return env;
@@ -57,12 +46,6 @@ inline std::string FixturesDir() {
 }
 inline std::string FixtureDir(const std::string& branch) {
   return FixturesDir() + "/stories260K-GPTQ/" + branch;
-}
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 inline const nlohmann::json& References() {
   static const nlohmann::json refs = nlohmann::json::parse(
@@ -76,20 +59,10 @@ inline std::vector<int> ReferenceContinuation(const std::string& branch) {
   return std::vector<int>(all.begin() + kOnceUponATime.size(), all.end());
 }
 
-class TempDir {
+// A fresh temp dir (services_test_XXXXXX), removed on destruction.
+class TempDir : public ::llama::testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "services_test_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ::llama::testing::TempDir("services_test") {}
 };
 
 // A copy of the main fixture whose model.safetensors is cut in half.
@@ -107,52 +80,20 @@ inline std::string MakeCorruptCopy(const std::string& parent) {
 // tests/hub/hub.py serving `branches` (name -> dir) of kRepo on loopback.
 class Hub {
  public:
-  explicit Hub(const std::map<std::string, std::string>& branches) {
-    std::string spec = std::string(kRepo) + "=";
-    bool first = true;
-    for (const auto& [name, dir] : branches) {
-      absl::StrAppend(&spec, first ? "" : ",", name, ":", dir);
-      first = false;
-    }
-    std::string port_file = dir_.path() + "/ports.json";
-    std::vector<std::string> args = {"/usr/bin/python3",
-                                     std::string(LLAMA_SOURCE_DIR) + "/tests/hub/hub.py",
-                                     "--repo", spec, "--port-file", port_file};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (fs::exists(port_file)) info_ = nlohmann::json::parse(ReadFile(port_file));
-  }
+  explicit Hub(const std::map<std::string, std::string>& branches)
+      : process_({"--repo", ::llama::testing::HubRepoSpec(kRepo, {branches.begin(),
+                                                                   branches.end()})},
+                 std::chrono::seconds(20), /*quiet_stderr=*/true, "services_test") {}
   static std::map<std::string, std::string> FixtureBranches() {
     std::map<std::string, std::string> m;
     for (const auto& b : Branches()) m[b] = FixtureDir(b);
     return m;
   }
-  ~Hub() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-  bool ok() const { return !info_.is_null(); }
-  std::string endpoint() const { return info_.value("endpoint", ""); }
+  bool ok() const { return process_.started(); }
+  std::string endpoint() const { return process_.info().value("endpoint", ""); }
 
  private:
-  TempDir dir_;
-  pid_t pid_ = -1;
-  nlohmann::json info_;
+  ::llama::testing::HubProcess process_;
 };
 
 // Wraps a runner and sleeps before every decode step, so that streams stay in flight
