@@ -14,27 +14,10 @@ namespace {
 
 constexpr int kStreams = 32;
 
-class ConcurrencyTest : public ::testing::Test {
+class ConcurrencyTest : public SharedServerTest<ConcurrencyTest> {
  protected:
-  static void SetUpTestSuite() {
-    hub_ = new Hub(Hub::FixtureBranches());
-    ASSERT_TRUE(hub_->ok());
-    server_ = new TestServer(*hub_);
-    ASSERT_TRUE(server_->start_status().ok()) << server_->start_status();
-    for (const char* b : {"main", "gptq-4bit-32g-actorder_True"}) {
-      grpc::Status s = server_->FetchAndLoad(b);
-      ASSERT_TRUE(s.ok()) << s.error_message();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete hub_;
-  }
-  static Hub* hub_;
-  static TestServer* server_;
+  static void SetUpTestSuite() { StartServer({"main", "gptq-4bit-32g-actorder_True"}); }
 };
-Hub* ConcurrencyTest::hub_ = nullptr;
-TestServer* ConcurrencyTest::server_ = nullptr;
 
 TEST_F(ConcurrencyTest, ThirtyTwoConcurrentStreamsCompleteWithReferenceOutput) {
   std::vector<StreamResult> results(kStreams);

@@ -14,13 +14,11 @@ namespace {
 
 using HealthStatus = grpc::health::v1::HealthCheckResponse;
 
-class EndToEndTest : public ::testing::Test {
+class EndToEndTest : public SharedServerTest<EndToEndTest> {
  protected:
   static void SetUpTestSuite() {
-    hub_ = new Hub(Hub::FixtureBranches());
-    ASSERT_TRUE(hub_->ok()) << "hub did not start";
-    server_ = new TestServer(*hub_);
-    ASSERT_TRUE(server_->start_status().ok()) << server_->start_status();
+    StartServer();
+    if (HasFatalFailure()) return;
     for (const std::string& b : Branches()) {
       int progress = 0;
       grpc::Status s = server_->FetchAndLoad(b, &progress);
@@ -33,15 +31,7 @@ class EndToEndTest : public ::testing::Test {
     v1::Variant v;
     ASSERT_TRUE(server_->admin().SetDefaultVariant(ctx.get(), req, &v).ok());
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete hub_;
-  }
-  static Hub* hub_;
-  static TestServer* server_;
 };
-Hub* EndToEndTest::hub_ = nullptr;
-TestServer* EndToEndTest::server_ = nullptr;
 
 TEST_F(EndToEndTest, AllFourBranchesAreReadyWithTheirQuantSettings) {
   auto ctx = server_->Ctx(true);

@@ -12,26 +12,14 @@ namespace {
 
 using HealthStatus = grpc::health::v1::HealthCheckResponse;
 
-class ErrorContractTest : public ::testing::Test {
+class ErrorContractTest : public SharedServerTest<ErrorContractTest> {
  protected:
   static void SetUpTestSuite() {
-    hub_ = new Hub(Hub::FixtureBranches());
-    ASSERT_TRUE(hub_->ok());
-    server_ = new TestServer(*hub_);
-    ASSERT_TRUE(server_->start_status().ok()) << server_->start_status();
-    grpc::Status s = server_->FetchAndLoad("main");
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    StartServer({"main"});
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(server_->manager().SetDefault("main").ok());
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete hub_;
-  }
-  static Hub* hub_;
-  static TestServer* server_;
 };
-Hub* ErrorContractTest::hub_ = nullptr;
-TestServer* ErrorContractTest::server_ = nullptr;
 
 TEST_F(ErrorContractTest, UnknownVariantIsNotFound) {
   StreamResult r = Generate(*server_, GreedyRequest("no-such-branch"));

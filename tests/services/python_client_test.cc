@@ -2,7 +2,6 @@
 // code (messages from the protoc descriptor set) — runs Generate, reads health and
 // lists the services through server reflection.
 #include <algorithm>
-#include <cstdio>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -11,21 +10,6 @@
 
 namespace llama::services::testing {
 namespace {
-
-// Runs a command, returns its stdout and exit status.
-std::string RunCommand(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    *status = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  *status = ::pclose(p);
-  return out;
-}
 
 TEST(PythonClientTest, GenerateAndHealthFromPython) {
   Hub hub(Hub::FixtureBranches());

@@ -5,7 +5,10 @@
 // streams to be mid-flight.
 #pragma once
 
+#include <sys/wait.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -64,6 +67,23 @@ class TempDir : public ::llama::testing::TempDir {
  public:
   TempDir() : ::llama::testing::TempDir("services_test") {}
 };
+
+// Runs `cmd` through the shell and returns its stdout; *exit_code is its exit status, or
+// -1 when it could not be started or did not exit normally.
+inline std::string RunCommand(const std::string& cmd, int* exit_code) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) {
+    *exit_code = -1;
+    return out;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int st = ::pclose(p);
+  *exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
 
 // A copy of the main fixture whose model.safetensors is cut in half.
 inline std::string MakeCorruptCopy(const std::string& parent) {
@@ -285,6 +305,34 @@ class TestServer {
   std::unique_ptr<v1::Inference::Stub> inference_;
   std::unique_ptr<v1::Admin::Stub> admin_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+// A hub and an in-process server shared by every test of a suite: derive as
+// `class FooTest : public SharedServerTest<FooTest>` and call StartServer from
+// SetUpTestSuite. TearDownTestSuite stops both.
+template <typename Suite>
+class SharedServerTest : public ::testing::Test {
+ protected:
+  // Starts the hub and the server, then fetches and loads each of `variants` through the
+  // Admin RPC. Failures are fatal: callers check HasFatalFailure() before going on.
+  static void StartServer(const std::vector<std::string>& variants = {}) {
+    hub_ = new Hub(Hub::FixtureBranches());
+    ASSERT_TRUE(hub_->ok()) << "hub did not start";
+    server_ = new TestServer(*hub_);
+    ASSERT_TRUE(server_->start_status().ok()) << server_->start_status();
+    for (const std::string& b : variants) {
+      grpc::Status s = server_->FetchAndLoad(b);
+      ASSERT_TRUE(s.ok()) << b << ": " << s.error_message();
+    }
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete hub_;
+    hub_ = nullptr;
+  }
+  static inline Hub* hub_ = nullptr;
+  static inline TestServer* server_ = nullptr;
 };
 
 // The whole of one stream.
