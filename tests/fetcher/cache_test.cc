@@ -7,18 +7,13 @@
 #include "gtest/gtest.h"
 #include "test_hub.h"
 
-namespace llama::fetch {
+namespace llama::fetch::testing {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::ExpectSnapshotMatchesFixture;
-using testing::kRepo;
-using testing::RepoDir;
-using testing::TempDir;
-using testing::TestHub;
 namespace fs = std::filesystem;
 
-using CacheTest = testing::HubFetchTest;
+using CacheTest = HubFetchTest;
 
 TEST_F(CacheTest, OfflineServesTheCachedSnapshotWithoutAnyNetworkCall) {
   absl::StatusOr<FetchResult> online = FetchRepo(kRepo, "gptq-4bit-64g-actorder_True", opts_);
@@ -173,4 +168,4 @@ TEST(CacheLayoutTest, PathAndIdValidation) {
 }
 
 }  // namespace
-}  // namespace llama::fetch
+}  // namespace llama::fetch::testing

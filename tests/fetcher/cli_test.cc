@@ -10,19 +10,10 @@
 #include "gtest/gtest.h"
 #include "test_hub.h"
 
-namespace llama::fetch {
+namespace llama::fetch::testing {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::ExpectSnapshotMatchesFixture;
-using testing::ExpectSnapshotsClean;
-using testing::FixtureDir;
-using testing::kGatedRepo;
-using testing::kRepo;
-using testing::ReadFile;
-using testing::RepoDir;
-using testing::TempDir;
-using testing::TestHub;
 namespace fs = std::filesystem;
 
 const std::string kBinary = std::string(LLAMA_BINARY_DIR) + "/fetcher/llama-fetch";
@@ -93,10 +84,10 @@ TEST_F(CliTest, KilledMidFileThenRerunCompletesAndResumes) {
                     {"count", -1}}});
   Child c = Spawn(Args(kRepo, branch), dir_.path());
   // Wait until part of the model is on disk, then kill -9 mid-file.
-  for (int i = 0; i < 400 && testing::ReadFile(partial).size() < 20000; ++i) {
+  for (int i = 0; i < 400 && ReadFile(partial).size() < 20000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  ASSERT_GE(testing::ReadFile(partial).size(), 20000u) << ReadFile(c.err);
+  ASSERT_GE(ReadFile(partial).size(), 20000u) << ReadFile(c.err);
   ASSERT_EQ(::kill(c.pid, SIGKILL), 0);
   EXPECT_EQ(Wait(c), 128 + SIGKILL);
   const int64_t have = static_cast<int64_t>(fs::file_size(partial));
@@ -195,4 +186,4 @@ TEST(ProgressBarTest, FormatsBytesFilesAndBar) {
 }
 
 }  // namespace
-}  // namespace llama::fetch
+}  // namespace llama::fetch::testing

@@ -7,19 +7,10 @@
 #include "gtest/gtest.h"
 #include "test_hub.h"
 
-namespace llama::fetch {
+namespace llama::fetch::testing {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::ExpectSnapshotMatchesFixture;
-using testing::ExpectSnapshotsClean;
-using testing::FixtureDir;
-using testing::kGatedRepo;
-using testing::kRepo;
-using testing::kToken;
-using testing::RepoDir;
-using testing::TempDir;
-using testing::TestHub;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -27,7 +18,7 @@ constexpr char kBranch[] = "gptq-4bit-32g-actorder_True";
 constexpr char kModel[] = "model.safetensors";
 constexpr char kModelBlob[] = "9d7388f73ecf177589a9f1f9a8c7f6dd39795df625384ad7c2e4e1c70903a2aa";
 
-class FaultsTest : public testing::HubFetchTest {
+class FaultsTest : public HubFetchTest {
  protected:
   void SetUp() override {
     HubFetchTest::SetUp();
@@ -252,7 +243,7 @@ TEST_F(FaultsTest, HubErrorCodesMapToTypedErrors) {
   EXPECT_THAT(m->location, HasSubstr(":" + std::to_string(hub_->cdn_port()) + "/"));
 
   // The hub answers a range past the end with 416 and Content-Range: bytes */size.
-  testing::HttpResult h = testing::HttpCall(
+  HttpResult h = HttpCall(
       "GET", m->location, "", {"Range: bytes=" + std::to_string(model_size_) + "-"});
   EXPECT_EQ(h.status, 416);
 
@@ -269,4 +260,4 @@ TEST_F(FaultsTest, HubErrorCodesMapToTypedErrors) {
 }
 
 }  // namespace
-}  // namespace llama::fetch
+}  // namespace llama::fetch::testing

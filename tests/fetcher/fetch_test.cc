@@ -7,22 +7,13 @@
 #include "gtest/gtest.h"
 #include "test_hub.h"
 
-namespace llama::fetch {
+namespace llama::fetch::testing {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::Branches;
-using testing::ExpectSnapshotMatchesFixture;
-using testing::ExpectSnapshotsClean;
-using testing::FixtureDir;
-using testing::kRepo;
-using testing::ReadFile;
-using testing::RepoDir;
-using testing::TempDir;
-using testing::TestHub;
 namespace fs = std::filesystem;
 
-class FetchTest : public testing::HubFetchTest {
+class FetchTest : public HubFetchTest {
  protected:
   void SetUp() override {
     HubFetchTest::SetUp();
@@ -61,7 +52,7 @@ TEST_F(FetchTest, OfficialHuggingfaceHubCacheLayout) {
   // Blob names: sha256 for LFS files (fixtures README), git blob sha1 for small files
   // (as listed by the hub's tree API).
   nlohmann::json tree = nlohmann::json::parse(
-      testing::HttpCall("GET", hub_->endpoint() + "/api/models/" + kRepo + "/tree/" + commit +
+      HttpCall("GET", hub_->endpoint() + "/api/models/" + kRepo + "/tree/" + commit +
                                    "?recursive=true")
           .body);
   std::map<std::string, std::string> want_target;
@@ -220,4 +211,4 @@ TEST_F(FetchTest, CancelStopsTheFetchAndLeavesNothingUnverifiedVisible) {
 }
 
 }  // namespace
-}  // namespace llama::fetch
+}  // namespace llama::fetch::testing
