@@ -12,19 +12,8 @@ namespace llama {
 namespace {
 
 using ::llama::testing::FixturesDir;
+using ::llama::testing::Llama2;
 using ::llama::testing::ReadJson;
-
-const Tokenizer& Llama2() {
-  static const Tokenizer* tok = [] {
-    auto t = Tokenizer::Load(FixturesDir() + "/llama2-tokenizer");
-    if (!t.ok()) {
-      ADD_FAILURE() << t.status();
-      return static_cast<Tokenizer*>(nullptr);
-    }
-    return t->release();
-  }();
-  return *tok;
-}
 
 std::vector<ChatMessage> Dialog(const nlohmann::json& j) {
   std::vector<ChatMessage> d;

@@ -14,19 +14,7 @@
 namespace llama {
 namespace {
 
-using ::llama::testing::FixturesDir;
-
-const Tokenizer& Llama2() {
-  static const Tokenizer* tok = [] {
-    auto t = Tokenizer::Load(FixturesDir() + "/llama2-tokenizer");
-    if (!t.ok()) {
-      ADD_FAILURE() << t.status();
-      return static_cast<Tokenizer*>(nullptr);
-    }
-    return t->release();
-  }();
-  return *tok;
-}
+using ::llama::testing::Llama2;
 
 // A runner whose logits make script[i] the argmax after the i-th model call (Prefill is
 // call 0). Records every fed token and position.

@@ -16,12 +16,14 @@
 #include "absl/synchronization/notification.h"
 #include "engine/tokenizer.h"
 #include "gtest/gtest.h"
-#include "test_fixtures.h"
+#include "tests/engine/runner_gate.h"
+#include "tests/engine/test_fixtures.h"
 
 namespace llama {
 namespace {
 
 namespace fs = std::filesystem;
+using ::llama::testing::StoriesTokenizer;
 
 constexpr int kVocab = 512;
 
@@ -39,29 +41,7 @@ std::vector<int> Reference(const std::vector<int>& prompt, int steps) {
 }
 
 // Shared gate so a test can hold every fake runner's next call.
-struct Gate {
-  absl::Mutex mu;
-  bool closed ABSL_GUARDED_BY(mu) = false;
-  int waiting ABSL_GUARDED_BY(mu) = 0;
-  void Pass() {
-    absl::MutexLock l(&mu);
-    ++waiting;
-    mu.Await(absl::Condition(+[](Gate* g) { return !g->closed; }, this));
-    --waiting;
-  }
-  void Close() {
-    absl::MutexLock l(&mu);
-    closed = true;
-  }
-  void Open() {
-    absl::MutexLock l(&mu);
-    closed = false;
-  }
-  void WaitUntilBlocked() {
-    absl::MutexLock l(&mu);
-    mu.Await(absl::Condition(+[](Gate* g) { return g->waiting > 0; }, this));
-  }
-};
+using Gate = ::llama::testing::RunnerGate;
 
 class FakeRunner : public ModelRunner {
  public:
@@ -97,15 +77,6 @@ class FakeRunner : public ModelRunner {
   Gate* gate_;
   ModelConfig config_;
 };
-
-std::shared_ptr<const Tokenizer> StoriesTokenizer() {
-  static std::shared_ptr<const Tokenizer> tok = [] {
-    auto t = Tokenizer::Load(testing::ModelDir("fp32"));
-    EXPECT_TRUE(t.ok()) << t.status();
-    return t.ok() ? std::shared_ptr<const Tokenizer>(std::move(*t)) : nullptr;
-  }();
-  return tok;
-}
 
 ModelLoader FakeLoader(Gate* gate) {
   return [gate]() -> absl::StatusOr<LoadedModel> {

@@ -15,10 +15,13 @@
 #include "engine/tokenizer.h"
 #include "engine/weights.h"
 #include "gtest/gtest.h"
-#include "test_fixtures.h"
+#include "tests/engine/runner_gate.h"
+#include "tests/engine/test_fixtures.h"
 
 namespace llama {
 namespace {
+
+using ::llama::testing::StoriesTokenizer;
 
 constexpr int kVocab = 512;  // stories260K tokenizer size: fake ids decode to real pieces
 
@@ -57,7 +60,7 @@ class FakeRunner : public ModelRunner {
 
   absl::Status Prefill(int slot, int start_pos, absl::Span<const int32_t> tokens,
                        absl::Span<float> logits, bool all_logits) override {
-    Gate();
+    gate_.Pass();
     absl::MutexLock lock(&mu_);
     ++prefill_calls_;
     calls_ += 'P';
@@ -76,7 +79,7 @@ class FakeRunner : public ModelRunner {
 
   absl::Status Decode(absl::Span<const int> slots, absl::Span<const int> positions,
                       absl::Span<const int32_t> tokens, absl::Span<float> logits) override {
-    Gate();
+    gate_.Pass();
     absl::MutexLock lock(&mu_);
     ++decode_calls_;
     calls_ += 'D';
@@ -98,26 +101,11 @@ class FakeRunner : public ModelRunner {
     return absl::OkStatus();
   }
 
-  // Gate: while closed, every Prefill/Decode call blocks until opened.
-  void Close() {
-    absl::MutexLock lock(&gate_mu_);
-    closed_ = true;
-  }
-  void Open() {
-    absl::MutexLock lock(&gate_mu_);
-    closed_ = false;
-  }
-  // Lets `n` more calls through a closed gate.
-  void Allow(int n) {
-    absl::MutexLock lock(&gate_mu_);
-    permits_ += n;
-  }
-  // Blocks until a runner call is waiting at the closed gate.
-  void WaitUntilBlocked() {
-    absl::MutexLock lock(&gate_mu_);
-    gate_mu_.Await(absl::Condition(
-        +[](FakeRunner* r) { return r->waiting_ > 0; }, this));
-  }
+  // Gate: while closed, every Prefill/Decode call blocks until opened (see RunnerGate).
+  void Close() { gate_.Close(); }
+  void Open() { gate_.Open(); }
+  void Allow(int n) { gate_.Allow(n); }
+  void WaitUntilBlocked() { gate_.WaitUntilBlocked(); }
 
   void set_poison_prefill(int t) {
     absl::MutexLock lock(&mu_);
@@ -141,15 +129,6 @@ class FakeRunner : public ModelRunner {
   }
 
  private:
-  void Gate() {
-    absl::MutexLock lock(&gate_mu_);
-    ++waiting_;
-    gate_mu_.Await(
-        absl::Condition(+[](FakeRunner* r) { return !r->closed_ || r->permits_ > 0; }, this));
-    if (closed_) --permits_;
-    --waiting_;
-  }
-
   absl::Status Put(int slot, int pos, int token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (slot < 0 || slot >= slots_) return absl::InvalidArgumentError("fake: bad slot");
     if (pos < 0 || pos >= context_) {
@@ -184,20 +163,8 @@ class FakeRunner : public ModelRunner {
   int max_batch_ ABSL_GUARDED_BY(mu_) = 0;
   int max_prefill_len_ ABSL_GUARDED_BY(mu_) = 0;
   std::string calls_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex gate_mu_;
-  bool closed_ ABSL_GUARDED_BY(gate_mu_) = false;
-  int waiting_ ABSL_GUARDED_BY(gate_mu_) = 0;
-  int permits_ ABSL_GUARDED_BY(gate_mu_) = 0;
+  ::llama::testing::RunnerGate gate_;
 };
-
-std::shared_ptr<const Tokenizer> StoriesTokenizer() {
-  static std::shared_ptr<const Tokenizer> tok = [] {
-    auto t = Tokenizer::Load(testing::ModelDir("fp32"));
-    EXPECT_TRUE(t.ok()) << t.status();
-    return t.ok() ? std::shared_ptr<const Tokenizer>(std::move(*t)) : nullptr;
-  }();
-  return tok;
-}
 
 struct Collected {
   std::vector<int> tokens;

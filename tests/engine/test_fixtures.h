@@ -1,12 +1,17 @@
-// Shared helpers for tests that read ../shared/fixtures (read-only).
+// Shared helpers for tests that read ../shared/fixtures (read-only): paths, the reference
+// outputs, and the fixture tokenizers.
 #pragma once
 
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "engine/tokenizer.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace llama::testing {
@@ -41,6 +46,34 @@ inline const std::vector<std::string>& AllModels() {
                                                "gptq-4bit-64g-actorder_True",
                                                "gptq-4bit-128g-actorder_True"};
   return all;
+}
+
+// Loads the tokenizer at `path` (a dir or a tokenizer.model) for the life of the test
+// binary; a load failure is a test failure (and null).
+inline const Tokenizer* LoadTokenizerForever(const std::string& path) {
+  auto t = Tokenizer::Load(path);
+  if (!t.ok()) {
+    ADD_FAILURE() << t.status();
+    return nullptr;
+  }
+  return t->release();
+}
+
+// The Llama 2 tokenizer (llama2-tokenizer), loaded once.
+inline const Tokenizer& Llama2() {
+  static const Tokenizer* tok = LoadTokenizerForever(FixturesDir() + "/llama2-tokenizer");
+  return *tok;
+}
+
+// The stories260K tokenizer (512 pieces), loaded once; null, and a test failure, when it
+// cannot be loaded.
+inline std::shared_ptr<const Tokenizer> StoriesTokenizer() {
+  static std::shared_ptr<const Tokenizer> tok = [] {
+    auto t = Tokenizer::Load(ModelDir("fp32"));
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? std::shared_ptr<const Tokenizer>(std::move(*t)) : nullptr;
+  }();
+  return tok;
 }
 
 }  // namespace llama::testing

@@ -12,31 +12,14 @@ namespace llama {
 namespace {
 
 using ::llama::testing::FixturesDir;
+using ::llama::testing::Llama2;
 using ::llama::testing::ReadJson;
 
 std::string LlamaTokDir() { return FixturesDir() + "/llama2-tokenizer"; }
 
-const Tokenizer& Llama2() {
-  static const Tokenizer* tok = [] {
-    auto t = Tokenizer::Load(LlamaTokDir());
-    if (!t.ok()) {
-      ADD_FAILURE() << t.status();
-      return static_cast<Tokenizer*>(nullptr);
-    }
-    return t->release();
-  }();
-  return *tok;
-}
-
 const Tokenizer& Stories() {
-  static const Tokenizer* tok = [] {
-    auto t = Tokenizer::Load(FixturesDir() + "/stories260K-fp32/tokenizer.model");
-    if (!t.ok()) {
-      ADD_FAILURE() << t.status();
-      return static_cast<Tokenizer*>(nullptr);
-    }
-    return t->release();
-  }();
+  static const Tokenizer* tok =
+      ::llama::testing::LoadTokenizerForever(FixturesDir() + "/stories260K-fp32/tokenizer.model");
   return *tok;
 }
 
