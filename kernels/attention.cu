@@ -26,33 +26,37 @@ __device__ __forceinline__ float BlockReduce(float v, float* sh, bool is_max) {
   return r;
 }
 
-// grid (splits, H, rows)
-__global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
-    const __half* __restrict__ q, const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
-    const int32_t* __restrict__ slot, const int32_t* __restrict__ pos, AttnShape s,
-    int split_keys, float2* __restrict__ partial_ml, float* __restrict__ partial_acc, float* zero,
-    size_t zero_count) {
-  AllowDependents();
-  WaitForPrerequisites();
-  ZeroByGrid(zero, zero_count);
-  const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z, splits = gridDim.x;
-  const int hd = s.head_dim;
-  const int kvh = h / (s.heads / s.kv_heads);
-  const int n_keys = pos[m] + 1;
-  const int k0 = split * split_keys;
-  const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
-  float* acc_out = partial_acc + part * hd;
-  if (k0 >= n_keys) {
-    if (threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
-    for (int d = threadIdx.x; d < hd; d += kThreads) acc_out[d] = 0.f;
-    return;
+// Merges the `splits` partials of one (row, head) starting at partial index `first` into
+// out[0, hd) (fp16), with the block's threads. Reads through L2: the partials may have been
+// written by other blocks of the same launch.
+__device__ __forceinline__ void CombineHead(const float2* partial_ml, const float* partial_acc, size_t first,
+                                            int splits, int hd, __half* out) {
+  float mx = -FLT_MAX;
+  for (int sp = 0; sp < splits; ++sp) mx = fmaxf(mx, __ldcg(&partial_ml[first + sp]).x);
+  float denom = 0.f;
+  for (int sp = 0; sp < splits; ++sp) {
+    const float2 ml = __ldcg(&partial_ml[first + sp]);
+    if (ml.y > 0.f) denom += __expf(ml.x - mx) * ml.y;
   }
-  const int nk = min(split_keys, n_keys - k0);
-  __shared__ float p[kAttnSplitKeys];
-  __shared__ float red[kThreads / 32];
-  __shared__ float accs[kThreads * 8];
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float v = 0.f;
+    for (int sp = 0; sp < splits; ++sp) {
+      const float2 ml = __ldcg(&partial_ml[first + sp]);
+      if (ml.y > 0.f) v += __expf(ml.x - mx) * __ldcg(&partial_acc[(first + sp) * hd + d]);
+    }
+    out[d] = __float2half(v / denom);
+  }
+}
+
+// One split of keys [k0, k0 + nk) for (row m, head h): writes *ml_out = (max, sum) and
+// acc_out[hd] (unnormalized P V).
+__device__ __forceinline__ void SplitPartial(const __half* __restrict__ q, const __half* __restrict__ k_cache,
+                                             const __half* __restrict__ v_cache, int slot, const AttnShape& s, int m,
+                                             int h, int kvh, int k0, int nk, float* p, float* red, float* accs,
+                                             float2* ml_out, float* acc_out) {
+  const int hd = s.head_dim;
   const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
-  const size_t base = (static_cast<size_t>(slot[m]) * s.max_ctx) * row_stride + kvh * hd;
+  const size_t base = (static_cast<size_t>(slot) * s.max_ctx) * row_stride + kvh * hd;
 
   // Rows are read cooperatively: tpr = hd / 8 threads cover one row with 16-byte loads
   // (hd / 8 is a power of two <= 32), kThreads / tpr rows per pass.
@@ -121,8 +125,53 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
     for (int r = 0; r < par; ++r) v += accs[r * hd + d];
     acc_out[d] = v;
   }
-  if (threadIdx.x == 0) partial_ml[part] = make_float2(mx, sum);
+  if (threadIdx.x == 0) *ml_out = make_float2(mx, sum);
 }
+
+// grid (splits, H, rows)
+__global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
+    const __half* __restrict__ q, const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
+    const int32_t* __restrict__ slot, const int32_t* __restrict__ pos, AttnShape s,
+    int split_keys, float2* __restrict__ partial_ml, float* __restrict__ partial_acc, float* zero,
+    size_t zero_count, __half* __restrict__ combined, uint32_t* __restrict__ arrivals) {
+  AllowDependents();
+  WaitForPrerequisites();
+  ZeroByGrid(zero, zero_count);
+  const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z, splits = gridDim.x;
+  const int hd = s.head_dim;
+  const int kvh = h / (s.heads / s.kv_heads);
+  const int n_keys = pos[m] + 1;
+  const int k0 = split * split_keys;
+  const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
+  float* acc_out = partial_acc + part * hd;
+  __shared__ float p[kAttnSplitKeys];
+  __shared__ float red[kThreads / 32];
+  __shared__ float accs[kThreads * 8];
+  if (k0 >= n_keys) {
+    if (threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
+    for (int d = threadIdx.x; d < hd; d += kThreads) acc_out[d] = 0.f;
+  } else {
+    SplitPartial(q, k_cache, v_cache, slot[m], s, m, h, kvh, k0, min(split_keys, n_keys - k0), p, red, accs,
+                 partial_ml + part, acc_out);
+  }
+  if (!combined) return;
+  // The last split of this (row, head) to finish merges all of them (arrivals reset for the
+  // next launch): no separate combine kernel.
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    uint32_t* count = arrivals + static_cast<size_t>(m) * s.heads + h;
+    last = atomicAdd(count, 1u) == static_cast<uint32_t>(splits - 1);
+    if (last) *count = 0;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const size_t first = (static_cast<size_t>(m) * s.heads + h) * splits;
+  CombineHead(partial_ml, partial_acc, first, splits, hd, combined + (static_cast<size_t>(m) * s.heads + h) * hd);
+}
+
 
 // grid (H, rows)
 __global__ void CombineKernel(const float2* __restrict__ partial_ml, const float* __restrict__ partial_acc,
@@ -131,21 +180,7 @@ __global__ void CombineKernel(const float2* __restrict__ partial_ml, const float
   WaitForPrerequisites();
   const int h = blockIdx.x, m = blockIdx.y;
   const size_t first = (static_cast<size_t>(m) * heads + h) * splits;
-  float mx = -FLT_MAX;
-  for (int sp = 0; sp < splits; ++sp) mx = fmaxf(mx, partial_ml[first + sp].x);
-  float denom = 0.f;
-  for (int sp = 0; sp < splits; ++sp) {
-    const float2 ml = partial_ml[first + sp];
-    if (ml.y > 0.f) denom += __expf(ml.x - mx) * ml.y;
-  }
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float v = 0.f;
-    for (int sp = 0; sp < splits; ++sp) {
-      const float2 ml = partial_ml[first + sp];
-      if (ml.y > 0.f) v += __expf(ml.x - mx) * partial_acc[(first + sp) * hd + d];
-    }
-    out[(static_cast<size_t>(m) * heads + h) * hd + d] = __float2half(v / denom);
-  }
+  CombineHead(partial_ml, partial_acc, first, splits, hd, out + first / splits * hd);
 }
 
 // Causal softmax over S rows: batch b (kv head), query t: keys 0..start+t valid. grid (T, KVH).
@@ -184,15 +219,17 @@ __global__ void CausalSoftmaxKernel(const float* __restrict__ S, __half* __restr
 cudaError_t LaunchDecodeAttention(const __half* q, const __half* k_cache, const __half* v_cache,
                                   const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                   int rows, int splits, int split_keys, float2* partial_ml,
-                                  float* partial_acc, cudaStream_t stream, float* zero, size_t zero_count) {
+                                  float* partial_acc, cudaStream_t stream, float* zero, size_t zero_count,
+                                  __half* combined, uint32_t* arrivals) {
   if (rows <= 0) return cudaSuccess;
+  if (combined && !arrivals) return cudaErrorInvalidValue;
   if (split_keys < 1 || split_keys > kAttnSplitKeys) return cudaErrorInvalidValue;
   const int tpr = shape.head_dim / 8;
   if (shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || shape.head_dim > kMaxHeadDim || shape.heads % shape.kv_heads != 0 ||
       splits < 1)
     return cudaErrorInvalidValue;
   return Launch(DecodeAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, q, k_cache,
-                v_cache, slot, pos, shape, split_keys, partial_ml, partial_acc, zero, zero_count);
+                v_cache, slot, pos, shape, split_keys, partial_ml, partial_acc, zero, zero_count, combined, arrivals);
 }
 
 cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partial_acc, const AttnShape& shape,

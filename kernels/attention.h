@@ -28,14 +28,18 @@ struct AttnShape {
 
 // partial_ml: [rows * H * splits] float2; partial_acc: [rows * H * splits * hd] float.
 // split_keys (32, 64 or 128) keys per split; rows need splits * split_keys >= pos + 1.
-// LaunchDecodeAttention writes the partials only (a GEMV prologue can combine them, see
-// gptq_matmul.h); LaunchAttentionCombine merges them into out fp16 [rows, H*hd].
-// zero[0, zero_count) is cleared on the way (see ZeroByGrid in launch.h).
+// LaunchDecodeAttention writes the partials; with `combined` set, the last block of each
+// (row, head) to finish also merges them into combined fp16 [rows, H*hd], counting arrivals
+// in `arrivals` (uint32 [rows * H], zero before the first launch; left zero after each).
+// Otherwise a GEMV prologue can combine them (gptq_matmul.h), or LaunchAttentionCombine
+// merges them into out fp16 [rows, H*hd]. zero[0, zero_count) is cleared on the way (see
+// ZeroByGrid in launch.h).
 cudaError_t LaunchDecodeAttention(const __half* q, const __half* k_cache, const __half* v_cache,
                                   const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                   int rows, int splits, int split_keys, float2* partial_ml,
                                   float* partial_acc, cudaStream_t stream, float* zero = nullptr,
-                                  size_t zero_count = 0);
+                                  size_t zero_count = 0, __half* combined = nullptr,
+                                  uint32_t* arrivals = nullptr);
 cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partial_acc, const AttnShape& shape,
                                    int rows, int splits, __half* out, cudaStream_t stream);
 

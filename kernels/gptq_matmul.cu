@@ -3,61 +3,17 @@
 
 #include <cfloat>
 
+#include "kernels/gemv_common.cuh"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
 namespace {
 
-constexpr int kThreads = 256;              // 8 warps
-constexpr int kWarps = kThreads / 32;
+using namespace gemv;  // kThreads, kWarps, AsHalf2, Mma16816, InputValue, prologue helpers
+
 constexpr int kColsPerBlock = 128;         // 32 lanes x 4 columns (one 16-byte load)
 constexpr int kWordsPerWarp = 8;           // 8 x 8 = 64 rows per warp
 constexpr int kWordsPerBlock = kWarps * kWordsPerWarp;  // 512 rows of K per block (split-K)
-
-__device__ __forceinline__ __half2 AsHalf2(uint32_t bits) { return *reinterpret_cast<__half2*>(&bits); }
-
-__device__ __forceinline__ int TilesOf(const GptqSegment& s) {
-  return (s.n_end - s.n_begin + kColsPerBlock - 1) / kColsPerBlock;
-}
-
-constexpr int kMaxAttnWeights = 2048;  // M * heads * splits that fit the shared-memory path (M <= 4)
-
-// Input value at (row m, input index i); the fp16 rounding matches the standalone kernels.
-// attn_w (kAttention, may be null): per (m, head, split) weight e^(max_s - max) / denominator.
-__device__ __forceinline__ __half InputValue(const GemvInput& in, int K, int m, int i, float inv_rms,
-                                             const float* attn_w) {
-  switch (in.kind) {
-    case GemvSource::kHalf:
-      return in.x[static_cast<size_t>(m) * in.ldx + i];
-    case GemvSource::kRmsNorm:
-      return __float2half(in.src[static_cast<size_t>(m) * K + i] * inv_rms * in.norm_weight[i]);
-    case GemvSource::kSwiGlu: {
-      const float g = in.src[static_cast<size_t>(m) * 2 * K + i], u = in.src[static_cast<size_t>(m) * 2 * K + K + i];
-      return __float2half(g / (1.f + expf(-g)) * u);
-    }
-    default: {  // kAttention
-      const int heads = K / in.head_dim, h = i / in.head_dim, d = i % in.head_dim;
-      const size_t first = (static_cast<size_t>(m) * heads + h) * in.attn_splits;
-      if (attn_w) {
-        float v = 0.f;
-        for (int s = 0; s < in.attn_splits; ++s) v += attn_w[first + s] * in.attn_acc[(first + s) * in.head_dim + d];
-        return __float2half(v);
-      }
-      float mx = -FLT_MAX;
-      for (int s = 0; s < in.attn_splits; ++s) mx = fmaxf(mx, in.attn_ml[first + s].x);
-      float num = 0.f, den = 0.f;
-      for (int s = 0; s < in.attn_splits; ++s) {
-        const float2 ml = in.attn_ml[first + s];
-        if (ml.y > 0.f) {
-          const float e = __expf(ml.x - mx);
-          den += e * ml.y;
-          num += e * in.attn_acc[(first + s) * in.head_dim + d];
-        }
-      }
-      return __float2half(num / den);
-    }
-  }
-}
 
 // One block: 128 columns (of one segment) x 512 rows of K. Each thread streams 8 words of
 // 4 columns (16-byte loads, evict-first), dequantizes two nibbles per LOP3 into half2
@@ -75,16 +31,7 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, GemvInp
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   // This block's segment and column tile (compile-time indices keep w.seg in registers).
   int tile = blockIdx.x;
-  GptqSegment seg = w.seg[0];
-#pragma unroll
-  for (int i = 0, found = 0; i < kMaxSegments; ++i) {
-    const GptqSegment si = w.seg[i];
-    const int t = TilesOf(si);
-    const bool here = !found && i < w.num_segments && tile < t;
-    if (here) seg = si;
-    if (!found && !here) tile -= t;
-    found |= here;
-  }
+  const GptqSegment seg = FindSegment(w, kColsPerBlock, &tile);
   const int words = w.K / 8;
   const int w0 = blockIdx.y * kWordsPerBlock;
   const int nw = min(kWordsPerBlock, words - w0);
@@ -104,46 +51,8 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, GemvInp
   AllowDependents();
   WaitForPrerequisites();
 
-  if (in.kind == GemvSource::kRmsNorm) {  // the whole row's mean square, per row
-    for (int m = 0; m < M; ++m) {
-      const float4* row = reinterpret_cast<const float4*>(in.src + static_cast<size_t>(m) * w.K);
-      float ss = 0.f;
-      for (int i = tid; i < w.K / 4; i += kThreads) {
-        const float4 v = row[i];
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-      }
-      for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-      if (lane == 0) red[warp][m][0] = ss;
-    }
-    __syncthreads();
-    if (tid < M) {
-      float t = 0.f;
-      for (int wp = 0; wp < kWarps; ++wp) t += red[wp][tid][0];
-      inv_rms[tid] = rsqrtf(t / w.K + in.eps);
-    }
-    __syncthreads();
-  }
-  const float* attn_weights = nullptr;
-  if (in.kind == GemvSource::kAttention) {
-    const int heads = w.K / in.head_dim, n_mh = M * heads;
-    if (n_mh * in.attn_splits <= kAttnWeights) {  // split weights once per (row, head)
-      for (int mh = tid; mh < n_mh; mh += kThreads) {
-        const size_t first = static_cast<size_t>(mh) * in.attn_splits;
-        float mx = -FLT_MAX, den = 0.f;
-        for (int s = 0; s < in.attn_splits; ++s) mx = fmaxf(mx, in.attn_ml[first + s].x);
-        for (int s = 0; s < in.attn_splits; ++s) {
-          const float2 ml = in.attn_ml[first + s];
-          const float e = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;
-          attn_w[first + s] = e;
-          den += e * ml.y;
-        }
-        const float inv = 1.f / den;
-        for (int s = 0; s < in.attn_splits; ++s) attn_w[first + s] *= inv;
-      }
-      __syncthreads();
-      attn_weights = attn_w;
-    }
-  }
+  BlockInvRms<M>(in, w.K, &red[0][0][0], inv_rms);
+  const float* attn_weights = BlockAttnWeights(in, w.K, M, attn_w, kAttnWeights);
   // The block's slice of x, permuted (act order) and in word-pair order.
   for (int m = 0; m < M; ++m) {
     const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[m] : 1.f;
@@ -254,21 +163,13 @@ __global__ void GptqDequantKernel(GptqMatrix w, __half* __restrict__ dst) {
   }
 }
 
-
 // Tensor-core variant. Block: 8 warps x one 16-column tile each (128 columns of one segment)
-// x 512 rows of K. Per 16x16 k-tile a lane dequantizes its eight A-fragment values with four
-// LOP3 / one shift into half2 — rows g exactly (q - z), rows g + 8 as 16 (q - z), the factor
-// folded into that row's scale — and one mma.m16n8k16 (fp32 accumulation) multiplies them by
-// the activations (B: 16 k x 8 batch rows). Each group's partial sum is scaled in fp32.
-__device__ __forceinline__ void Mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// x 512 rows of K. Per 16x16 k-tile a lane dequantizes its eight A-fragment values and one
+// mma.m16n8k16 (fp32 accumulation) multiplies them by the activations (B: 16 k x 8 batch
+// rows); each group's partial sum is scaled in fp32 (MmaTileAccumulator, gemv_common.cuh).
 
 constexpr int kMmaKPerBlock = 512;  // 32 k-tiles, 8 16-byte loads per lane
+constexpr int kXRowsPerThread = kMmaKPerBlock / kThreads;
 
 template <int M>
 __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
@@ -285,16 +186,7 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
   int tile = blockIdx.x;
-  GptqSegment seg = w.seg[0];
-#pragma unroll
-  for (int i = 0, found = 0; i < kMaxSegments; ++i) {
-    const GptqSegment si = w.seg[i];
-    const int tl = TilesOf(si);
-    const bool here = !found && i < w.num_segments && tile < tl;
-    if (here) seg = si;
-    if (!found && !here) tile -= tl;
-    found |= here;
-  }
+  const GptqSegment seg = FindSegment(w, kColsPerBlock, &tile);
   const int n_tile0 = seg.n_begin + tile * kColsPerBlock + warp * 16;  // this warp's 16 columns
   const bool active = n_tile0 < seg.n_end;
   const int k_begin = blockIdx.y * kMmaKPerBlock;
@@ -322,75 +214,36 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
     }
   }
   if (tid < nk / 16) tile_group[tid] = static_cast<uint8_t>(seg.word_group[(k_begin + tid * 16) / 8] - g_first);
+  // The act-order sources of this thread's x rows (immutable, so before the wait too).
+  int src[kXRowsPerThread];
+#pragma unroll
+  for (int j = 0; j < kXRowsPerThread; ++j) {
+    const int k = k_begin + tid + j * kThreads;
+    src[j] = seg.perm && tid + j * kThreads < nk ? __ldg(seg.perm + k) : k;
+  }
   AllowDependents();
   WaitForPrerequisites();
 
-  if (in.kind == GemvSource::kRmsNorm) {
-    for (int m = 0; m < M; ++m) {
-      const float4* row = reinterpret_cast<const float4*>(in.src + static_cast<size_t>(m) * w.K);
-      float ss = 0.f;
-      for (int i = tid; i < w.K / 4; i += kThreads) {
-        const float4 v = row[i];
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-      }
-      for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-      if (lane == 0) red[warp] = ss;
-      __syncthreads();
-      if (tid == 0) {
-        float tot = 0.f;
-        for (int wp = 0; wp < kWarps; ++wp) tot += red[wp];
-        inv_rms[m] = rsqrtf(tot / w.K + in.eps);
-      }
-      __syncthreads();
-    }
-  }
-  const float* attn_weights = nullptr;
-  if (in.kind == GemvSource::kAttention) {
-    const int heads = w.K / in.head_dim, n_mh = M * heads;
-    if (n_mh * in.attn_splits <= kAttnWeights) {
-      for (int mh = tid; mh < n_mh; mh += kThreads) {
-        const size_t first = static_cast<size_t>(mh) * in.attn_splits;
-        float mx = -FLT_MAX, den = 0.f;
-        for (int s = 0; s < in.attn_splits; ++s) mx = fmaxf(mx, in.attn_ml[first + s].x);
-        for (int s = 0; s < in.attn_splits; ++s) {
-          const float2 ml = in.attn_ml[first + s];
-          const float e = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;
-          attn_w[first + s] = e;
-          den += e * ml.y;
-        }
-        const float inv = 1.f / den;
-        for (int s = 0; s < in.attn_splits; ++s) attn_w[first + s] *= inv;
-      }
-      __syncthreads();
-      attn_weights = attn_w;
-    }
-  }
+  BlockInvRms<M>(in, w.K, red, inv_rms);
+  const float* attn_weights = BlockAttnWeights(in, w.K, M, attn_w, kAttnWeights);
   for (int m = 0; m < M; ++m) {
     const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[m] : 1.f;
-    for (int r = tid; r < nk; r += kThreads) {
-      const int k = k_begin + r;
-      xs[m][r] = InputValue(in, w.K, m, seg.perm ? seg.perm[k] : k, inv, attn_weights);
-    }
+    __half v[kXRowsPerThread];
+#pragma unroll
+    for (int j = 0; j < kXRowsPerThread; ++j)
+      if (tid + j * kThreads < nk) v[j] = InputValue(in, w.K, m, src[j], inv, attn_weights);
+#pragma unroll
+    for (int j = 0; j < kXRowsPerThread; ++j)
+      if (tid + j * kThreads < nk) xs[m][tid + j * kThreads] = v[j];
   }
   __syncthreads();
   if (!active) return;
 
-  const int n0 = n_tile0 + g, n1 = n0 + 8;
-  const int c0 = n0 - col0, c1 = c0 + 8;  // block-relative columns
+  const int n0 = n_tile0 + g;
+  const int c0 = n0 - col0, c1 = c0 + 8;  // block-relative columns of n0 and n1 = n0 + 8
   const int xm = g < M ? g : M - 1;  // batch column g of B; columns >= M are discarded
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  float cg[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};  // two chains of mma
-  float s0 = 0.f, s1 = 0.f;
-  uint32_t z0 = 0, z1 = 0;
+  MmaTileAccumulator t_acc;
   int cur_g = -1;
-  auto flush = [&]() {
-    acc[0] = fmaf(s0, cg[0][0] + cg[1][0], acc[0]);
-    acc[1] = fmaf(s0, cg[0][1] + cg[1][1], acc[1]);
-    acc[2] = fmaf(s1, cg[0][2] + cg[1][2], acc[2]);
-    acc[3] = fmaf(s1, cg[0][3] + cg[1][3], acc[3]);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) cg[0][j] = cg[1][j] = 0.f;
-  };
 #pragma unroll
   for (int i = 0; i < kMmaKPerBlock / 64; ++i) {
     if (i * 64 >= nk) break;
@@ -400,39 +253,16 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
       const int kl = i * 64 + c * 16;  // k-tile start within the block
       const int grp = tile_group[kl / 16];
       if (grp != cur_g) {
-        if (cur_g >= 0) flush();
+        if (cur_g >= 0) t_acc.CloseGroup();
         cur_g = grp;
-        s0 = s_scale[grp][c0];
-        s1 = s_scale[grp][c1] * (1.f / 16.f);
-        z0 = (0x6400u + s_zero[grp][c0]) * 0x00010001u;       // 1024 + z
-        z1 = (0x6400u + 16u * s_zero[grp][c1]) * 0x00010001u;  // 1024 + 16 z
+        t_acc.SetGroup(s_scale[grp][c0], s_scale[grp][c1], s_zero[grp][c0], s_zero[grp][c1]);
       }
-      const uint32_t wd = words[c];
-      uint32_t a[4];
-      const __half2 h0 = __hsub2(AsHalf2((wd & 0x000F000Fu) | 0x64006400u), AsHalf2(z0));
-      const __half2 h1 = __hsub2(AsHalf2((wd & 0x00F000F0u) | 0x64006400u), AsHalf2(z1));
-      const __half2 h2 = __hsub2(AsHalf2(((wd >> 8) & 0x000F000Fu) | 0x64006400u), AsHalf2(z0));
-      const __half2 h3 = __hsub2(AsHalf2(((wd >> 8) & 0x00F000F0u) | 0x64006400u), AsHalf2(z1));
-      a[0] = *reinterpret_cast<const uint32_t*>(&h0);
-      a[1] = *reinterpret_cast<const uint32_t*>(&h1);
-      a[2] = *reinterpret_cast<const uint32_t*>(&h2);
-      a[3] = *reinterpret_cast<const uint32_t*>(&h3);
-      const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t]);
-      const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t + 8]);
-      Mma16816(cg[c & 1], a, b0, b1);
+      t_acc.Add(c & 1, words[c], *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t]),
+                *reinterpret_cast<const uint32_t*>(&xs[xm][kl + 2 * t + 8]));
     }
   }
-  flush();
-  // acc: (n0, m = 2t), (n0, 2t + 1), (n1, 2t), (n1, 2t + 1)
-  const int m0 = 2 * t, m1 = 2 * t + 1;
-  if (m0 < M) {
-    atomicAdd(out + static_cast<size_t>(m0) * ldo + n0, acc[0]);
-    atomicAdd(out + static_cast<size_t>(m0) * ldo + n1, acc[2]);
-  }
-  if (m1 < M) {
-    atomicAdd(out + static_cast<size_t>(m1) * ldo + n0, acc[1]);
-    atomicAdd(out + static_cast<size_t>(m1) * ldo + n1, acc[3]);
-  }
+  t_acc.CloseGroup();
+  t_acc.Store(out, ldo, M, n0, t);
 }
 
 // Dequantization from the tensor-core layout: one warp per 16-column x 64-row block decodes
@@ -506,6 +336,8 @@ cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out,
       w.num_segments > kMaxSegments)
     return cudaErrorInvalidValue;
   if (in.kind == GemvSource::kRmsNorm && w.K % 4 != 0) return cudaErrorInvalidValue;
+  const cudaError_t streamed = LaunchGptqGemvStream(w, in, out, ldo, M, stream);
+  if (streamed != cudaErrorNotSupported) return streamed;
   switch (M) {
     case 1: return Gemv<1>(w, in, out, ldo, stream);
     case 2: return Gemv<2>(w, in, out, ldo, stream);

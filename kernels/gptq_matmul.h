@@ -36,6 +36,8 @@ struct GptqMatrix {
   const uint8_t* zeros = nullptr;        // [groups, N], real zero point 0..16
   int num_segments = 1;
   GptqSegment seg[kMaxSegments];
+  int num_groups = 0;                    // rows of scales / zeros (0: unknown, stream GEMV off)
+  int min_group_rows = 16;               // rows of the smallest group (sizes the stream GEMV's staging)
 };
 
 constexpr int kGemvMaxRows = 8;
@@ -61,6 +63,21 @@ struct GemvInput {
 
 cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
                            cudaStream_t stream);
+
+// Decode GEMV kernel choice (process-wide, like SetProgrammaticLaunch). With `stream` on, a
+// tensor-core-layout matrix with M <= kGemvStreamMaxRows runs the streaming GEMV
+// (gptq_gemv_stream.cu): blocks_per_sm x SMs persistent blocks, each warp streaming a
+// contiguous run of 16x64 weight tiles with 4 (ring_deep: 8) 16-byte loads in flight per lane and an L2
+// bulk prefetch `l2_prefetch` tiles ahead; otherwise the split-K kernels of gptq_matmul.cu.
+struct GemvTuning {
+  bool stream = false;
+  int blocks_per_sm = 3;
+  int l2_prefetch = 8;     // tiles of 512 bytes per warp; 0: off
+  bool ring_deep = false;  // 8 loads in flight per lane instead of 4
+};
+constexpr int kGemvStreamMaxRows = 4;
+void SetGemvTuning(const GemvTuning& t);
+GemvTuning GetGemvTuning();
 
 // Host: AutoGPTQ-packed q [K/8, N] -> the tensor-core layout (kernels/README.md): for each
 // 16-column tile nt and 64-row block kb, 32 lanes x 4 words (one 16-byte load per lane), word

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Per-kernel breakdown of one decode step from `ncu --csv` output: time and DRAM GB/s."""
+"""Per-kernel breakdown of one decode step from `ncu --csv` output: time and DRAM GB/s
+(GPTQ GEMVs split by their role in the layer)."""
 import csv
 import sys
 from collections import OrderedDict
@@ -18,12 +19,18 @@ for r in rows:
     scale = {"ns": 1e-9, "us": 1e-6, "usecond": 1e-6, "ms": 1e-3, "msecond": 1e-3, "nsecond": 1e-9,
              "byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9}.get(unit, 1)
     d[r["Metric Name"]] = v * scale
+# The decode step launches the GPTQ GEMVs of a layer in this order: name them by role.
+ROLES = ["q|k|v (RMSNorm prologue)", "o_proj", "gate|up (RMSNorm prologue)", "down (SwiGLU prologue)"]
 agg = OrderedDict()
 total_t = 0.0
 total_b = 0.0
+gemv_seen = 0
 for (_, name), d in kern.items():
     clean = name.replace("void ", "").replace("(anonymous namespace)::", "").replace("<unnamed>::", "")
-    short = clean.split("(")[0].strip()
+    short = clean.split("(")[0].strip().replace("unnamed>::", "")
+    if short.startswith("GptqGemv"):
+        short = f"{short} {ROLES[gemv_seen % 4]}"
+        gemv_seen += 1
     t = d.get("gpu__time_duration.sum", 0.0)
     b = d.get("dram__bytes_read.sum", 0.0) + d.get("dram__bytes_write.sum", 0.0)
     a = agg.setdefault(short, [0, 0.0, 0.0])

@@ -7,7 +7,7 @@
 #   STAGES="unit sanitize make7b check7b variants bench ncu" LAYOUTS="main ..." \
 #     bash deploy/gpu/run_gpu_suite.sh
 #
-# Stages: unit (kernel + fixture gtests), sanitize (compute-sanitizer memcheck over them),
+# Stages: unit (kernel + fixture gtests), gemv (gemv_bench: decode GEMV GB/s per variant), sanitize (compute-sanitizer memcheck over them),
 # make7b (synthetic Llama-2-7B checkpoints with the Llama-2 tokenizer), check7b (CUDA vs CPU
 # per layout), variants (all layouts resident on one GPU), bench (llama_bench per layout),
 # ab (bench of the first layout with PDL / graphs off), ncu (per-kernel breakdown of one
@@ -48,6 +48,15 @@ if has sanitize; then
       >>"$OUT/sanitizer.log" 2>&1
     note "memcheck $t: exit $? ($(grep -E 'ERROR SUMMARY' "$OUT/sanitizer.log" | tail -1))"
   done
+fi
+
+if has gemv; then
+  # GEMV kernels alone on the 7B projection shapes: achieved GB/s per variant (GEMV_ARGS).
+  for args in "--group 128" "--group 32 --act_order"; do
+    "$BIN/gemv_bench" $args ${GEMV_ARGS:-} >>"$OUT/gemv.log" 2>&1
+    note "gemv_bench $args: exit $?"
+  done
+  grep -E "^device|layer" "$OUT/gemv.log" | tee -a "$SUMMARY"
 fi
 
 if has make7b; then

@@ -132,6 +132,7 @@ class CudaRunner final : public ModelRunner {
   void* attn_scratch_ = nullptr;
   float2* part_ml_ = nullptr;
   float* part_acc_ = nullptr;
+  uint32_t* attn_arrivals_ = nullptr;  // [rows, heads] split counters of decode attention
   __half* k_cache_ = nullptr;
   __half* v_cache_ = nullptr;
   float2* rope_table_ = nullptr;  // [max_ctx][hd / 2] (cos, sin)
@@ -150,6 +151,7 @@ CudaRunner::~CudaRunner() {
 absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
   kernels::SetProgrammaticLaunch(copts_.programmatic_launch);
+  kernels::SetGemvTuning({copts_.stream_gemv, copts_.gemv_blocks_per_sm, copts_.gemv_l2_prefetch, copts_.gemv_ring_deep});
   cudaDeviceProp prop{};
   RETURN_IF_ERROR(Check(cudaGetDeviceProperties(&prop, opts_.device), "cudaGetDeviceProperties"));
   device_name_ = absl::StrCat("cuda:", opts_.device, " (", prop.name, ")");
@@ -207,6 +209,7 @@ absl::Status CudaRunner::Init() {
   ALLOC(attn_scratch_, char, kernels::PrefillAttentionScratchBytes(shape, q_block_), "prefill attention scratch");
   ALLOC(part_ml_, float2, static_cast<size_t>(attn_rows) * heads_ * max_splits_, "attention partials");
   ALLOC(part_acc_, float, static_cast<size_t>(attn_rows) * heads_ * max_splits_ * hd_, "attention partials");
+  ALLOC(attn_arrivals_, uint32_t, static_cast<size_t>(attn_rows) * heads_, "attention split counters");
   layer_cache_elems_ = static_cast<size_t>(opts_.max_slots) * max_ctx_ * kv_heads_ * hd_;
   const size_t cache_elems = layer_cache_elems_ * cfg_.num_hidden_layers;
   ALLOC(k_cache_, __half, cache_elems, absl::StrFormat("K cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
@@ -214,6 +217,7 @@ absl::Status CudaRunner::Init() {
   ALLOC(rope_table_, float2, static_cast<size_t>(max_ctx_) * (hd_ / 2), "RoPE table");
 #undef ALLOC
   RETURN_IF_ERROR(Check(kernels::LaunchRopeTable(rope_table_, max_ctx_, hd_, cfg_.rope_theta, stream_), "rope table"));
+  RETURN_IF_ERROR(Check(cudaMemset(attn_arrivals_, 0, static_cast<size_t>(attn_rows) * heads_ * 4), "cudaMemset"));
   RETURN_IF_ERROR(Check(cudaMemset(k_cache_, 0, cache_elems * 2), "cudaMemset K cache"));
   RETURN_IF_ERROR(Check(cudaMemset(v_cache_, 0, cache_elems * 2), "cudaMemset V cache"));
   RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_io_), io_count * sizeof(int32_t)), "cudaMallocHost"));
@@ -299,8 +303,8 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
 // The model, one token row per sequence position: the same code serves prefill chunks and
 // batched decode steps (and is what the decode CUDA graphs capture). With <= 8 rows the
 // projections are split-K GEMVs that accumulate atomically, so their outputs are zeroed
-// ahead by an earlier kernel (embedding / attention: qkv, RoPE: gate_up), and RMSNorm,
-// SwiGLU and the attention-split combine run inside the GEMV that consumes them.
+// ahead by an earlier kernel (embedding / attention: qkv, RoPE: gate_up), RMSNorm and SwiGLU
+// run inside the GEMV that consumes them, and the decode-attention kernel merges its own splits.
 absl::Status CudaRunner::Forward(const Batch& b) {
   const int M = b.rows;
   const bool gemv = M <= kernels::kGemvMaxRows;
@@ -322,14 +326,11 @@ absl::Status CudaRunner::Forward(const Batch& b) {
       RETURN_IF_ERROR(Check(kernels::LaunchPrefillAttention(blas_, q_, KCache(l), VCache(l), b.slot, b.start, M, attn,
                                                             q_block_, attn_scratch_, attn_, stream_), "prefill attention"));
     } else {
+      // Flash-decoding; the last split of each head merges the partials into attn_.
       RETURN_IF_ERROR(Check(kernels::LaunchDecodeAttention(q_, KCache(l), VCache(l), d_slots_, d_pos_, attn, M, b.splits,
                                                            b.split_keys, part_ml_, part_acc_, stream_,
-                                                           gemv ? qkv_ : nullptr, qkv_count), "decode attention"));
-      attended.in.kind = kernels::GemvSource::kAttention;
-      attended.in.attn_ml = part_ml_;
-      attended.in.attn_acc = part_acc_;
-      attended.in.attn_splits = b.splits;
-      attended.in.head_dim = hd_;
+                                                           gemv ? qkv_ : nullptr, qkv_count, attn_, attn_arrivals_),
+                            "decode attention"));
     }
     RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
     // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).

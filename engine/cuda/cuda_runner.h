@@ -16,6 +16,13 @@ struct CudaOptions {
   bool use_graphs = true;          // decode steps (<= 8 rows) replayed as CUDA graphs
   bool programmatic_launch = true; // PDL: kernels overlap their predecessor's tail (process-wide)
   bool tensor_core_gemv = true;    // GPTQ weights in the mma layout (decode GEMV on tensor cores)
+  // Decode GEMV (process-wide, see kernels::GemvTuning): the streaming kernel for <= 4 rows
+  // (off by default: measured slower than split-K, tests/bench/RESULTS.md), its grid (blocks
+  // per SM), L2 prefetch distance (512-byte tiles per warp), 8-deep ring.
+  bool stream_gemv = false;
+  int gemv_blocks_per_sm = 3;
+  int gemv_l2_prefetch = 8;
+  bool gemv_ring_deep = false;
 };
 
 // Errors: Unavailable "no CUDA device" when none is visible; InvalidArgument for a bad

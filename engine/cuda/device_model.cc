@@ -68,6 +68,8 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
   d.gptq.K = K;
   d.gptq.N = N;
   d.gptq.num_segments = static_cast<int>(parts.size());
+  d.gptq.num_groups = groups;
+  d.gptq.min_group_rows = K;
   int c0 = 0;
   for (size_t pi = 0; pi < parts.size(); ++pi) {
     const GptqLinear& g = parts[pi]->gptq;
@@ -85,6 +87,7 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
         return absl::UnimplementedError(absl::StrCat(name, ": group ", gi, " starts at row ", b,
                                                      ", not a multiple of 8 (one group per packed word needed)"));
       for (int k = b; k < e; k += 8) word_group[k / 8] = static_cast<uint16_t>(gi);
+      d.gptq.min_group_rows = std::min(d.gptq.min_group_rows, e - b);
     }
     for (int w = 0; w < K / 8; ++w)
       std::memcpy(&q[static_cast<size_t>(w) * N + c0], &g.qweight[static_cast<size_t>(w) * n], n * sizeof(uint32_t));

@@ -46,6 +46,10 @@ ABSL_FLAG(int, profile_prefill, 0, "one prefill of this many tokens inside cudaP
 ABSL_FLAG(bool, graphs, true, "CUDA graphs for decode steps");
 ABSL_FLAG(bool, mma, true, "GPTQ decode GEMV on tensor cores (mma layout)");
 ABSL_FLAG(bool, pdl, true, "programmatic dependent launch (kernels overlap their predecessor)");
+ABSL_FLAG(bool, stream_gemv, false, "streaming (persistent) GPTQ GEMV for decode, else split-K");
+ABSL_FLAG(int, gemv_blocks_per_sm, 3, "streaming GEMV: blocks per SM");
+ABSL_FLAG(int, gemv_l2_prefetch, 8, "streaming GEMV: L2 prefetch distance, 512-byte tiles per warp (0: off)");
+ABSL_FLAG(bool, gemv_ring_deep, false, "streaming GEMV: 8 loads in flight per lane instead of 4");
 
 namespace llama {
 namespace {
@@ -149,6 +153,10 @@ int Main() {
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
     co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
     co.tensor_core_gemv = absl::GetFlag(FLAGS_mma);
+    co.stream_gemv = absl::GetFlag(FLAGS_stream_gemv);
+    co.gemv_blocks_per_sm = absl::GetFlag(FLAGS_gemv_blocks_per_sm);
+    co.gemv_l2_prefetch = absl::GetFlag(FLAGS_gemv_l2_prefetch);
+    co.gemv_ring_deep = absl::GetFlag(FLAGS_gemv_ring_deep);
     runner = CreateCudaRunnerWithOptions(*weights, opt, co);
   } else {
     runner = CreateRunner(*backend, *weights, opt);

@@ -115,11 +115,24 @@ TEST(DecodeAttentionTest, MatchesReferenceUpTo4096Keys) {
       DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H * splits);
       DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * splits * s.hd);
       const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
-      ASSERT_EQ(kernels::LaunchDecodeAttention(dq.get(), c.dk.get(), c.dv.get(), dslot.get(), dpos.get(), as, rows,
-                                               splits, split_keys, ml.get(), acc.get(), nullptr), cudaSuccess);
+      // Combined by the last split block of each head (launched twice: the arrival counters
+      // must be left at zero), then by the separate combine kernel.
+      DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
+      arrivals.Zero();
+      for (int rep = 0; rep < 2; ++rep) {
+        out.Zero();
+        ASSERT_EQ(kernels::LaunchDecodeAttention(dq.get(), c.dk.get(), c.dv.get(), dslot.get(), dpos.get(), as, rows,
+                                                 splits, split_keys, ml.get(), acc.get(), nullptr, nullptr, 0,
+                                                 out.get(), arrivals.get()), cudaSuccess);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      }
+      const auto fused = FromHalf(out.Download());
+      for (uint32_t a : arrivals.Download()) ASSERT_EQ(a, 0u);
+      out.Zero();
       ASSERT_EQ(kernels::LaunchAttentionCombine(ml.get(), acc.get(), as, rows, splits, out.get(), nullptr), cudaSuccess);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       const auto got = FromHalf(out.Download());
+      ASSERT_EQ(fused, got) << "in-kernel combine differs from the combine kernel";
       for (int r = 0; r < rows; ++r) {
         const std::vector<float> qr(q.begin() + static_cast<size_t>(r) * s.H * s.hd,
                                     q.begin() + static_cast<size_t>(r + 1) * s.H * s.hd);

@@ -84,6 +84,8 @@ struct DeviceGptq {
     m.scales = s.get();
     m.zeros = z.get();
     m.seg[0] = {0, h.N, h.perm.empty() ? nullptr : perm.get(), wg.get()};
+    m.num_groups = h.groups();
+    m.min_group_rows = std::min(h.G, h.K - (h.groups() - 1) * h.G);
   }
   // Switches to the tensor-core layout (when the shape allows it).
   bool UseMma(const HostGptq& h) {
@@ -92,6 +94,27 @@ struct DeviceGptq {
     m.qtiles = tiles->get();
     return true;
   }
+};
+
+// The decode GEMV kernels under test: the AutoGPTQ-layout split-K kernel, the tensor-core
+// split-K kernel, and the streaming kernel with several grids / rings / prefetch distances
+// (runs of tiles that start and end mid-column-tile, crossing tiles, idle warps).
+struct Variant {
+  const char* name;
+  bool mma;
+  kernels::GemvTuning tuning;
+};
+std::vector<Variant> Variants() {
+  return {{"AutoGPTQ layout, split-K", false, {false, 2, 8, false}},
+          {"tensor-core layout, split-K", true, {false, 2, 8, false}},
+          {"stream, 2 blocks/SM, ring 4, prefetch 8", true, {true, 2, 8, false}},
+          {"stream, 1 block/SM, ring 8, no prefetch", true, {true, 1, 0, true}},
+          {"stream, 3 blocks/SM, ring 4, prefetch 32", true, {true, 3, 32, false}}};
+}
+// Applies a variant's tuning for the scope; restores the default after.
+struct ScopedTuning {
+  explicit ScopedTuning(const kernels::GemvTuning& t) { kernels::SetGemvTuning(t); }
+  ~ScopedTuning() { kernels::SetGemvTuning(kernels::GemvTuning{}); }
 };
 
 struct Case {
@@ -113,10 +136,11 @@ TEST_P(GptqMatmulTest, MatchesReference) {
   const HostGptq h = RandomGptq(c.K, c.N, c.G, c.act_order);
   const std::vector<float> x = RoundToHalf(RandomFloats(static_cast<size_t>(c.M) * c.K));
   const std::vector<double> ref = Reference(h, x, c.M);
-  for (const bool mma : {false, true}) {
-  SCOPED_TRACE(mma ? "tensor-core layout" : "AutoGPTQ layout");
+  for (const Variant& v : Variants()) {
+  SCOPED_TRACE(v.name);
+  ScopedTuning tuning(v.tuning);
   DeviceGptq d(h);
-  if (mma && !d.UseMma(h)) continue;
+  if (v.mma && !d.UseMma(h)) continue;
   DeviceBuffer<__half> dx(ToHalf(x));
   if (c.M <= kernels::kGemvMaxRows) {
     // Accumulates into a non-zero output (the residual-stream use).
@@ -170,10 +194,11 @@ TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
     const int bounds[4] = {0, n0, n0 + n1, N};
     HostGptq h = RandomGptq(K, N, G, false);
     std::vector<std::vector<int32_t>> perms(3);
-    for (const bool mma : {false, true}) {
-    SCOPED_TRACE(mma ? "tensor-core layout" : "AutoGPTQ layout");
+    for (const Variant& v : Variants()) {
+    SCOPED_TRACE(v.name);
+    ScopedTuning tuning(v.tuning);
     DeviceGptq d(h);
-    if (mma && !d.UseMma(h)) continue;
+    if (v.mma && !d.UseMma(h)) continue;
     std::vector<std::unique_ptr<DeviceBuffer<int32_t>>> dperms;
     d.m.num_segments = 3;
     for (int sgi = 0; sgi < 3; ++sgi) {
