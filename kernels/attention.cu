@@ -172,7 +172,6 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
   CombineHead(partial_ml, partial_acc, first, splits, hd, combined + (static_cast<size_t>(m) * s.heads + h) * hd);
 }
 
-
 // grid (H, rows)
 __global__ void CombineKernel(const float2* __restrict__ partial_ml, const float* __restrict__ partial_acc,
                               int splits, int heads, int hd, __half* __restrict__ out) {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs the CUDA checks and benchmarks on the GPU machine from prebuilt binaries carried in
-# (made by deploy/gpu/prepare_carry.sh)
-# .carry/ (bin/: test binaries, llama_bench, make_checkpoint; lib/: non-system shared libs;
+# .carry/ (made by deploy/gpu/prepare_carry.sh; bin/: test binaries, llama_bench, gemv_bench,
+# make_checkpoint; lib/: non-system shared libs;
 # fixtures/: a copy of ../shared/fixtures). Logs go to $OUT (at most 8 files come back).
 #
 #   STAGES="unit sanitize make7b check7b variants bench ncu" LAYOUTS="main ..." \
 #     bash deploy/gpu/run_gpu_suite.sh
 #
-# Stages: unit (kernel + fixture gtests), gemv (gemv_bench: decode GEMV GB/s per variant), sanitize (compute-sanitizer memcheck over them),
+# Stages: unit (kernel + fixture gtests), sanitize (compute-sanitizer memcheck over them),
+# gemv (gemv_bench: decode GEMV GB/s per kernel variant),
 # make7b (synthetic Llama-2-7B checkpoints with the Llama-2 tokenizer), check7b (CUDA vs CPU
 # per layout), variants (all layouts resident on one GPU), bench (llama_bench per layout),
 # ab (bench of the first layout with PDL / graphs off), ncu (per-kernel breakdown of one

@@ -19,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
+#include "engine/tools/bench_util.h"
 #ifdef LLAMA_HAVE_CUDA
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
@@ -100,31 +101,6 @@ llama::kernels::GptqMatrix MakeMatrix(const Proj& p, int G, bool act_order, std:
   return m;
 }
 
-double CopyBandwidth() {
-  const size_t n = size_t{1} << 30;
-  void *a, *b;
-  CK(cudaMalloc(&a, n));
-  CK(cudaMalloc(&b, n));
-  CK(cudaMemset(a, 1, n));
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  std::vector<float> ms;
-  for (int i = 0; i < 6; ++i) {
-    CK(cudaEventRecord(e0));
-    CK(cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice));
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
-    float t;
-    CK(cudaEventElapsedTime(&t, e0, e1));
-    if (i) ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
-  cudaFree(a);
-  cudaFree(b);
-  return 2.0 * n / (ms[ms.size() / 2] * 1e-3);
-}
-
 int Main() {
   using namespace llama::kernels;
   const int G = absl::GetFlag(FLAGS_group), M = absl::GetFlag(FLAGS_rows);
@@ -134,7 +110,11 @@ int Main() {
                                    {"gate|up 4096->2x11008", 4096, {11008, 11008}, GemvSource::kRmsNorm},
                                    {"down 11008->4096", 11008, {4096}, GemvSource::kSwiGlu}};
   std::mt19937 rng(1234);
-  const double copy_bw = CopyBandwidth();
+  const double copy_bw = llama::bench::CopyBandwidth(0);
+  if (copy_bw <= 0) {
+    std::fprintf(stderr, "could not measure the copy bandwidth (2 GiB of device memory needed)\n");
+    return 1;
+  }
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s, copy bandwidth %.0f GB/s, group %d%s, M=%d\n", prop.name, copy_bw / 1e9, G,
@@ -197,7 +177,7 @@ int Main() {
     SetGemvTuning(t);
     // Per projection alone (each copy once per repetition), then the whole layer sequence.
     for (size_t i = 0; i <= projs.size(); ++i) {
-      std::vector<float> us;
+      std::vector<double> us;
       for (int r = 0; r < absl::GetFlag(FLAGS_repeat) + 2; ++r) {
         CK(cudaEventRecord(e0, s));
         for (int c = 0; c < copies; ++c)
@@ -210,8 +190,7 @@ int Main() {
         CK(cudaEventElapsedTime(&ms, e0, e1));
         if (r >= 2) us.push_back(ms * 1e3f / copies);
       }
-      std::sort(us.begin(), us.end());
-      const double t_us = us[us.size() / 2];
+      const double t_us = llama::bench::Median(us);
       const double bytes = i == projs.size() ? layer_bytes : proj_bytes[i];
       std::printf("%-22s %-24s %10.2f %10.0f %7.1f%%\n", v.c_str(), i == projs.size() ? "layer (4 GEMVs)" : projs[i].name,
                   t_us, bytes / (t_us * 1e-6) / 1e9, 100.0 * bytes / (t_us * 1e-6) / copy_bw);

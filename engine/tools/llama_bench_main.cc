@@ -23,6 +23,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "engine/runner.h"
+#include "engine/tools/bench_util.h"
 #include "engine/weights.h"
 #ifdef LLAMA_HAVE_CUDA
 #include <cuda_profiler_api.h>
@@ -56,10 +57,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using bench::CopyBandwidth;
+using bench::Median;
 
 // Bytes one decode step must read at batch 1: every projection (4-bit weights, fp16 scales,
 // uint8 zeros, the per-word group index and the act-order permutation, as the CUDA layout
@@ -80,35 +79,6 @@ double BytesPerToken(const ModelWeights& w, int context) {
   return b;
 }
 
-double CopyBandwidth(int device) {
-#ifdef LLAMA_HAVE_CUDA
-  const size_t bytes = size_t{1} << 30;
-  void *a = nullptr, *b = nullptr;
-  cudaSetDevice(device);
-  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
-  cudaMemset(a, 1, bytes);
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
-  std::vector<double> t;
-  for (int i = 0; i < 10; ++i) {
-    cudaEventRecord(e0);
-    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
-    cudaEventRecord(e1);
-    cudaEventSynchronize(e1);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
-    t.push_back(ms / 1e3);
-  }
-  cudaFree(a);
-  cudaFree(b);
-  return 2.0 * bytes / Median(t);  // read + write
-#else
-  (void)device;
-  return 0;
-#endif
-}
 
 std::vector<int32_t> RandomTokens(int n, int vocab, std::mt19937& rng) {
   std::uniform_int_distribution<int> d(3, vocab - 1);
