@@ -38,6 +38,8 @@ struct GptqMatrix {
   GptqSegment seg[kMaxSegments];
   int num_groups = 0;                    // rows of scales / zeros (0: unknown, stream GEMV off)
   int min_group_rows = 16;               // rows of the smallest group (sizes the stream GEMV's staging)
+  int group_rows = 0;                    // every segment: group g is rows [g * group_rows, +group_rows) of
+                                         // the stored order (0: not so; the warp GEMV needs 32/64/128)
 };
 
 constexpr int kGemvMaxRows = 8;
@@ -59,6 +61,10 @@ struct GemvInput {
   const float2* attn_ml = nullptr;       // kAttention: [M * heads * splits] (max, sum)
   const float* attn_acc = nullptr;       //             [M * heads * splits * hd]
   int attn_splits = 0, head_dim = 0;
+  // Scratch for the warp-streaming GEMV, or null (that kernel is then not used): x in
+  // fragment order (num_segments * K halves) and its per-group sums (num_segments * K / 32).
+  __half* xfrag = nullptr;
+  float* xsum = nullptr;
 };
 
 cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
@@ -74,8 +80,18 @@ struct GemvTuning {
   int blocks_per_sm = 3;
   int l2_prefetch = 8;     // tiles of 512 bytes per warp; 0: off
   bool ring_deep = false;  // 8 loads in flight per lane instead of 4
+  bool warp = false;       // M == 1: the warp-streaming GEMV (gptq_gemv_warp.cu) when it fits
+  int warp_kb = 16;        // its K unit per warp, in 64-row blocks (1..32)
+  bool warp_skip_prepare = false;  // benchmarks only: the warp GEMV without its input kernel
 };
 constexpr int kGemvStreamMaxRows = 4;
+// The warp-streaming GEMV (gptq_gemv_warp.cu): x computed once into in.xfrag by an input
+// kernel, then one warp per 16-column tile and K unit (at most kb_per_unit 64-row
+// blocks). One row (M == 1). cudaErrorNotSupported when it does not fit (layout, groups, scratch).
+// `prepare` false skips the input kernel (benchmarks of the GEMV alone, x already there).
+bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_per_unit);
+cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, int kb_per_unit, bool prepare,
+                               cudaStream_t stream);
 void SetGemvTuning(const GemvTuning& t);
 GemvTuning GetGemvTuning();
 

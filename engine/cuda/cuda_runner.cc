@@ -127,6 +127,8 @@ class CudaRunner final : public ModelRunner {
   __half* attn_ = nullptr;      // [rows, H hd]
   float* gate_up_ = nullptr;    // [rows, 2 ffn]
   __half* h_ = nullptr;         // [rows, ffn]
+  __half* xfrag_ = nullptr;     // [3, max(dim, ffn)]: one decode row's GEMV input (warp GEMV)
+  float* xsum_ = nullptr;       // its sums per group of 32 rows
   float* logits_ = nullptr;     // [rows, vocab]
   __half* dequant_ = nullptr;   // prefill: one dequantized weight
   void* attn_scratch_ = nullptr;
@@ -151,7 +153,8 @@ CudaRunner::~CudaRunner() {
 absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
   kernels::SetProgrammaticLaunch(copts_.programmatic_launch);
-  kernels::SetGemvTuning({copts_.stream_gemv, copts_.gemv_blocks_per_sm, copts_.gemv_l2_prefetch, copts_.gemv_ring_deep});
+  kernels::SetGemvTuning({copts_.stream_gemv, copts_.gemv_blocks_per_sm, copts_.gemv_l2_prefetch, copts_.gemv_ring_deep,
+                          copts_.warp_gemv, copts_.gemv_warp_kb});
   cudaDeviceProp prop{};
   RETURN_IF_ERROR(Check(cudaGetDeviceProperties(&prop, opts_.device), "cudaGetDeviceProperties"));
   device_name_ = absl::StrCat("cuda:", opts_.device, " (", prop.name, ")");
@@ -200,6 +203,8 @@ absl::Status CudaRunner::Init() {
   ALLOC(attn_, __half, R * heads_ * hd_, "activations attn");
   ALLOC(gate_up_, float, R * 2 * ffn_, "activations gate_up");
   ALLOC(h_, __half, R * ffn_, "activations h");
+  ALLOC(xfrag_, __half, 3 * std::max({dim_, ffn_, heads_ * hd_}), "GEMV input scratch");
+  ALLOC(xsum_, float, 3 * std::max({dim_, ffn_, heads_ * hd_}) / 32 + 1, "GEMV input group sums");
   ALLOC(logits_, float, R * vocab_, "logits");
   ALLOC(dequant_, __half, std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
   const kernels::AttnShape shape{heads_, kv_heads_, hd_, max_ctx_};
@@ -272,6 +277,8 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
   bool fuse = rows <= kernels::kGemvMaxRows;
   for (const DeviceProjection& p : parts) fuse = fuse && p.quantized;
   kernels::GemvInput in = act.in;
+  in.xfrag = xfrag_;
+  in.xsum = xsum_;
   if (!fuse && in.kind != kernels::GemvSource::kHalf) {
     RETURN_IF_ERROR(Materialize(act, rows));
     in = Half(act.scratch, act.K).in;

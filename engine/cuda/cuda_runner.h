@@ -23,6 +23,10 @@ struct CudaOptions {
   int gemv_blocks_per_sm = 3;
   int gemv_l2_prefetch = 8;
   bool gemv_ring_deep = false;
+  // One decode row: input computed once per GEMV, then the warp-streaming kernel with a K unit
+  // of gemv_warp_kb 64-row blocks per warp (kernels/gptq_gemv_warp.cu).
+  bool warp_gemv = true;
+  int gemv_warp_kb = 16;
 };
 
 // Errors: Unavailable "no CUDA device" when none is visible; InvalidArgument for a bad

@@ -113,6 +113,14 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
     }
     c0 += n;
   }
+  // Uniform groups (group g = rows [g G, (g + 1) G) in every part): what the warp GEMV needs.
+  const int G = parts[0]->gptq.group_start.size() > 1 ? parts[0]->gptq.group_start[1] : 0;
+  bool uniform = G > 0 && K % G == 0;
+  for (size_t pi = 0; pi < parts.size() && uniform; ++pi) {
+    const std::vector<int32_t>& gs = parts[pi]->gptq.group_start;
+    for (size_t gi = 0; gi < gs.size() && uniform; ++gi) uniform = gs[gi] == static_cast<int>(gi) * G;
+  }
+  d.gptq.group_rows = uniform ? G : 0;
   // Tensor-core layout when the shape allows (segments and groups on 16-row/column tiles).
   bool mma = mma_layout && kernels::GptqMmaLayoutFits(K, N);
   for (size_t pi = 0; pi < parts.size() && mma; ++pi) {

@@ -1,9 +1,10 @@
 // gemv_bench: achieved memory bandwidth of the GPTQ decode GEMV kernels on the Llama-2-7B
 // projection shapes (random weights), against the device-to-device copy bandwidth.
 //
-//   gemv_bench [--group 128] [--act_order] [--rows 1] [--variants "split;stream:2:8:4;..."]
+//   gemv_bench [--group 128] [--act_order] [--rows 1] [--variants "split;warp:16;stream:2:8:4;..."]
 //
-// Each variant (split = split-K kernel; stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
+// Each variant (split = split-K kernel; warp:<K unit in 64-row blocks> = x prepared once, then
+// the warp-streaming kernel; warpnp:<unit> = the same without the input kernel; stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the
 // input kind the engine uses) back to back over enough copies of the weights that nothing is
 // served from L2, with PDL as in the engine; time from CUDA events, median of --repeat.
@@ -31,7 +32,7 @@ ABSL_FLAG(int, group, 128, "GPTQ group size");
 ABSL_FLAG(bool, act_order, false, "random act-order permutation per projection");
 ABSL_FLAG(int, rows, 1, "batch rows M");
 ABSL_FLAG(int, repeat, 20, "timed repetitions (median)");
-ABSL_FLAG(std::string, variants, "split;stream:2:8:4;stream:3:8:4",
+ABSL_FLAG(std::string, variants, "split;warp:16;warpnp:16",
           "kernel variants, ';'-separated");
 
 #ifdef LLAMA_HAVE_CUDA
@@ -82,6 +83,7 @@ llama::kernels::GptqMatrix MakeMatrix(const Proj& p, int G, bool act_order, std:
   m.zeros = Upload(zeros);
   m.num_groups = groups;
   m.min_group_rows = G;
+  m.group_rows = G;
   m.num_segments = static_cast<int>(p.parts.size());
   const uint16_t* dwg = Upload(wg);
   *bytes = tiles.size() * 4 + scales.size() * 2 + zeros.size() + wg.size() * 2;
@@ -130,6 +132,12 @@ int Main() {
   const float* d_nw = Upload(ones);
   float* d_out = nullptr;
   CK(cudaMalloc(reinterpret_cast<void**>(&d_out), sizeof(float) * M * 22016));
+  __half* d_xfrag = nullptr;
+  CK(cudaMalloc(reinterpret_cast<void**>(&d_xfrag), sizeof(__half) * 3 * 11008));
+  CK(cudaMemset(d_xfrag, 0, sizeof(__half) * 3 * 11008));
+  float* d_xsum = nullptr;
+  CK(cudaMalloc(reinterpret_cast<void**>(&d_xsum), sizeof(float) * 3 * 11008 / 32));
+  CK(cudaMemset(d_xsum, 0, sizeof(float) * 3 * 11008 / 32));
   // Copies of one layer's weights: > 4x the L2.
   const int copies = 6;
   std::vector<std::vector<GptqMatrix>> layers(copies);
@@ -155,6 +163,8 @@ int Main() {
     in.src = d_src;
     in.norm_weight = d_nw;
     in.eps = 1e-5f;
+    in.xfrag = d_xfrag;
+    in.xsum = d_xsum;
     return in;
   };
   std::printf("%-22s %-24s %10s %10s %8s\n", "variant", "projection", "us", "GB/s", "% copy");
@@ -163,6 +173,10 @@ int Main() {
     GemvTuning t;
     if (v == "split") {
       t.stream = false;
+    } else if (v.rfind("warp:", 0) == 0 || v.rfind("warpnp:", 0) == 0) {
+      t.warp = true;
+      t.warp_skip_prepare = v[4] == 'n';
+      t.warp_kb = std::stoi(v.substr(v.find(':') + 1));
     } else {
       std::vector<std::string> f3 = absl::StrSplit(v, ':');
       if (f3.size() != 4 || f3[0] != "stream") {

@@ -86,6 +86,7 @@ struct DeviceGptq {
     m.seg[0] = {0, h.N, h.perm.empty() ? nullptr : perm.get(), wg.get()};
     m.num_groups = h.groups();
     m.min_group_rows = std::min(h.G, h.K - (h.groups() - 1) * h.G);
+    m.group_rows = h.K % h.G == 0 ? h.G : h.groups() == 1 ? h.K : 0;
   }
   // Switches to the tensor-core layout (when the shape allows it).
   bool UseMma(const HostGptq& h) {
@@ -109,7 +110,11 @@ std::vector<Variant> Variants() {
           {"tensor-core layout, split-K", true, {false, 2, 8, false}},
           {"stream, 2 blocks/SM, ring 4, prefetch 8", true, {true, 2, 8, false}},
           {"stream, 1 block/SM, ring 8, no prefetch", true, {true, 1, 0, true}},
-          {"stream, 3 blocks/SM, ring 4, prefetch 32", true, {true, 3, 32, false}}};
+          {"stream, 3 blocks/SM, ring 4, prefetch 32", true, {true, 3, 32, false}},
+          {"warp, unit 16 (1024 rows)", true, {false, 2, 8, false, true, 16}},
+          {"warp, unit <= 5 (320 rows)", true, {false, 2, 8, false, true, 5}},
+          {"warp, unit <= 2 (128 rows)", true, {false, 2, 8, false, true, 2}},
+          {"warp, unit 1 (64 rows)", true, {false, 2, 8, false, true, 1}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
@@ -149,6 +154,10 @@ TEST_P(GptqMatmulTest, MatchesReference) {
     kernels::GemvInput in;
     in.x = dx.get();
     in.ldx = c.K;
+    DeviceBuffer<__half> xfrag(static_cast<size_t>(c.K));
+    DeviceBuffer<float> xsum(static_cast<size_t>(c.K / 32));
+    in.xfrag = xfrag.get();
+    in.xsum = xsum.get();
     ASSERT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), c.N, c.M, nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     std::vector<float> got = out.Download();
@@ -283,7 +292,11 @@ TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
           }
       DeviceBuffer<float> out(ref.size());
       out.Zero();
-      ASSERT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), N, M, nullptr), cudaSuccess);
+      DeviceBuffer<__half> xfrag(static_cast<size_t>(3) * K);
+      DeviceBuffer<float> xsum(static_cast<size_t>(3) * K / 32);
+      in.xfrag = xfrag.get();
+      in.xsum = xsum.get();
+        ASSERT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), N, M, nullptr), cudaSuccess);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       // fp16 rounding of x can flip at a boundary between host and device math: allow a
       // little more than the plain GEMV.
