@@ -87,9 +87,43 @@ __global__ void __launch_bounds__(kThreads) PrepareXKernel(GptqMatrix w, GemvInp
   PrepareXBlock(w, in, blockIdx.x, red, inv_rms);
 }
 
+// Plain fp16 or SwiGLU input: the block computes its unit's x itself (rows [kb0, kb1) x 64 of
+// segments s_lo..s_hi, act-order gathered) into s_x in fragment order, with the group sums.
+template <int G>
+__device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
+                                            int kb1, uint4 (*s_x)[kMaxUnitKb * 8],
+                                            float (*s_xsum)[kMaxUnitGroups]) {
+  const int rows = (kb1 - kb0) * 64;
+  for (int sg = s_lo; sg <= s_hi; ++sg) {
+    const int32_t* perm = w.seg[0].perm;
+#pragma unroll
+    for (int i = 1; i < kMaxSegments; ++i)
+      if (i == sg) perm = w.seg[i].perm;
+    __half* xh = reinterpret_cast<__half*>(s_x[sg]);
+    for (int r0 = 0; r0 < rows; r0 += kPrepPerBlock) {
+      const int r = r0 + threadIdx.x * kPrepPer;
+      float sum = 0.f;
+      if (r < rows) {
+        int src[kPrepPer];
+#pragma unroll
+        for (int j = 0; j < kPrepPer; ++j) src[j] = perm ? __ldg(perm + kb0 * 64 + r + j) : kb0 * 64 + r + j;
+#pragma unroll
+        for (int j = 0; j < kPrepPer; ++j) {
+          const __half v = InputValue(in, w.K, 0, src[j], 1.f, nullptr);
+          xh[XFragIndex(r + j)] = v;
+          sum += __half2float(v);
+        }
+      }
+      for (int o = 1; o < G / kPrepPer; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0) s_xsum[sg][r / G] = sum;
+    }
+  }
+}
+
 // GEMV block: 8 warps, 8 consecutive 16-column tiles, one K unit of 64-row blocks [kb0, kb1),
 // whose x and group sums (of every segment the block touches) are staged in shared memory
-// once. Warp: A fragments are 1024 + q (rows n0) and 1024 + 16 q (rows n1) straight from one
+// once: computed here for plain fp16 and SwiGLU inputs, copied from the input kernel's output
+// for RMSNorm (which needs the whole row first) and attention-split inputs. Warp: A fragments are 1024 + q (rows n0) and 1024 + 16 q (rows n1) straight from one
 // LOP3 each; a group's sums are fixed up once: s * (sum - (1024 + z) * xsum) and
 // s / 16 * (sum - (1024 + 16 z) * xsum). Weights, scales and zeros are loaded before the PDL
 // wait.
@@ -128,16 +162,20 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, 
   }
   AllowDependents();
   WaitForPrerequisites();
-  // Stage x (64 halves = 8 uint4 per 64-row block) and group sums of the block's segments.
   const int s_lo = segment_of(nt0), s_hi = segment_of(min(nt0 + kWarps, w.N / 16) - 1);
-  const int nx = (kb1 - kb0) * 8;
-  for (int i = threadIdx.x; i < (s_hi - s_lo + 1) * nx; i += kThreads) {
-    const int sg = s_lo + i / nx, j = i % nx;
-    s_x[sg][j] = __ldcg(reinterpret_cast<const uint4*>(in.xfrag + static_cast<size_t>(sg) * w.K) + kb0 * 8 + j);
-  }
-  for (int i = threadIdx.x; i < (s_hi - s_lo + 1) * n_groups; i += kThreads) {
-    const int sg = s_lo + i / n_groups, j = i % n_groups;
-    s_xsum[sg][j] = __ldcg(in.xsum + static_cast<size_t>(sg) * (w.K / G) + g_first + j);
+  if (in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu) {
+    StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, s_x, s_xsum);
+  } else {
+    // Stage the prepared x (64 halves = 8 uint4 per 64-row block) and group sums.
+    const int nx = (kb1 - kb0) * 8;
+    for (int i = threadIdx.x; i < (s_hi - s_lo + 1) * nx; i += kThreads) {
+      const int sg = s_lo + i / nx, j = i % nx;
+      s_x[sg][j] = __ldcg(reinterpret_cast<const uint4*>(in.xfrag + static_cast<size_t>(sg) * w.K) + kb0 * 8 + j);
+    }
+    for (int i = threadIdx.x; i < (s_hi - s_lo + 1) * n_groups; i += kThreads) {
+      const int sg = s_lo + i / n_groups, j = i % n_groups;
+      s_xsum[sg][j] = __ldcg(in.xsum + static_cast<size_t>(sg) * (w.K / G) + g_first + j);
+    }
   }
   __syncthreads();
   if (!active) return;
@@ -225,7 +263,7 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
                                cudaStream_t stream) {
   const int kb = PickUnit(w, in, kb_per_unit);
   if (kb == 0) return cudaErrorNotSupported;
-  if (prepare) {
+  if (prepare && (in.kind == GemvSource::kRmsNorm || in.kind == GemvSource::kAttention)) {
     const int blocks = (w.num_segments * w.K + kPrepPerBlock - 1) / kPrepPerBlock;
     const cudaError_t e = Launch(PrepareXKernel, dim3(blocks), dim3(kThreads), 0, stream, w, in);
     if (e != cudaSuccess) return e;
