@@ -87,13 +87,15 @@ __global__ void __launch_bounds__(kThreads) PrepareXKernel(GptqMatrix w, GemvInp
   PrepareXBlock(w, in, blockIdx.x, red, inv_rms);
 }
 
-// Plain fp16 or SwiGLU input: the block computes its unit's x itself (rows [kb0, kb1) x 64 of
+// Plain fp16, SwiGLU or (rms_in_block) RMSNorm input: the block computes its unit's x itself (rows [kb0, kb1) x 64 of
 // segments s_lo..s_hi, act-order gathered) into s_x in fragment order, with the group sums.
 template <int G>
 __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                             int kb1, uint4 (*s_x)[kMaxUnitKb * 8],
-                                            float (*s_xsum)[kMaxUnitGroups]) {
+                                            float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms) {
   const int rows = (kb1 - kb0) * 64;
+  BlockInvRms<1>(in, w.K, red, inv_rms);  // RMSNorm: the whole row's scale first
+  const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[0] : 1.f;
   for (int sg = s_lo; sg <= s_hi; ++sg) {
     const int32_t* perm = w.seg[0].perm;
 #pragma unroll
@@ -109,7 +111,7 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
         for (int j = 0; j < kPrepPer; ++j) src[j] = perm ? __ldg(perm + kb0 * 64 + r + j) : kb0 * 64 + r + j;
 #pragma unroll
         for (int j = 0; j < kPrepPer; ++j) {
-          const __half v = InputValue(in, w.K, 0, src[j], 1.f, nullptr);
+          const __half v = InputValue(in, w.K, 0, src[j], inv, nullptr);
           xh[XFragIndex(r + j)] = v;
           sum += __half2float(v);
         }
@@ -129,11 +131,13 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
 // wait.
 template <int G>
 __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
-                                                                  int ksplit, int kb_per_unit) {
+                                                                  int ksplit, int kb_per_unit, bool rms_in_block) {
   // Per group and lane row g: (scale n0, scale n1 / 16, 1024 + z n0, 1024 + 16 z n1).
   __shared__ float4 s_par[kWarps][kMaxUnitGroups][8];
   __shared__ uint4 s_x[kMaxSegments][kMaxUnitKb * 8];
   __shared__ float s_xsum[kMaxSegments][kMaxUnitGroups];
+  __shared__ float red[kWarps];
+  __shared__ float inv_rms[1];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int nt0 = (blockIdx.x / ksplit) * kWarps, nt = nt0 + warp;  // absolute 16-column tiles
@@ -163,8 +167,9 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, 
   AllowDependents();
   WaitForPrerequisites();
   const int s_lo = segment_of(nt0), s_hi = segment_of(min(nt0 + kWarps, w.N / 16) - 1);
-  if (in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu) {
-    StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, s_x, s_xsum);
+  if (in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
+      (rms_in_block && in.kind == GemvSource::kRmsNorm)) {
+    StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, s_x, s_xsum, red, inv_rms);
   } else {
     // Stage the prepared x (64 halves = 8 uint4 per 64-row block) and group sums.
     const int nx = (kb1 - kb0) * 8;
@@ -263,7 +268,8 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
                                cudaStream_t stream) {
   const int kb = PickUnit(w, in, kb_per_unit);
   if (kb == 0) return cudaErrorNotSupported;
-  if (prepare && (in.kind == GemvSource::kRmsNorm || in.kind == GemvSource::kAttention)) {
+  const bool rms_in_block = GetGemvTuning().warp_rms_in_block;
+  if (prepare && ((in.kind == GemvSource::kRmsNorm && !rms_in_block) || in.kind == GemvSource::kAttention)) {
     const int blocks = (w.num_segments * w.K + kPrepPerBlock - 1) / kPrepPerBlock;
     const cudaError_t e = Launch(PrepareXKernel, dim3(blocks), dim3(kThreads), 0, stream, w, in);
     if (e != cudaSuccess) return e;
@@ -272,7 +278,7 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   const dim3 grid(((w.N / 16 + kWarps - 1) / kWarps) * ksplit);
   auto kernel = w.group_rows == 32 ? GptqGemvWarpKernel<32> : w.group_rows == 64 ? GptqGemvWarpKernel<64>
                                                                                  : GptqGemvWarpKernel<128>;
-  return Launch(kernel, grid, dim3(kThreads), 0, stream, w, in, out, ksplit, kb);
+  return Launch(kernel, grid, dim3(kThreads), 0, stream, w, in, out, ksplit, kb, rms_in_block);
 }
 
 }  // namespace llama::kernels

@@ -83,6 +83,7 @@ struct GemvTuning {
   bool warp = false;       // M == 1: the warp-streaming GEMV (gptq_gemv_warp.cu) when it fits
   int warp_kb = 16;        // its K unit per warp, in 64-row blocks (1..32)
   bool warp_skip_prepare = false;  // benchmarks only: the warp GEMV without its input kernel
+  bool warp_rms_in_block = false;  // RMSNorm inputs: every block computes the row's scale itself
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu): x computed once into in.xfrag by an input

@@ -27,6 +27,7 @@ struct CudaOptions {
   // of gemv_warp_kb 64-row blocks per warp (kernels/gptq_gemv_warp.cu).
   bool warp_gemv = true;
   int gemv_warp_kb = 16;
+  bool gemv_rms_in_block = true;   // RMSNorm input computed per GEMV block instead of an input kernel
 };
 
 // Errors: Unavailable "no CUDA device" when none is visible; InvalidArgument for a bad

@@ -4,7 +4,7 @@
 //   gemv_bench [--group 128] [--act_order] [--rows 1] [--variants "split;warp:16;stream:2:8:4;..."]
 //
 // Each variant (split = split-K kernel; warp:<K unit in 64-row blocks> = x prepared once, then
-// the warp-streaming kernel; warpnp:<unit> = the same without the input kernel; stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
+// the warp-streaming kernel; warpnp:<unit> = the same without the input kernel; warprms:<unit> = RMSNorm computed in every block; stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the
 // input kind the engine uses) back to back over enough copies of the weights that nothing is
 // served from L2, with PDL as in the engine; time from CUDA events, median of --repeat.
@@ -173,9 +173,10 @@ int Main() {
     GemvTuning t;
     if (v == "split") {
       t.stream = false;
-    } else if (v.rfind("warp:", 0) == 0 || v.rfind("warpnp:", 0) == 0) {
+    } else if (v.rfind("warp:", 0) == 0 || v.rfind("warpnp:", 0) == 0 || v.rfind("warprms:", 0) == 0) {
       t.warp = true;
       t.warp_skip_prepare = v[4] == 'n';
+      t.warp_rms_in_block = v[4] == 'r';
       t.warp_kb = std::stoi(v.substr(v.find(':') + 1));
     } else {
       std::vector<std::string> f3 = absl::StrSplit(v, ':');

@@ -114,7 +114,8 @@ std::vector<Variant> Variants() {
           {"warp, unit 16 (1024 rows)", true, {false, 2, 8, false, true, 16}},
           {"warp, unit <= 5 (320 rows)", true, {false, 2, 8, false, true, 5}},
           {"warp, unit <= 2 (128 rows)", true, {false, 2, 8, false, true, 2}},
-          {"warp, unit 1 (64 rows)", true, {false, 2, 8, false, true, 1}}};
+          {"warp, unit 1 (64 rows)", true, {false, 2, 8, false, true, 1}},
+          {"warp, RMSNorm in every block", true, {false, 2, 8, false, true, 16, false, true}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
