@@ -245,8 +245,9 @@ bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_pe
 }
 
 namespace {
-// The K unit per warp: the largest that fits (<= max_kb) and still gives ~2 blocks per SM
-// (measured: 4096 -> 4096 at 64 rows x 8 blocks beats 16 x 2), else the smallest that fits.
+// The K unit per warp: K cut into the fewest equal units (64-row blocks, group-aligned, at
+// most max_kb) that give ~2 blocks per SM (measured: 4096 -> 4096 at 512 rows x 8 units
+// beats 1024 x 4), else the most units. Equal units: a short last unit idles its SMs.
 int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb) {
   static const int sms = [] {
     int dev = 0, n = 0;
@@ -254,11 +255,14 @@ int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb) {
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
     return n > 0 ? n : 132;
   }();
-  const int tile_blocks = (w.N / 16 + kWarps - 1) / kWarps;
+  const int tile_blocks = (w.N / 16 + kWarps - 1) / kWarps, kb_count = w.K / 64;
+  const int align = w.group_rows > 64 ? w.group_rows / 64 : 1;
   int pick = 0;
-  for (int kb = 1; kb <= max_kb; ++kb) {
-    if (!GptqGemvWarpFits(w, in, 1, kb)) continue;
-    if (pick == 0 || tile_blocks * ((w.K / 64 + kb - 1) / kb) >= 2 * sms - 16) pick = kb;
+  for (int ksplit = 1; ksplit <= kb_count; ++ksplit) {
+    const int kb = ((kb_count + ksplit - 1) / ksplit + align - 1) / align * align;
+    if (kb > max_kb || !GptqGemvWarpFits(w, in, 1, kb)) continue;
+    pick = kb;
+    if (tile_blocks * ((kb_count + kb - 1) / kb) >= 2 * sms - 16) break;
   }
   return pick;
 }

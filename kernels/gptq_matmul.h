@@ -81,7 +81,7 @@ struct GemvTuning {
   int l2_prefetch = 8;     // tiles of 512 bytes per warp; 0: off
   bool ring_deep = false;  // 8 loads in flight per lane instead of 4
   bool warp = false;       // M == 1: the warp-streaming GEMV (gptq_gemv_warp.cu) when it fits
-  int warp_kb = 16;        // its K unit per warp, in 64-row blocks (1..32)
+  int warp_kb = 16;        // its largest K unit per warp, in 64-row blocks (1..32)
   bool warp_skip_prepare = false;  // benchmarks only: the warp GEMV without its input kernel
   bool warp_rms_in_block = false;  // RMSNorm inputs: every block computes the row's scale itself
 };

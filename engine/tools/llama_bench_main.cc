@@ -52,7 +52,7 @@ ABSL_FLAG(int, gemv_blocks_per_sm, 3, "streaming GEMV: blocks per SM");
 ABSL_FLAG(int, gemv_l2_prefetch, 8, "streaming GEMV: L2 prefetch distance, 512-byte tiles per warp (0: off)");
 ABSL_FLAG(bool, warp_gemv, true, "one decode row: x prepared once, then the warp-streaming GPTQ GEMV");
 ABSL_FLAG(bool, gemv_rms_in_block, true, "warp GEMV: RMSNorm input computed per block, no input kernel");
-ABSL_FLAG(int, gemv_warp_kb, 16, "warp GEMV: K unit per warp in 64-row blocks (1..32)");
+ABSL_FLAG(int, gemv_warp_kb, 16, "warp GEMV: largest K unit per warp in 64-row blocks (1..32)");
 ABSL_FLAG(bool, gemv_ring_deep, false, "streaming GEMV: 8 loads in flight per lane instead of 4");
 
 namespace llama {
