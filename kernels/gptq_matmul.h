@@ -4,8 +4,8 @@
 // W may be several projections side by side along N (fused Q|K|V, gate|up): each is a
 // segment with its own act-order permutation; they share K and the number of groups.
 //   - decode (M <= 8): LaunchGptqGemv, split-K GEMV streaming 16-byte weight loads (issued
-//     before the PDL dependency wait); it ATOMICALLY ADDS into fp32 `out` (zero it first, or
-//     point it at the residual stream). Its input x can be produced in the GEMV's prologue
+//     before the PDL dependency wait), or for one row the warp GEMV (gptq_gemv_warp.cu); it
+//     ATOMICALLY ADDS into fp32 `out` (zero it first, or point it at the residual stream). Its input x can be produced in the GEMV's prologue
 //     from the previous op's output (RMSNorm, SwiGLU, attention-split combine), so those
 //     ops need no kernel of their own.
 //   - prefill (M > 8): LaunchGptqDequant writes W as fp16 [K, N] in ORIGINAL row order
