@@ -1,6 +1,7 @@
-// Device helpers shared by the GPTQ GEMV kernels (gptq_matmul.cu, gptq_gemv_stream.cu): the
-// tensor-core MMA and per-tile accumulator, and the prologue that computes the GEMV's input x
-// from the previous op's output (GemvInput in gptq_matmul.h). Included by .cu files only.
+// Device helpers shared by the GPTQ GEMV kernels (gptq_matmul.cu, gptq_gemv_stream.cu,
+// gptq_gemv_warp.cu): the tensor-core MMA and per-tile accumulator, and the prologue that
+// computes the GEMV's input x from the previous op's output (GemvInput in gptq_matmul.h).
+// Included by .cu files only.
 #pragma once
 
 #include <cuda_fp16.h>

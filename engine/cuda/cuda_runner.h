@@ -23,8 +23,9 @@ struct CudaOptions {
   int gemv_blocks_per_sm = 3;
   int gemv_l2_prefetch = 8;
   bool gemv_ring_deep = false;
-  // One decode row: input computed once per GEMV, then the warp-streaming kernel with a K unit
-  // of gemv_warp_kb 64-row blocks per warp (kernels/gptq_gemv_warp.cu).
+  // One decode row: the warp-streaming GEMV (kernels/gptq_gemv_warp.cu; measured faster than
+  // split-K, tests/bench/RESULTS.md) with K units of at most gemv_warp_kb 64-row blocks, its
+  // input computed once per block (RMSNorm too, unless gemv_rms_in_block is off).
   bool warp_gemv = true;
   int gemv_warp_kb = 16;
   bool gemv_rms_in_block = true;   // RMSNorm input computed per GEMV block instead of an input kernel
