@@ -5,9 +5,9 @@
 // segment with its own act-order permutation; they share K and the number of groups.
 //   - decode (M <= 8): LaunchGptqGemv, split-K GEMV streaming 16-byte weight loads (issued
 //     before the PDL dependency wait), or for one row the warp GEMV (gptq_gemv_warp.cu); it
-//     ATOMICALLY ADDS into fp32 `out` (zero it first, or point it at the residual stream). Its input x can be produced in the GEMV's prologue
-//     from the previous op's output (RMSNorm, SwiGLU, attention-split combine), so those
-//     ops need no kernel of their own.
+//     ATOMICALLY ADDS into fp32 `out` (zero it first, or point it at the residual stream).
+//     Its input x can be produced in the GEMV's prologue from the previous op's output
+//     (RMSNorm, SwiGLU, attention-split combine), so those ops need no kernel of their own.
 //   - prefill (M > 8): LaunchGptqDequant writes W as fp16 [K, N] in ORIGINAL row order
 //     (perm applied), then GemmF16 (dense_matmul.h) runs cuBLAS on tensor cores.
 #pragma once
@@ -86,10 +86,11 @@ struct GemvTuning {
   bool warp_rms_in_block = false;  // RMSNorm inputs: every block computes the row's scale itself
 };
 constexpr int kGemvStreamMaxRows = 4;
-// The warp-streaming GEMV (gptq_gemv_warp.cu): x computed once into in.xfrag by an input
-// kernel, then one warp per 16-column tile and K unit (at most kb_per_unit 64-row
-// blocks). One row (M == 1). cudaErrorNotSupported when it does not fit (layout, groups, scratch).
-// `prepare` false skips the input kernel (benchmarks of the GEMV alone, x already there).
+// The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile
+// and K unit (at most kb_per_unit 64-row blocks); x computed once per block, or for RMSNorm
+// (unless warp_rms_in_block) and attention inputs once per GEMV by an input kernel into
+// in.xfrag / in.xsum. `prepare` false skips that kernel (benchmarks of the GEMV alone).
+// cudaErrorNotSupported when it does not fit (layout, groups, scratch).
 bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_per_unit);
 cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, int kb_per_unit, bool prepare,
                                cudaStream_t stream);

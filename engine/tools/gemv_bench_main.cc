@@ -3,8 +3,10 @@
 //
 //   gemv_bench [--group 128] [--act_order] [--rows 1] [--variants "split;warp:16;stream:2:8:4;..."]
 //
-// Each variant (split = split-K kernel; warp:<K unit in 64-row blocks> = x prepared once, then
-// the warp-streaming kernel; warpnp:<unit> = the same without the input kernel; warprms:<unit> = RMSNorm computed in every block; stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
+// Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks> = the warp GEMV
+// with RMSNorm x from an input kernel; warprms:<unit> = RMSNorm computed in every block (the
+// engine's default); warpnp:<unit> = no input work at all (x assumed ready);
+// stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the
 // input kind the engine uses) back to back over enough copies of the weights that nothing is
 // served from L2, with PDL as in the engine; time from CUDA events, median of --repeat.

@@ -111,7 +111,7 @@ std::vector<Variant> Variants() {
           {"stream, 2 blocks/SM, ring 4, prefetch 8", true, {true, 2, 8, false}},
           {"stream, 1 block/SM, ring 8, no prefetch", true, {true, 1, 0, true}},
           {"stream, 3 blocks/SM, ring 4, prefetch 32", true, {true, 3, 32, false}},
-          {"warp, unit 16 (1024 rows)", true, {false, 2, 8, false, true, 16}},
+          {"warp, units <= 16 (1024 rows)", true, {false, 2, 8, false, true, 16}},
           {"warp, unit <= 5 (320 rows)", true, {false, 2, 8, false, true, 5}},
           {"warp, unit <= 2 (128 rows)", true, {false, 2, 8, false, true, 2}},
           {"warp, unit 1 (64 rows)", true, {false, 2, 8, false, true, 1}},
@@ -297,7 +297,7 @@ TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
       DeviceBuffer<float> xsum(static_cast<size_t>(3) * K / 32);
       in.xfrag = xfrag.get();
       in.xsum = xsum.get();
-        ASSERT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), N, M, nullptr), cudaSuccess);
+      ASSERT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), N, M, nullptr), cudaSuccess);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       // fp16 rounding of x can flip at a boundary between host and device math: allow a
       // little more than the plain GEMV.
