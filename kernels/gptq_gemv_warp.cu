@@ -246,9 +246,9 @@ bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_pe
 
 namespace {
 // The K unit per warp: K cut into the fewest equal units (64-row blocks, group-aligned, at
-// most max_kb) that give ~2 blocks per SM (measured: 4096 -> 4096 at 512 rows x 8 units
-// beats 1024 x 4), else the most units. Equal units: a short last unit idles its SMs.
-int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb) {
+// most max_kb) that give `target` blocks (0: ~2 per SM; measured: 4096 -> 4096 at 512 rows x
+// 8 units beats 1024 x 4), else the most units. Equal units: a short last unit idles its SMs.
+int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target) {
   static const int sms = [] {
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
@@ -262,7 +262,7 @@ int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb) {
     const int kb = ((kb_count + ksplit - 1) / ksplit + align - 1) / align * align;
     if (kb > max_kb || !GptqGemvWarpFits(w, in, 1, kb)) continue;
     pick = kb;
-    if (tile_blocks * ((kb_count + kb - 1) / kb) >= 2 * sms - 16) break;
+    if (tile_blocks * ((kb_count + kb - 1) / kb) >= (target > 0 ? target : 2 * sms - 16)) break;
   }
   return pick;
 }
@@ -270,9 +270,10 @@ int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb) {
 
 cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, int kb_per_unit, bool prepare,
                                cudaStream_t stream) {
-  const int kb = PickUnit(w, in, kb_per_unit);
+  const GemvTuning tuning = GetGemvTuning();
+  const int kb = PickUnit(w, in, kb_per_unit, tuning.warp_target_blocks);
   if (kb == 0) return cudaErrorNotSupported;
-  const bool rms_in_block = GetGemvTuning().warp_rms_in_block;
+  const bool rms_in_block = tuning.warp_rms_in_block;
   if (prepare && ((in.kind == GemvSource::kRmsNorm && !rms_in_block) || in.kind == GemvSource::kAttention)) {
     const int blocks = (w.num_segments * w.K + kPrepPerBlock - 1) / kPrepPerBlock;
     const cudaError_t e = Launch(PrepareXKernel, dim3(blocks), dim3(kThreads), 0, stream, w, in);

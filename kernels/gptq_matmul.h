@@ -84,6 +84,7 @@ struct GemvTuning {
   int warp_kb = 16;        // its largest K unit per warp, in 64-row blocks (1..32)
   bool warp_skip_prepare = false;  // benchmarks only: the warp GEMV without its input kernel
   bool warp_rms_in_block = false;  // RMSNorm inputs: every block computes the row's scale itself
+  int warp_target_blocks = 0;      // fewest blocks the K units aim for (0: 2 x SMs - 16)
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile

@@ -154,7 +154,8 @@ absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
   kernels::SetProgrammaticLaunch(copts_.programmatic_launch);
   kernels::SetGemvTuning({copts_.stream_gemv, copts_.gemv_blocks_per_sm, copts_.gemv_l2_prefetch, copts_.gemv_ring_deep,
-                          copts_.warp_gemv, copts_.gemv_warp_kb, false, copts_.gemv_rms_in_block});
+                          copts_.warp_gemv, copts_.gemv_warp_kb, false, copts_.gemv_rms_in_block,
+                          copts_.gemv_warp_target_blocks});
   cudaDeviceProp prop{};
   RETURN_IF_ERROR(Check(cudaGetDeviceProperties(&prop, opts_.device), "cudaGetDeviceProperties"));
   device_name_ = absl::StrCat("cuda:", opts_.device, " (", prop.name, ")");
@@ -169,6 +170,10 @@ absl::Status CudaRunner::Init() {
   if (opts_.max_slots < 1 || max_ctx_ < 1)
     return absl::InvalidArgumentError(absl::StrCat("CUDA runner: max_slots ", opts_.max_slots, " and context ",
                                                    max_ctx_, " must be positive"));
+  const int sk = copts_.attn_split_keys;
+  if (sk != 0 && sk != 32 && sk != 64 && sk != kernels::kAttnSplitKeys)
+    return absl::InvalidArgumentError(
+        absl::StrCat("CUDA runner: attn_split_keys ", sk, " must be 0 (by context), 32, 64 or 128"));
   rows_cap_ = std::max({std::min(copts_.prefill_chunk, max_ctx_), opts_.max_slots, kernels::kGemvMaxRows});
   max_splits_ = (max_ctx_ + 31) / 32;  // the smallest split size
 
@@ -363,7 +368,10 @@ absl::Status CudaRunner::Forward(const Batch& b) {
 // Decode attention: short contexts get small splits so that enough blocks run; splits come
 // in power-of-two buckets so that few graphs are captured per batch size.
 void CudaRunner::PickSplits(int max_keys, Batch* b) const {
-  b->split_keys = max_keys <= 512 ? 32 : max_keys <= 1024 ? 64 : 128;
+  b->split_keys = copts_.attn_split_keys > 0 ? copts_.attn_split_keys
+                  : max_keys <= 512                ? 32
+                  : max_keys <= 1024               ? 64
+                                                   : 128;
   const int need = (max_keys + b->split_keys - 1) / b->split_keys;
   const int cap = (max_ctx_ + b->split_keys - 1) / b->split_keys;
   int s = 1;

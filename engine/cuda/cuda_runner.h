@@ -29,6 +29,10 @@ struct CudaOptions {
   bool warp_gemv = true;
   int gemv_warp_kb = 16;
   bool gemv_rms_in_block = true;   // RMSNorm input computed per GEMV block instead of an input kernel
+  int gemv_warp_target_blocks = 0; // warp GEMV: fewest blocks its K units aim for (0: 2 x SMs - 16)
+  // Decode attention keys per split: 0 picks by context (32 up to 512 keys, 64 up to 1024, else
+  // 128); 32, 64 or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
+  int attn_split_keys = 0;
 };
 
 // Errors: Unavailable "no CUDA device" when none is visible; InvalidArgument for a bad

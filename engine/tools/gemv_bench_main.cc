@@ -3,8 +3,8 @@
 //
 //   gemv_bench [--group 128] [--act_order] [--rows 1] [--variants "split;warp:16;stream:2:8:4;..."]
 //
-// Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks> = the warp GEMV
-// with RMSNorm x from an input kernel; warprms:<unit> = RMSNorm computed in every block (the
+// Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks>[:<target blocks>]
+// = the warp GEMV with RMSNorm x from an input kernel; warprms:<unit> = RMSNorm computed in every block (the
 // engine's default); warpnp:<unit> = no input work at all (x assumed ready);
 // stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the
@@ -179,7 +179,9 @@ int Main() {
       t.warp = true;
       t.warp_skip_prepare = v[4] == 'n';
       t.warp_rms_in_block = v[4] == 'r';
-      t.warp_kb = std::stoi(v.substr(v.find(':') + 1));
+      const std::vector<std::string> f = absl::StrSplit(v, ':');
+      t.warp_kb = std::stoi(f[1]);
+      if (f.size() > 2) t.warp_target_blocks = std::stoi(f[2]);
     } else {
       std::vector<std::string> f3 = absl::StrSplit(v, ':');
       if (f3.size() != 4 || f3[0] != "stream") {

@@ -52,6 +52,8 @@ ABSL_FLAG(int, gemv_blocks_per_sm, 3, "streaming GEMV: blocks per SM");
 ABSL_FLAG(int, gemv_l2_prefetch, 8, "streaming GEMV: L2 prefetch distance, 512-byte tiles per warp (0: off)");
 ABSL_FLAG(bool, warp_gemv, true, "one decode row: x prepared once, then the warp-streaming GPTQ GEMV");
 ABSL_FLAG(bool, gemv_rms_in_block, true, "warp GEMV: RMSNorm input computed per block, no input kernel");
+ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 2 x SMs - 16)");
+ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(int, gemv_warp_kb, 16, "warp GEMV: largest K unit per warp in 64-row blocks (1..32)");
 ABSL_FLAG(bool, gemv_ring_deep, false, "streaming GEMV: 8 loads in flight per lane instead of 4");
 
@@ -133,6 +135,8 @@ int Main() {
     co.warp_gemv = absl::GetFlag(FLAGS_warp_gemv);
     co.gemv_warp_kb = absl::GetFlag(FLAGS_gemv_warp_kb);
     co.gemv_rms_in_block = absl::GetFlag(FLAGS_gemv_rms_in_block);
+    co.gemv_warp_target_blocks = absl::GetFlag(FLAGS_gemv_warp_target_blocks);
+    co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     runner = CreateCudaRunnerWithOptions(*weights, opt, co);
   } else {
     runner = CreateRunner(*backend, *weights, opt);

@@ -214,26 +214,58 @@ TEST_P(CudaFixtureTest, RejectsPositionsBeyondContext) {
   EXPECT_EQ(cuda_->DecodeGreedy(0, 510, 1, absl::MakeSpan(out)).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Largest |logit - reference| over the prompt's positions, for a runner with options `co`.
+double WorstPromptLogitError(const std::shared_ptr<const ModelWeights>& weights, const CudaOptions& co, int vocab,
+                             const std::string& branch) {
+  RunnerOptions opt;
+  opt.max_slots = 1;
+  opt.max_context = 512;
+  auto r = CreateCudaRunnerWithOptions(weights, opt, co);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return 1e9;
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
+  const auto& want = Refs()[branch]["logits_prompt_1_403_407_261_378"];
+  std::vector<float> all(prompt.size() * vocab);
+  EXPECT_TRUE((*r)->Prefill(0, 0, prompt, absl::MakeSpan(all), /*all_logits=*/true).ok());
+  double worst = 0;
+  for (size_t t = 0; t < prompt.size(); ++t)
+    for (int v = 0; v < vocab; ++v) worst = std::max(worst, std::abs(all[t * vocab + v] - want[t][v].get<double>()));
+  return worst;
+}
+
 // The scalar (non-tensor-core) GEMV layout and plain launches (no PDL) compute the same.
 TEST_P(CudaFixtureTest, ScalarGemvWithoutPdlMatchesReference) {
   CudaOptions co;
   co.tensor_core_gemv = false;
   co.programmatic_launch = false;
-  RunnerOptions opt;
-  opt.max_slots = 1;
-  opt.max_context = 512;
-  auto r = CreateCudaRunnerWithOptions(weights_, opt, co);
-  ASSERT_TRUE(r.ok()) << r.status();
-  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
-  const auto& want = Refs()[GetParam()]["logits_prompt_1_403_407_261_378"];
-  std::vector<float> all(prompt.size() * vocab_);
-  ASSERT_TRUE((*r)->Prefill(0, 0, prompt, absl::MakeSpan(all), /*all_logits=*/true).ok());
-  double worst = 0;
-  for (size_t t = 0; t < prompt.size(); ++t)
-    for (int v = 0; v < vocab_; ++v) worst = std::max(worst, std::abs(all[t * vocab_ + v] - want[t][v].get<double>()));
+  const double worst = WorstPromptLogitError(weights_, co, vocab_, GetParam());
   std::printf("[ %s ] scalar GEMV, no PDL: max |logit - reference| %.5f\n", GetParam().c_str(), worst);
   EXPECT_LT(worst, 2e-2);
   kernels::SetProgrammaticLaunch(true);
+}
+
+// The speed knobs (fixed attention split size, the warp GEMV's smallest K units, the split-K
+// GEMV) compute the same; a split size the kernel cannot take is refused.
+TEST_P(CudaFixtureTest, SpeedKnobsMatchReference) {
+  CudaOptions co;
+  co.attn_split_keys = 128;
+  co.gemv_warp_target_blocks = 100000;
+  double worst = WorstPromptLogitError(weights_, co, vocab_, GetParam());
+  std::printf("[ %s ] 128-key splits, smallest warp-GEMV units: max |logit - reference| %.5f\n", GetParam().c_str(),
+              worst);
+  EXPECT_LT(worst, 2e-2);
+  CudaOptions split_k;
+  split_k.warp_gemv = false;
+  split_k.attn_split_keys = 32;
+  worst = WorstPromptLogitError(weights_, split_k, vocab_, GetParam());
+  std::printf("[ %s ] split-K GEMV, 32-key splits: max |logit - reference| %.5f\n", GetParam().c_str(), worst);
+  EXPECT_LT(worst, 2e-2);
+  CudaOptions bad;
+  bad.attn_split_keys = 48;
+  auto r = CreateCudaRunnerWithOptions(weights_, RunnerOptions{}, bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_NE(r.status().message().find("attn_split_keys"), std::string::npos) << r.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(Branches, CudaFixtureTest,
