@@ -97,9 +97,13 @@ __device__ __forceinline__ __half InputValue(const GemvInput& in, int K, int m, 
     default: {  // kAttention
       const int heads = K / in.head_dim, h = i / in.head_dim, d = i % in.head_dim;
       const size_t first = (static_cast<size_t>(m) * heads + h) * in.attn_splits;
-      if (attn_w) {
+      if (attn_w) {  // a zero weight is an empty split: its acc is not written
         float v = 0.f;
-        for (int s = 0; s < in.attn_splits; ++s) v += attn_w[first + s] * in.attn_acc[(first + s) * in.head_dim + d];
+#pragma unroll 8
+        for (int s = 0; s < in.attn_splits; ++s) {
+          const float wgt = attn_w[first + s];
+          if (wgt > 0.f) v += wgt * in.attn_acc[(first + s) * in.head_dim + d];
+        }
         return __float2half(v);
       }
       float mx = -FLT_MAX;
@@ -168,6 +172,33 @@ __device__ __forceinline__ const float* BlockAttnWeights(const GemvInput& in, in
   return attn_w;
 }
 
+// kAttention, one row (M == 1): attn_w[h * splits + s] = the combine weight of split s of
+// head h, for every head; one warp per head, lanes over splits (at most 128). Whole block,
+// no barrier at the end.
+__device__ __forceinline__ void WarpAttnWeights(const GemvInput& in, int heads, float* attn_w) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, S = in.attn_splits;
+  for (int h = warp; h < heads; h += kWarps) {
+    float2 ml[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      ml[i] = lane + 32 * i < S ? in.attn_ml[static_cast<size_t>(h) * S + lane + 32 * i] : make_float2(-FLT_MAX, 0.f);
+    float mx = -FLT_MAX;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) mx = fmaxf(mx, ml[i].x);
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    float e[4], den = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      e[i] = ml[i].y > 0.f ? __expf(ml[i].x - mx) : 0.f;
+      den += e[i] * ml[i].y;
+    }
+    for (int o = 16; o > 0; o >>= 1) den += __shfl_xor_sync(0xffffffffu, den, o);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      if (lane + 32 * i < S) attn_w[h * S + lane + 32 * i] = e[i] / den;
+  }
+}
+
 // The segment that GEMV column tile `tile` (of `tile_cols` columns, counted across segments)
 // falls in; `tile` becomes the index within that segment. Unrolled so w.seg stays in registers.
 __device__ __forceinline__ GptqSegment FindSegment(const GptqMatrix& w, int tile_cols, int* tile) {
@@ -187,6 +218,7 @@ __device__ __forceinline__ GptqSegment FindSegment(const GptqMatrix& w, int tile
 // The streaming GEMV (gptq_gemv_stream.cu); cudaErrorNotSupported when the matrix, M or the
 // tuning do not suit it (the caller then runs the split-K kernels).
 cudaError_t LaunchGptqGemvStream(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
+                                 const GemvTuning& tu,
                                  cudaStream_t stream);
 
 }  // namespace llama::kernels::gemv

@@ -279,8 +279,7 @@ GemvTuning GetGemvTuning() {
 namespace gemv {
 
 cudaError_t LaunchGptqGemvStream(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
-                                 cudaStream_t stream) {
-  const GemvTuning tu = GetGemvTuning();
+                                 const GemvTuning& tu, cudaStream_t stream) {
   if (!tu.stream || !w.qtiles || M < 1 || M > kGemvStreamMaxRows || w.K % 64 != 0 || w.num_groups < 1 ||
       w.min_group_rows < 16)
     return cudaErrorNotSupported;

@@ -1,19 +1,19 @@
 // Warp-streaming GPTQ GEMV for one decode row (M == 1), tensor-core layout, uniform groups of
 // 32/64/128 rows (kernels/README.md). Why: the split-K kernels of gptq_matmul.cu give every
 // block a prologue (RMSNorm over the whole row, the act-order gather of x) and a short life
-// of one 32 KB load, and spend ~14 instructions per 8 weights. Here the input is computed ONCE
-// per GEMV by a small input kernel into `xfrag` (RMSNorm / SwiGLU / plain fp16, each
-// segment's act-order permutation applied, in mma B-fragment order) with its per-group sums
-// `xsum`, and each warp then streams one 16-column tile over a K unit with kUnroll 16-byte
-// loads in flight per lane at 6 instructions per 8 weights (the zero point is taken out per
-// group through xsum instead of per weight). The input kernel costs a kernel boundary (~2 µs
-// per GEMV on an H200); computing x inside the GEMV's first blocks instead, with the others
-// waiting on a counter, measured slower (tests/bench/RESULTS.md, session 3).
+// of one 32 KB load, and spend ~14 instructions per 8 weights. Here each block computes the x
+// of its K unit once, in mma B-fragment order with its per-group sums (plain fp16, SwiGLU,
+// RMSNorm with the row's scale, or the merge of attention splits; each segment's act-order
+// permutation applied), and each warp then streams one 16-column tile over that unit with
+// kUnroll 16-byte loads in flight per lane at 6 instructions per 8 weights (the zero point is
+// taken out per group through the sums instead of per weight). A separate input kernel
+// (PrepareXKernel, into `xfrag` / `xsum`) remains for RMSNorm with warp_rms_in_block off; it
+// costs a kernel boundary (tests/bench/RESULTS.md, session 3).
 //
 // Work: warp w of block b takes column tile (b / ksplit) * 8 + w and K unit b % ksplit, so
-// the eight warps of a block read the same slice of x (L1 hits after the first).
-// Before the PDL wait (all immutable): the first kUnroll loads, and the unit's scales, zeros
-// and 16-row-tile -> group map staged in the warp's shared memory.
+// the eight warps of a block read the same slice of x.
+// Before the PDL wait (all immutable): the first kUnroll loads, and the unit's scales and
+// zeros staged in the warp's shared memory.
 #include "kernels/gemv_common.cuh"
 #include "kernels/launch.h"
 
@@ -27,6 +27,7 @@ constexpr int kMaxUnitKb = 32;       // kb_per_unit <= 32 (2048 rows)
 constexpr int kMaxUnitGroups = 32;   // groups of one unit staged in shared memory (host checks)
 constexpr int kPrepPer = 4;          // consecutive x values per PrepareX thread
 constexpr int kPrepPerBlock = kThreads * kPrepPer;
+constexpr int kWarpAttnWeights = (kMaxSegments - 1) * kMaxUnitKb * 8 * 4;  // floats in s_x[1..]
 
 // Position of input row k (of one segment) in the fragment-ordered x: per 64-row block kb and
 // lane column t, 16 halves: for each 16-row tile c, (x[2t], x[2t+1], x[2t+8], x[2t+9]).
@@ -43,6 +44,38 @@ __device__ __forceinline__ uint32_t AndOr(uint32_t a, uint32_t mask, uint32_t ma
   return r;
 }
 
+// The act-order permutation of segment `s` (null: identity).
+__device__ __forceinline__ const int32_t* SegmentPerm(const GptqMatrix& w, int s) {
+  const int32_t* perm = w.seg[0].perm;
+#pragma unroll
+  for (int i = 1; i < kMaxSegments; ++i)
+    if (i == s) perm = w.seg[i].perm;
+  return perm;
+}
+
+// Stored rows k..k+3 of one segment (x rows perm[k..k+3]) as fp16 inputs, written to dst at
+// the fragment positions of local rows r..r+3; returns their sum.
+__device__ __forceinline__ float StageFourRows(const GemvInput& in, int K, const int32_t* perm, int k, int r,
+                                               float inv, const float* attn_w, __half* dst) {
+  int src[kPrepPer];
+#pragma unroll
+  for (int j = 0; j < kPrepPer; ++j) src[j] = perm ? __ldg(perm + k + j) : k + j;
+  float sum = 0.f;
+#pragma unroll
+  for (int j = 0; j < kPrepPer; ++j) {
+    const __half v = InputValue(in, K, 0, src[j], inv, attn_w);
+    dst[XFragIndex(r + j)] = v;
+    sum += __half2float(v);
+  }
+  return sum;
+}
+
+// Sum over the `lanes` aligned lanes (a power of two <= 32) that hold one group.
+__device__ __forceinline__ float GroupSum(float v, int lanes) {
+  for (int o = 1; o < lanes; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
 // Prepare block `b` of the GEMV's input: for every segment s and stored row k,
 // xfrag[s * K + XFragIndex(k)] = x[perm_s[k]] (fp16), and xsum[s * K / G + k / G] = the sum
 // of those fp16 values over each group of G rows. Called after the PDL wait; whole block.
@@ -52,30 +85,14 @@ __device__ __forceinline__ void PrepareXBlock(const GptqMatrix& w, const GemvInp
   const int idx0 = b * kPrepPerBlock + threadIdx.x * kPrepPer;  // K % 64 == 0: one segment
   const bool here = idx0 < total;
   const int s = here ? idx0 / w.K : 0, k0 = idx0 - s * w.K;
-  const int32_t* perm = w.seg[0].perm;
-#pragma unroll
-  for (int i = 1; i < kMaxSegments; ++i)
-    if (i == s) perm = w.seg[i].perm;
-  int src[kPrepPer];
-#pragma unroll
-  for (int j = 0; j < kPrepPer; ++j) src[j] = here && perm ? __ldg(perm + k0 + j) : k0 + j;
   BlockInvRms<1>(in, w.K, red, inv_rms);
   const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[0] : 1.f;
-  float sum = 0.f;
-  if (here) {
-    __half v[kPrepPer];
-#pragma unroll
-    for (int j = 0; j < kPrepPer; ++j) v[j] = InputValue(in, w.K, 0, src[j], inv, nullptr);
-    __half* dst = in.xfrag + static_cast<size_t>(s) * w.K;
-#pragma unroll
-    for (int j = 0; j < kPrepPer; ++j) {
-      dst[XFragIndex(k0 + j)] = v[j];
-      sum += __half2float(v[j]);
-    }
-  }
+  const float sum =
+      here ? StageFourRows(in, w.K, SegmentPerm(w, s), k0, k0, inv, nullptr, in.xfrag + static_cast<size_t>(s) * w.K)
+           : 0.f;
   const int lanes = w.group_rows / kPrepPer;  // a group is 8, 16 or 32 aligned lanes
-  for (int o = 1; o < lanes; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if (here && (threadIdx.x & (lanes - 1)) == 0) in.xsum[(s * w.K + k0) / w.group_rows] = sum;
+  const float group = GroupSum(sum, lanes);
+  if (here && (threadIdx.x & (lanes - 1)) == 0) in.xsum[(s * w.K + k0) / w.group_rows] = group;
 }
 
 // Input kernel: one PrepareXBlock per block.
@@ -87,37 +104,26 @@ __global__ void __launch_bounds__(kThreads) PrepareXKernel(GptqMatrix w, GemvInp
   PrepareXBlock(w, in, blockIdx.x, red, inv_rms);
 }
 
-// Plain fp16, SwiGLU or (rms_in_block) RMSNorm input: the block computes its unit's x itself (rows [kb0, kb1) x 64 of
-// segments s_lo..s_hi, act-order gathered) into s_x in fragment order, with the group sums.
+// The block computes its unit's x itself (rows [kb0, kb1) x 64 of segments s_lo..s_hi,
+// act-order gathered) into s_x in fragment order, with the group sums: plain fp16, SwiGLU,
+// RMSNorm (rms_in_block), or the merge of attention splits with per-(head, split) weights
+// attn_w (null: InputValue merges on its own).
 template <int G>
 __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                             int kb1, uint4 (*s_x)[kMaxUnitKb * 8],
-                                            float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms) {
+                                            float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms,
+                                            const float* attn_w) {
   const int rows = (kb1 - kb0) * 64;
   BlockInvRms<1>(in, w.K, red, inv_rms);  // RMSNorm: the whole row's scale first
   const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[0] : 1.f;
   for (int sg = s_lo; sg <= s_hi; ++sg) {
-    const int32_t* perm = w.seg[0].perm;
-#pragma unroll
-    for (int i = 1; i < kMaxSegments; ++i)
-      if (i == sg) perm = w.seg[i].perm;
+    const int32_t* perm = SegmentPerm(w, sg);
     __half* xh = reinterpret_cast<__half*>(s_x[sg]);
     for (int r0 = 0; r0 < rows; r0 += kPrepPerBlock) {
       const int r = r0 + threadIdx.x * kPrepPer;
-      float sum = 0.f;
-      if (r < rows) {
-        int src[kPrepPer];
-#pragma unroll
-        for (int j = 0; j < kPrepPer; ++j) src[j] = perm ? __ldg(perm + kb0 * 64 + r + j) : kb0 * 64 + r + j;
-#pragma unroll
-        for (int j = 0; j < kPrepPer; ++j) {
-          const __half v = InputValue(in, w.K, 0, src[j], inv, nullptr);
-          xh[XFragIndex(r + j)] = v;
-          sum += __half2float(v);
-        }
-      }
-      for (int o = 1; o < G / kPrepPer; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0) s_xsum[sg][r / G] = sum;
+      const float sum = r < rows ? StageFourRows(in, w.K, perm, kb0 * 64 + r, r, inv, attn_w, xh) : 0.f;
+      const float group = GroupSum(sum, G / kPrepPer);
+      if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0) s_xsum[sg][r / G] = group;
     }
   }
 }
@@ -167,9 +173,16 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, 
   AllowDependents();
   WaitForPrerequisites();
   const int s_lo = segment_of(nt0), s_hi = segment_of(min(nt0 + kWarps, w.N / 16) - 1);
-  if (in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
-      (rms_in_block && in.kind == GemvSource::kRmsNorm)) {
-    StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, s_x, s_xsum, red, inv_rms);
+  if (in.kind != GemvSource::kRmsNorm || rms_in_block) {
+    const float* attn_w = nullptr;
+    if (in.kind == GemvSource::kAttention && w.num_segments == 1 &&
+        w.K / in.head_dim * in.attn_splits <= kWarpAttnWeights && in.attn_splits <= 128) {
+      float* buf = reinterpret_cast<float*>(s_x[1]);  // one segment: s_x[1..] are free
+      WarpAttnWeights(in, w.K / in.head_dim, buf);
+      __syncthreads();
+      attn_w = buf;
+    }
+    StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, s_x, s_xsum, red, inv_rms, attn_w);
   } else {
     // Stage the prepared x (64 halves = 8 uint4 per 64-row block) and group sums.
     const int nx = (kb1 - kb0) * 8;
@@ -246,8 +259,9 @@ bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_pe
 
 namespace {
 // The K unit per warp: K cut into the fewest equal units (64-row blocks, group-aligned, at
-// most max_kb) that give `target` blocks (0: ~2 per SM; measured: 4096 -> 4096 at 512 rows x
-// 8 units beats 1024 x 4), else the most units. Equal units: a short last unit idles its SMs.
+// most max_kb) that give `target` blocks (0: 13 x SMs / 5, about 2.6 per SM; measured on an
+// H200 against 2 x SMs - 16 with units of at most 16: +3.5% decode, it takes gate|up to
+// 32-block units), else the most units. Equal units: a short last unit idles its SMs.
 int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target) {
   static const int sms = [] {
     int dev = 0, n = 0;
@@ -262,19 +276,19 @@ int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target) {
     const int kb = ((kb_count + ksplit - 1) / ksplit + align - 1) / align * align;
     if (kb > max_kb || !GptqGemvWarpFits(w, in, 1, kb)) continue;
     pick = kb;
-    if (tile_blocks * ((kb_count + kb - 1) / kb) >= (target > 0 ? target : 2 * sms - 16)) break;
+    if (tile_blocks * ((kb_count + kb - 1) / kb) >= (target > 0 ? target : 13 * sms / 5)) break;
   }
   return pick;
 }
 }  // namespace
 
-cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, int kb_per_unit, bool prepare,
+cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, const GemvTuning& tuning,
                                cudaStream_t stream) {
-  const GemvTuning tuning = GetGemvTuning();
-  const int kb = PickUnit(w, in, kb_per_unit, tuning.warp_target_blocks);
+  const int kb = PickUnit(w, in, tuning.warp_kb, tuning.warp_target_blocks);
+  const bool prepare = !tuning.warp_skip_prepare;
   if (kb == 0) return cudaErrorNotSupported;
   const bool rms_in_block = tuning.warp_rms_in_block;
-  if (prepare && ((in.kind == GemvSource::kRmsNorm && !rms_in_block) || in.kind == GemvSource::kAttention)) {
+  if (prepare && in.kind == GemvSource::kRmsNorm && !rms_in_block) {
     const int blocks = (w.num_segments * w.K + kPrepPerBlock - 1) / kPrepPerBlock;
     const cudaError_t e = Launch(PrepareXKernel, dim3(blocks), dim3(kThreads), 0, stream, w, in);
     if (e != cudaSuccess) return e;

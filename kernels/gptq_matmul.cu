@@ -338,10 +338,10 @@ cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out,
   if (in.kind == GemvSource::kRmsNorm && w.K % 4 != 0) return cudaErrorInvalidValue;
   const GemvTuning tuning = GetGemvTuning();
   if (tuning.warp && M == 1) {
-    const cudaError_t warp = LaunchGptqGemvWarp(w, in, out, tuning.warp_kb, !tuning.warp_skip_prepare, stream);
+    const cudaError_t warp = LaunchGptqGemvWarp(w, in, out, tuning, stream);
     if (warp != cudaErrorNotSupported) return warp;
   }
-  const cudaError_t streamed = LaunchGptqGemvStream(w, in, out, ldo, M, stream);
+  const cudaError_t streamed = LaunchGptqGemvStream(w, in, out, ldo, M, tuning, stream);
   if (streamed != cudaErrorNotSupported) return streamed;
   switch (M) {
     case 1: return Gemv<1>(w, in, out, ldo, stream);

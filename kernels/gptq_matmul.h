@@ -81,19 +81,19 @@ struct GemvTuning {
   int l2_prefetch = 8;     // tiles of 512 bytes per warp; 0: off
   bool ring_deep = false;  // 8 loads in flight per lane instead of 4
   bool warp = false;       // M == 1: the warp-streaming GEMV (gptq_gemv_warp.cu) when it fits
-  int warp_kb = 16;        // its largest K unit per warp, in 64-row blocks (1..32)
+  int warp_kb = 32;        // its largest K unit per warp, in 64-row blocks (1..32)
   bool warp_skip_prepare = false;  // benchmarks only: the warp GEMV without its input kernel
   bool warp_rms_in_block = false;  // RMSNorm inputs: every block computes the row's scale itself
-  int warp_target_blocks = 0;      // fewest blocks the K units aim for (0: 2 x SMs - 16)
+  int warp_target_blocks = 0;      // fewest blocks the K units aim for (0: 13 x SMs / 5, ~2.6 per SM)
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile
-// and K unit (at most kb_per_unit 64-row blocks); x computed once per block, or for RMSNorm
+// and K unit (at most tuning.warp_kb 64-row blocks); x computed once per block, or for RMSNorm
 // (unless warp_rms_in_block) and attention inputs once per GEMV by an input kernel into
-// in.xfrag / in.xsum. `prepare` false skips that kernel (benchmarks of the GEMV alone).
+// in.xfrag / in.xsum (skipped with warp_skip_prepare: benchmarks of the GEMV alone).
 // cudaErrorNotSupported when it does not fit (layout, groups, scratch).
 bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_per_unit);
-cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, int kb_per_unit, bool prepare,
+cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, const GemvTuning& tuning,
                                cudaStream_t stream);
 void SetGemvTuning(const GemvTuning& t);
 GemvTuning GetGemvTuning();

@@ -10,12 +10,20 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <utility>
 
 namespace llama::kernels {
 
 void SetProgrammaticLaunch(bool on);
 bool ProgrammaticLaunch();
+
+// Up to two float ranges a kernel clears on its way (ZeroByGrid): the outputs of later
+// split-K GEMVs, which accumulate atomically.
+struct ZeroSpans {
+  float* p[2] = {nullptr, nullptr};
+  size_t n[2] = {0, 0};
+};
 
 template <typename... KernelArgs, typename... Args>
 cudaError_t Launch(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,

@@ -39,8 +39,9 @@ __global__ void RopeStoreKvKernel(const float* __restrict__ qkv, int ld_qkv, con
   const float a = src[i], b = src[i + half];
   __half* dst = head < s.heads ? q_out + (static_cast<size_t>(m) * s.heads + head) * hd
                                : k_cache + kv_row + (head - s.heads) * hd;
-  dst[i] = __float2half(a * cs.x - b * cs.y);
-  dst[i + half] = __float2half(b * cs.x + a * cs.y);
+  // Uncontracted, so that the fused decode step (rope_attention.cu) writes the same bits.
+  dst[i] = __float2half(__fsub_rn(__fmul_rn(a, cs.x), __fmul_rn(b, cs.y)));
+  dst[i + half] = __float2half(__fadd_rn(__fmul_rn(b, cs.x), __fmul_rn(a, cs.y)));
 }
 
 }  // namespace

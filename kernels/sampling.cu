@@ -36,7 +36,7 @@ __device__ int BlockArgmax(const float* __restrict__ row, int vocab) {
       Better(ov, oi, bv, bi);
     }
   }
-  return bi;  // valid in thread 0
+  return bi == 0x7fffffff ? 0 : bi;  // valid in thread 0; all-NaN logits give 0, never an id past the vocab
 }
 
 __global__ void ArgmaxKernel(const float* __restrict__ logits, int vocab, int ld, int32_t* __restrict__ out) {

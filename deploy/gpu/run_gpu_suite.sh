@@ -11,7 +11,9 @@
 # gemv (gemv_bench: decode GEMV GB/s per kernel variant),
 # make7b (synthetic Llama-2-7B checkpoints with the Llama-2 tokenizer), check7b (CUDA vs CPU
 # per layout), variants (all layouts resident on one GPU), bench (llama_bench per layout),
-# ab (bench of the first layout with PDL / graphs off), ncu (per-kernel breakdown of one
+# ab (bench of the first layout with PDL / graphs off), abx (llama_bench --ab "$AB_SETS" on the
+# first layout: many sets, one load), ncu_attn (ncu sections of the decode-attention kernels),
+# ncu (per-kernel breakdown of one
 # decode step, first layout), ncu_prefill (per-kernel times of one 2048-token prefill).
 set -u
 ROOT=$(pwd)
@@ -31,7 +33,7 @@ has() { [[ " $STAGES " == *" $1 "* ]]; }
 note() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$SUMMARY"; }
 
 note "device: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
-UNIT_TESTS="small_kernels_test gptq_matmul_test attention_test cuda_fixture_test"
+UNIT_TESTS=${UNIT_TESTS:-"small_kernels_test gptq_matmul_test attention_test cuda_fixture_test"}
 
 if has unit; then
   for t in $UNIT_TESTS; do
@@ -41,8 +43,9 @@ if has unit; then
 fi
 
 if has sanitize; then
-  for t in $UNIT_TESTS; do
-    filter='*'
+  # SANITIZE_TESTS / SANITIZE_FILTER narrow it (default: every unit test binary, all tests).
+  for t in ${SANITIZE_TESTS:-$UNIT_TESTS}; do
+    filter=${SANITIZE_FILTER:-'*'}
     # memcheck slows kernels ~50x: the CPU references at 7B shapes dominate, keep a few.
     [ "$t" = gptq_matmul_test ] && filter='*K64*:*K192*:*K4096_N4096_G64*:Dense*'
     compute-sanitizer --tool memcheck --leak-check full --error-exitcode 99 "$BIN/$t" --gtest_filter="$filter" \
@@ -105,6 +108,28 @@ if has ab; then
     note "bench $l $flags: exit $?"
     grep -A8 "^=== $l $flags" "$OUT/bench.log" | grep -E "decode|prefill|first" >>"$SUMMARY"
   done
+fi
+
+if has abx; then
+  # A/B sets in one process (llama_bench --ab; the checkpoint loads once): AB_SETS, ;-separated.
+  l=${LAYOUTS%% *}
+  echo "=== $l --ab" >>"$OUT/bench.log"
+  "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda $BENCH_ARGS --ab "${AB_SETS:-}" >>"$OUT/bench.log" 2>&1
+  note "bench $l --ab: exit $?"
+  sed -n '/^A\/B set/,$p' "$OUT/bench.log" | tee -a "$SUMMARY"
+fi
+
+if has ncu_attn; then
+  # ncu sections of the decode-attention kernels, fused and not (NCU_ATTN_FLAGS: more flags).
+  l=${LAYOUTS%% *}
+  for f in "" "--fuse_rope_attention=false"; do
+    ncu --profile-from-start off --graph-profiling node -k regex:Attention --launch-count 2 --cache-control none \
+      --clock-control none --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
+      --section MemoryWorkloadAnalysis "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda --profile_step $f \
+      ${NCU_ATTN_FLAGS:-} >>"$OUT/ncu_attn.txt" 2>&1
+    note "ncu attention $f: exit $?"
+  done
+  grep -E "Duration|DRAM Throughput|Achieved Occupancy|Registers Per|Block Limit" "$OUT/ncu_attn.txt" | tee -a "$SUMMARY"
 fi
 
 if has ncu; then

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -55,6 +56,8 @@ struct Batch {
   int logit_row0 = 0;     // logits for rows [logit_row0, rows)
   int splits = 1;         // decode-attention splits of split_keys keys (cover the longest row)
   int split_keys = kernels::kAttnSplitKeys;
+  bool distinct = false;  // every row its own slot (a decode step): RoPE fused into attention
+  bool graph = false;     // captured into a graph: slots and positions are final when it replays
 };
 
 // An activation feeding a projection: how to compute it (which the split-K GEMV does in its
@@ -110,7 +113,7 @@ class CudaRunner final : public ModelRunner {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::mutex mu_;
-  std::map<std::tuple<int, int, int, bool>, cudaGraphExec_t> graphs_;
+  std::map<std::tuple<int, int, int, bool, bool>, cudaGraphExec_t> graphs_;
 
   // Device buffers (arena-owned).
   int32_t* io_ = nullptr;       // [tokens | slots | positions] x rows_cap_, then step, then history
@@ -123,6 +126,7 @@ class CudaRunner final : public ModelRunner {
   float* x_ = nullptr;          // [rows, dim] residual stream
   __half* xn_ = nullptr;        // [rows, dim] normed
   float* qkv_ = nullptr;        // [rows, (H + 2 KVH) hd]
+  float* qkv_odd_ = nullptr;    // [kGemvMaxRows, (H + 2 KVH) hd]: odd layers' qkv when RoPE is fused
   __half* q_ = nullptr;         // [rows, H hd]
   __half* attn_ = nullptr;      // [rows, H hd]
   float* gate_up_ = nullptr;    // [rows, 2 ffn]
@@ -204,6 +208,7 @@ absl::Status CudaRunner::Init() {
   ALLOC(x_, float, R * dim_, "activations x");
   ALLOC(xn_, __half, R * std::max(dim_, heads_ * hd_), "activations xn");
   ALLOC(qkv_, float, R * qkv_n_, "activations qkv");
+  ALLOC(qkv_odd_, float, static_cast<size_t>(kernels::kGemvMaxRows) * qkv_n_, "activations qkv (odd layers)");
   ALLOC(q_, __half, R * heads_ * hd_, "activations q");
   ALLOC(attn_, __half, R * heads_ * hd_, "activations attn");
   ALLOC(gate_up_, float, R * 2 * ffn_, "activations gate_up");
@@ -315,49 +320,82 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
 // The model, one token row per sequence position: the same code serves prefill chunks and
 // batched decode steps (and is what the decode CUDA graphs capture). With <= 8 rows the
 // projections are split-K GEMVs that accumulate atomically, so their outputs are zeroed
-// ahead by an earlier kernel (embedding / attention: qkv, RoPE: gate_up), RMSNorm and SwiGLU
-// run inside the GEMV that consumes them, and the decode-attention kernel merges its own splits.
+// ahead by an earlier kernel (embedding: the first qkv; attention: gate_up and the next qkv),
+// RMSNorm and SwiGLU run inside the GEMV that consumes them, and the decode-attention kernel
+// merges its own splits (for one row, the o_proj GEMV merges them). In a decode step (rows
+// of distinct sequences) attention also does RoPE and the K/V write, and layers alternate
+// between two qkv buffers, so that attention can clear the next layer's while it reads its own.
 absl::Status CudaRunner::Forward(const Batch& b) {
   const int M = b.rows;
   const bool gemv = M <= kernels::kGemvMaxRows;
+  const bool fused = gemv && b.distinct && copts_.fuse_rope_attention;
   const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_};
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
   const size_t qkv_count = gemv ? static_cast<size_t>(M) * qkv_n_ : 0;
   const size_t gate_up_count = gemv ? static_cast<size_t>(M) * 2 * ffn_ : 0;
   RETURN_IF_ERROR(Check(kernels::LaunchEmbedding(model_.embed, dim_, d_tokens_, x_, M, stream_,
                                                  gemv ? qkv_ : nullptr, qkv_count), "embedding"));
+  const unsigned skip = gemv ? copts_.diagnostic_skip_ops : 0;
   for (int l = 0; l < static_cast<int>(model_.layers.size()); ++l) {
     const DeviceLayer& layer = model_.layers[l];
+    float* qkv = fused && l % 2 == 1 ? qkv_odd_ : qkv_;
     // Attention block: x += o(attention(rope(qkv(rmsnorm(x))))).
-    RETURN_IF_ERROR(MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv_, qkv_n_, M, /*accumulate=*/false));
-    RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),
-                                                     VCache(l), M, stream_, gemv ? gate_up_ : nullptr, gate_up_count),
-                          "rope"));
+    if (!(skip & 1))
+      RETURN_IF_ERROR(MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false));
     Act attended = Half(attn_, heads_ * hd_);
-    if (b.prefill && !gemv) {
-      RETURN_IF_ERROR(Check(kernels::LaunchPrefillAttention(blas_, q_, KCache(l), VCache(l), b.slot, b.start, M, attn,
-                                                            q_block_, attn_scratch_, attn_, stream_), "prefill attention"));
-    } else {
-      // Flash-decoding; the last split of each head merges the partials into attn_.
-      RETURN_IF_ERROR(Check(kernels::LaunchDecodeAttention(q_, KCache(l), VCache(l), d_slots_, d_pos_, attn, M, b.splits,
-                                                           b.split_keys, part_ml_, part_acc_, stream_,
-                                                           gemv ? qkv_ : nullptr, qkv_count, attn_, attn_arrivals_),
-                            "decode attention"));
+    const bool merge_in_gemv = fused && M == 1 && copts_.attn_merge_in_gemv;
+    if (merge_in_gemv) {
+      attended.in.kind = kernels::GemvSource::kAttention;
+      attended.in.attn_ml = part_ml_;
+      attended.in.attn_acc = part_acc_;
+      attended.in.attn_splits = b.splits;
+      attended.in.head_dim = hd_;
     }
-    RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
+    if (skip & 2) {
+      // left out (diagnostic_skip_ops)
+    } else if (fused) {
+      kernels::ZeroSpans zero;
+      zero.p[0] = gate_up_;
+      zero.n[0] = gate_up_count;
+      zero.p[1] = qkv == qkv_ ? qkv_odd_ : qkv_;  // the next layer's
+      zero.n[1] = qkv_count;
+      RETURN_IF_ERROR(Check(kernels::LaunchRopeDecodeAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
+                                                               d_slots_, d_pos_, attn, M, b.splits, b.split_keys,
+                                                               b.graph, part_ml_, part_acc_, attn_arrivals_,
+                                                               merge_in_gemv ? nullptr : attn_, stream_, zero),
+                            "rope + decode attention"));
+    } else {
+      RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),
+                                                       VCache(l), M, stream_, gemv ? gate_up_ : nullptr, gate_up_count),
+                            "rope"));
+      if (b.prefill && !gemv) {
+        RETURN_IF_ERROR(Check(kernels::LaunchPrefillAttention(blas_, q_, KCache(l), VCache(l), b.slot, b.start, M,
+                                                              attn, q_block_, attn_scratch_, attn_, stream_),
+                              "prefill attention"));
+      } else {
+        // Flash-decoding; the last split of each head merges the partials into attn_.
+        RETURN_IF_ERROR(Check(kernels::LaunchDecodeAttention(q_, KCache(l), VCache(l), d_slots_, d_pos_, attn, M,
+                                                             b.splits, b.split_keys, part_ml_, part_acc_, stream_,
+                                                             gemv ? qkv_ : nullptr, qkv_count, attn_, attn_arrivals_),
+                              "decode attention"));
+      }
+    }
+    if (!(skip & 4)) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
     // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).
-    RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false));
+    if (!(skip & 8))
+      RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false));
     Act swiglu;
     swiglu.in.kind = kernels::GemvSource::kSwiGlu;
     swiglu.in.src = gate_up_;
     swiglu.K = ffn_;
     swiglu.scratch = h_;
-    RETURN_IF_ERROR(MatMul({layer.down}, swiglu, x_, dim_, M, /*accumulate=*/true));
+    if (!(skip & 16)) RETURN_IF_ERROR(MatMul({layer.down}, swiglu, x_, dim_, M, /*accumulate=*/true));
   }
   const int n_out = M - b.logit_row0;
   if (n_out <= 0) return absl::OkStatus();
   RETURN_IF_ERROR(Check(kernels::LaunchRmsNorm(x_ + static_cast<size_t>(b.logit_row0) * dim_, dim_, model_.final_norm,
                                                dim_, cfg_.rms_norm_eps, xn_, dim_, n_out, stream_), "final rmsnorm"));
+  if (skip & 32) return absl::OkStatus();
   if (n_out <= kernels::kGemvMaxRows)
     return Check(kernels::LaunchDenseGemv(model_.lm_head, dim_, vocab_, xn_, dim_, logits_, vocab_, n_out, false,
                                           stream_), "lm_head");
@@ -395,11 +433,12 @@ absl::Status CudaRunner::Run(const Batch& b, bool greedy) {
                             "greedy advance"));
     return absl::OkStatus();
   }
-  const auto key = std::make_tuple(b.rows, b.splits, b.split_keys, greedy);
+  const auto key = std::make_tuple(b.rows, b.splits, b.split_keys, b.distinct, greedy);
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     Batch cb = b;
     cb.prefill = false;
+    cb.graph = true;
     cb.logit_row0 = 0;
     RETURN_IF_ERROR(Check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "begin capture"));
     absl::Status st = Forward(cb);
@@ -501,6 +540,7 @@ absl::Status CudaRunner::Decode(absl::Span<const int> slots, absl::Span<const in
   RETURN_IF_ERROR(UploadIo(n));
   Batch b;
   b.rows = n;
+  b.distinct = std::set<int>(slots.begin(), slots.end()).size() == slots.size();
   PickSplits(max_keys, &b);
   RETURN_IF_ERROR(Run(b, false));
   RETURN_IF_ERROR(Check(cudaMemcpyAsync(logits.data(), logits_, sizeof(float) * n * vocab_, cudaMemcpyDeviceToHost,
@@ -530,6 +570,7 @@ absl::Status CudaRunner::DecodeGreedy(int slot, int pos, int32_t token, absl::Sp
   for (int i = 0; i < n; ++i) {
     Batch b;
     b.rows = 1;
+    b.distinct = true;
     PickSplits(pos + i + 1, &b);
     RETURN_IF_ERROR(Run(b, true));  // token, position and step advance on the device
   }

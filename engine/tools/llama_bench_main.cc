@@ -9,6 +9,8 @@
 //   copied to the host — and decode tok/s at --long_context (2048); each decode figure with
 //   its % of the memory-bandwidth roofline: bytes read per token / device-to-device copy
 //   bandwidth measured in the same run (read + write counted).
+// --ab "SET;SET": after the base figures, one runner per SET of --flag=value over the same
+// weights, on-device decode figures per set (A/B runs without reloading the checkpoint).
 // --profile_step: runs one decode step between cudaProfilerStart/Stop with graphs off, for
 // `ncu --profile-from-start off` (the per-kernel breakdown).
 #include <algorithm>
@@ -20,8 +22,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "engine/runner.h"
 #include "engine/tools/bench_util.h"
 #include "engine/weights.h"
@@ -52,9 +57,18 @@ ABSL_FLAG(int, gemv_blocks_per_sm, 3, "streaming GEMV: blocks per SM");
 ABSL_FLAG(int, gemv_l2_prefetch, 8, "streaming GEMV: L2 prefetch distance, 512-byte tiles per warp (0: off)");
 ABSL_FLAG(bool, warp_gemv, true, "one decode row: x prepared once, then the warp-streaming GPTQ GEMV");
 ABSL_FLAG(bool, gemv_rms_in_block, true, "warp GEMV: RMSNorm input computed per block, no input kernel");
-ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 2 x SMs - 16)");
+ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
-ABSL_FLAG(int, gemv_warp_kb, 16, "warp GEMV: largest K unit per warp in 64-row blocks (1..32)");
+ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
+ABSL_FLAG(bool, attn_merge_in_gemv, false, "one decode row: the o_proj GEMV merges the attention splits");
+ABSL_FLAG(uint32_t, skip_ops, 0,
+          "DIAGNOSIS ONLY, outputs garbage: leave ops out of decode steps (1 qkv, 2 attention, 4 o, 8 gate|up, "
+          "16 down, 32 lm_head) to time their cost inside the graph");
+ABSL_FLAG(bool, decode_only, false, "only the on-device greedy decode figures");
+ABSL_FLAG(std::string, ab, "",
+          "A/B sets, ';'-separated, each a list of --flag=value: one runner per set over the same loaded "
+          "weights, on-device greedy decode figures only (e.g. \"--fuse_rope_attention=false;--skip_ops=2\")");
+ABSL_FLAG(int, gemv_warp_kb, 32, "warp GEMV: largest K unit per warp in 64-row blocks (1..32)");
 ABSL_FLAG(bool, gemv_ring_deep, false, "streaming GEMV: 8 loads in flight per lane instead of 4");
 
 namespace llama {
@@ -93,6 +107,54 @@ std::vector<int32_t> RandomTokens(int n, int vocab, std::mt19937& rng) {
   return t;
 }
 
+// A runner of `backend` with the CUDA options the flags say.
+absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::shared_ptr<const ModelWeights> weights,
+                                                        const RunnerOptions& opt) {
+#ifdef LLAMA_HAVE_CUDA
+  if (backend == Backend::kCuda) {
+    CudaOptions co;
+    co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
+    co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
+    co.tensor_core_gemv = absl::GetFlag(FLAGS_mma);
+    co.stream_gemv = absl::GetFlag(FLAGS_stream_gemv);
+    co.gemv_blocks_per_sm = absl::GetFlag(FLAGS_gemv_blocks_per_sm);
+    co.gemv_l2_prefetch = absl::GetFlag(FLAGS_gemv_l2_prefetch);
+    co.gemv_ring_deep = absl::GetFlag(FLAGS_gemv_ring_deep);
+    co.warp_gemv = absl::GetFlag(FLAGS_warp_gemv);
+    co.gemv_warp_kb = absl::GetFlag(FLAGS_gemv_warp_kb);
+    co.gemv_rms_in_block = absl::GetFlag(FLAGS_gemv_rms_in_block);
+    co.gemv_warp_target_blocks = absl::GetFlag(FLAGS_gemv_warp_target_blocks);
+    co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
+    co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
+    co.attn_merge_in_gemv = absl::GetFlag(FLAGS_attn_merge_in_gemv);
+    co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);
+    return CreateCudaRunnerWithOptions(std::move(weights), opt, co);
+  }
+#endif
+  return CreateRunner(backend, std::move(weights), opt);
+}
+
+// Sets flags from "--name=value --name2" (a bare name is "true"); returns their previous
+// values, for RestoreFlags.
+absl::StatusOr<std::vector<std::pair<absl::CommandLineFlag*, std::string>>> ApplyFlags(const std::string& set) {
+  std::vector<std::pair<absl::CommandLineFlag*, std::string>> saved;
+  for (absl::string_view tok : absl::StrSplit(set, ' ', absl::SkipEmpty())) {
+    absl::ConsumePrefix(&tok, "--");
+    const std::vector<std::string> kv = absl::StrSplit(tok, absl::MaxSplits('=', 1));
+    absl::CommandLineFlag* f = absl::FindCommandLineFlag(kv[0]);
+    if (!f) return absl::InvalidArgumentError(absl::StrCat("--ab: no flag --", kv[0]));
+    saved.emplace_back(f, f->CurrentValue());
+    std::string err;
+    if (!f->ParseFrom(kv.size() > 1 ? kv[1] : "true", &err))
+      return absl::InvalidArgumentError(absl::StrCat("--ab: --", kv[0], ": ", err));
+  }
+  return saved;
+}
+void RestoreFlags(const std::vector<std::pair<absl::CommandLineFlag*, std::string>>& saved) {
+  std::string err;
+  for (auto it = saved.rbegin(); it != saved.rend(); ++it) it->first->ParseFrom(it->second, &err);
+}
+
 int Main() {
   const std::string dir = absl::GetFlag(FLAGS_model);
   if (dir.empty()) {
@@ -121,34 +183,12 @@ int Main() {
   opt.max_context = std::max({prompt_n + new_n, prefill_n, ttft_n, long_ctx + absl::GetFlag(FLAGS_long_new)});
   const double short_bytes = BytesPerToken(**weights, prompt_n + new_n / 2);
   const double long_bytes = BytesPerToken(**weights, long_ctx + absl::GetFlag(FLAGS_long_new) / 2);
-  absl::StatusOr<std::unique_ptr<ModelRunner>> runner;
-#ifdef LLAMA_HAVE_CUDA
-  if (*backend == Backend::kCuda) {
-    CudaOptions co;
-    co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
-    co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
-    co.tensor_core_gemv = absl::GetFlag(FLAGS_mma);
-    co.stream_gemv = absl::GetFlag(FLAGS_stream_gemv);
-    co.gemv_blocks_per_sm = absl::GetFlag(FLAGS_gemv_blocks_per_sm);
-    co.gemv_l2_prefetch = absl::GetFlag(FLAGS_gemv_l2_prefetch);
-    co.gemv_ring_deep = absl::GetFlag(FLAGS_gemv_ring_deep);
-    co.warp_gemv = absl::GetFlag(FLAGS_warp_gemv);
-    co.gemv_warp_kb = absl::GetFlag(FLAGS_gemv_warp_kb);
-    co.gemv_rms_in_block = absl::GetFlag(FLAGS_gemv_rms_in_block);
-    co.gemv_warp_target_blocks = absl::GetFlag(FLAGS_gemv_warp_target_blocks);
-    co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
-    runner = CreateCudaRunnerWithOptions(*weights, opt, co);
-  } else {
-    runner = CreateRunner(*backend, *weights, opt);
-  }
-#else
-  runner = CreateRunner(*backend, *weights, opt);
-#endif
+  absl::StatusOr<std::unique_ptr<ModelRunner>> runner = MakeRunner(*backend, *weights, opt);
   if (!runner.ok()) {
     std::fprintf(stderr, "llama_bench: %s\n", runner.status().ToString().c_str());
     return 1;
   }
-  weights->reset();
+  if (absl::GetFlag(FLAGS_ab).empty()) weights->reset();  // --ab builds more runners from them
   ModelRunner& r = **runner;
   const int vocab = cfg.vocab_size;
   std::printf("model      %s\ndevice     %s\nloaded in  %.1f s, %.3f GB on the device\n", dir.c_str(),
@@ -206,26 +246,28 @@ int Main() {
     }
     return Median(t);
   };
-  const double t_prefill = time_prefill(prefill_n);
-  const double t_ttft = time_prefill(ttft_n);
+  const bool decode_only = absl::GetFlag(FLAGS_decode_only) || !absl::GetFlag(FLAGS_ab).empty();
+  const double t_prefill = decode_only ? 0 : time_prefill(prefill_n);
+  const double t_ttft = decode_only ? 0 : time_prefill(ttft_n);
 
   // Decode: prompt, then greedy tokens on the device / through Decode + host argmax.
-  auto time_decode = [&](int ctx, int n, bool on_device) {
-    const auto p = RandomTokens(ctx, vocab, rng);
+  auto time_decode = [&](ModelRunner& rr, int ctx, int n, bool on_device) {
+    std::mt19937 prompt_rng(1234 + ctx);
+    const auto p = RandomTokens(ctx, vocab, prompt_rng);
     std::vector<double> t;
     std::vector<int32_t> out(n);
     for (int i = 0; i <= repeat; ++i) {  // i == 0 warms the graphs
-      check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));
+      check(rr.Prefill(0, 0, p, absl::MakeSpan(logits)));
       const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       const auto a = Clock::now();
       if (on_device) {
-        check(r.DecodeGreedy(0, ctx, first, absl::MakeSpan(out)));
+        check(rr.DecodeGreedy(0, ctx, first, absl::MakeSpan(out)));
       } else {
         int32_t tok = first;
         for (int s = 0; s < n; ++s) {
           int slot = 0, pos = ctx + s;
-          check(r.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&tok, 1),
-                         absl::MakeSpan(logits)));
+          check(rr.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&tok, 1),
+                          absl::MakeSpan(logits)));
           tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
         }
       }
@@ -233,21 +275,51 @@ int Main() {
     }
     return n / Median(t);
   };
-  const double dec_dev = time_decode(prompt_n, new_n, true);
-  const double dec_api = time_decode(prompt_n, new_n, false);
-  const double dec_long = long_ctx > 0 ? time_decode(long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
+  if (const std::string ab = absl::GetFlag(FLAGS_ab); !ab.empty()) {
+    // One runner per set over the same host weights; decode figures only.
+    std::printf("\n%-72s %9s %7s %9s %7s\n", "A/B set", "tok/s", "roof", "long", "roof");
+    auto line = [&](const std::string& what, ModelRunner& rr) {
+      const double d = time_decode(rr, prompt_n, new_n, true);
+      const double l = long_ctx > 0 ? time_decode(rr, long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
+      std::printf("%-72s %9.1f %6.1f%% %9.1f %6.1f%%\n", what.c_str(), d, roof(d, short_bytes), l,
+                  roof(l, long_bytes));
+      std::fflush(stdout);
+    };
+    line("(base)", r);
+    for (const std::string& set : std::vector<std::string>(absl::StrSplit(ab, ';', absl::SkipEmpty()))) {
+      auto saved = ApplyFlags(set);
+      if (!saved.ok()) {
+        std::fprintf(stderr, "llama_bench: %s\n", saved.status().ToString().c_str());
+        return 2;
+      }
+      auto ab_runner = MakeRunner(*backend, *weights, opt);
+      if (ab_runner.ok()) {
+        line(set, **ab_runner);
+      } else {
+        std::printf("%-72s %s\n", set.c_str(), ab_runner.status().ToString().c_str());
+      }
+      RestoreFlags(*saved);
+    }
+    return 0;
+  }
+  const double dec_dev = time_decode(r, prompt_n, new_n, true);
+  const double dec_api = decode_only ? 0 : time_decode(r, prompt_n, new_n, false);
+  const double dec_long = long_ctx > 0 ? time_decode(r, long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
 
   std::printf("\n%-52s %12s %10s\n", "metric", "value", "% roofline");
-  std::printf("%-52s %12.0f %10s\n", absl::StrFormat("prefill tok/s (%d-token prompt)", prefill_n).c_str(),
-              prefill_n / t_prefill, "-");
-  std::printf("%-52s %12.2f %10s\n", absl::StrFormat("time to first token, ms (%d-token prompt)", ttft_n).c_str(),
-              t_ttft * 1e3, "-");
+  if (!decode_only) {
+    std::printf("%-52s %12.0f %10s\n", absl::StrFormat("prefill tok/s (%d-token prompt)", prefill_n).c_str(),
+                prefill_n / t_prefill, "-");
+    std::printf("%-52s %12.2f %10s\n", absl::StrFormat("time to first token, ms (%d-token prompt)", ttft_n).c_str(),
+                t_ttft * 1e3, "-");
+  }
   auto row = [&](const std::string& what, double tok_s, double bytes) {
     const std::string pct = bw > 0 ? absl::StrFormat("%.1f%%", roof(tok_s, bytes)) : "-";
     std::printf("%-52s %12.1f %10s\n", what.c_str(), tok_s, pct.c_str());
   };
   row(absl::StrFormat("decode tok/s, batch 1, on-device greedy (%d+%d)", prompt_n, new_n), dec_dev, short_bytes);
-  row(absl::StrFormat("decode tok/s, batch 1, Decode()+host argmax (%d+%d)", prompt_n, new_n), dec_api, short_bytes);
+  if (!decode_only)
+    row(absl::StrFormat("decode tok/s, batch 1, Decode()+host argmax (%d+%d)", prompt_n, new_n), dec_api, short_bytes);
   if (long_ctx > 0)
     row(absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)), dec_long,
         long_bytes);

@@ -1,5 +1,5 @@
-// RoPE + KV-cache write, decode (flash-decoding) attention and prefill (cuBLAS) attention
-// against float64 CPU references: 32 heads of 128 with contexts up to 4096, and the
+// RoPE + KV-cache write, decode (flash-decoding) attention, the two fused, and prefill
+// (cuBLAS) attention against float64 CPU references: 32 heads of 128 with contexts up to 4096, and the
 // fixture's grouped-query shape (8 heads, 4 KV heads, head_dim 8).
 #include <cublas_v2.h>
 
@@ -140,6 +140,89 @@ TEST(DecodeAttentionTest, MatchesReferenceUpTo4096Keys) {
         const std::vector<float> gr(got.begin() + static_cast<size_t>(r) * s.H * s.hd,
                                     got.begin() + static_cast<size_t>(r + 1) * s.H * s.hd);
         EXPECT_LT(RelError(gr, want), 3e-3) << "hd=" << s.hd << " keys=" << pos[r] + 1 << " splits=" << splits << " x " << split_keys;
+      }
+    }
+  }
+}
+
+// The fused decode step (RoPE + K/V write + attention) against RoPE then decode attention
+// (same cache writes, same output up to summation order) and against the float64 reference
+// over the rotated q and the written cache; rows are distinct slots, the new key alone in
+// its split or last of one, one split or many, grids with more splits than keys.
+TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
+  SKIP_WITHOUT_CUDA();
+  for (const Shape s : {Shape{32, 32, 128, 2048, 4}, Shape{8, 4, 8, 512, 4}}) {
+    const CacheData c(s);
+    const std::vector<int32_t> pos = {0, 31, 32, s.max_ctx - 1};
+    const std::vector<int32_t> slot = {2, 0, 3, 1};
+    const int rows = static_cast<int>(pos.size());
+    const int n = (s.H + 2 * s.KVH) * s.hd;
+    const std::vector<float> qkv = RandomFloats(static_cast<size_t>(rows) * n, -2.f, 2.f);
+    DeviceBuffer<float> dqkv(qkv);
+    DeviceBuffer<int32_t> dpos(pos), dslot(slot);
+    DeviceBuffer<float2> table(static_cast<size_t>(s.max_ctx) * s.hd / 2);
+    ASSERT_EQ(kernels::LaunchRopeTable(table.get(), s.max_ctx, s.hd, 10000.f, nullptr), cudaSuccess);
+    const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
+    const kernels::RopeShape rs{s.H, s.KVH, s.hd, s.max_ctx};
+    for (const auto& [split_keys, extra] : std::vector<std::pair<int, int>>{{32, 1}, {64, 2}, {128, 1}}) {
+      const int splits = (s.max_ctx + split_keys - 1) / split_keys * extra;
+      DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H * splits);
+      DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * splits * s.hd);
+      DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
+      arrivals.Zero();
+      // Unfused: RoPE kernel, then decode attention, on one copy of the cache.
+      DeviceBuffer<__half> k_ref(ToHalf(c.k)), v_ref(ToHalf(c.v)), q(static_cast<size_t>(rows) * s.H * s.hd),
+          want_out(q.size()), got_out(q.size());
+      ASSERT_EQ(kernels::LaunchRopeStoreKv(dqkv.get(), n, dslot.get(), dpos.get(), table.get(), rs, q.get(),
+                                           k_ref.get(), v_ref.get(), rows, nullptr), cudaSuccess);
+      ASSERT_EQ(kernels::LaunchDecodeAttention(q.get(), k_ref.get(), v_ref.get(), dslot.get(), dpos.get(), as, rows,
+                                               splits, split_keys, ml.get(), acc.get(), nullptr, nullptr, 0,
+                                               want_out.get(), arrivals.get()), cudaSuccess);
+      // Fused, twice (the arrival counters must be left at zero), on another copy.
+      DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v));
+      DeviceBuffer<float> zero_a(std::vector<float>(1000, 1.f)), zero_b(std::vector<float>(77, 1.f));
+      kernels::ZeroSpans zero;
+      zero.p[0] = zero_a.get();
+      zero.n[0] = 1000;
+      zero.p[1] = zero_b.get();
+      zero.n[1] = 77;
+      // Positions read after the PDL wait, then before it (positions_final).
+      for (const bool positions_final : {false, true}) {
+        got_out.Zero();
+        ASSERT_EQ(kernels::LaunchRopeDecodeAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
+                                                     dpos.get(), as, rows, splits, split_keys, positions_final,
+                                                     ml.get(), acc.get(), arrivals.get(), got_out.get(), nullptr,
+                                                     zero), cudaSuccess);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      }
+      for (uint32_t a : arrivals.Download()) ASSERT_EQ(a, 0u);
+      // Partials only (the consumer merges): the combine kernel over them gives the same.
+      DeviceBuffer<__half> merged(q.size());
+      ASSERT_EQ(kernels::LaunchRopeDecodeAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
+                                                   dpos.get(), as, rows, splits, split_keys, true, ml.get(), acc.get(),
+                                                   nullptr, nullptr, nullptr, zero), cudaSuccess);
+      ASSERT_EQ(kernels::LaunchAttentionCombine(ml.get(), acc.get(), as, rows, splits, merged.get(), nullptr),
+                cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      {
+        const auto a = FromHalf(merged.Download()), b = FromHalf(got_out.Download());
+        ASSERT_LT(RelError(a, std::vector<double>(b.begin(), b.end())), 1e-6) << "partials + combine kernel";
+      }
+      for (float z : zero_a.Download()) ASSERT_EQ(z, 0.f);
+      for (float z : zero_b.Download()) ASSERT_EQ(z, 0.f);
+      const auto hk = FromHalf(k.Download()), hv = FromHalf(v.Download());
+      ASSERT_TRUE(hk == FromHalf(k_ref.Download())) << "K cache differs from the RoPE kernel's";
+      ASSERT_TRUE(hv == FromHalf(v_ref.Download())) << "V cache differs from the RoPE kernel's";
+      const auto hq = FromHalf(q.Download()), want = FromHalf(want_out.Download()), got = FromHalf(got_out.Download());
+      for (int r = 0; r < rows; ++r) {
+        const size_t off = static_cast<size_t>(r) * s.H * s.hd, len = static_cast<size_t>(s.H) * s.hd;
+        const std::vector<float> qr(hq.begin() + off, hq.begin() + off + len);
+        const std::vector<float> gr(got.begin() + off, got.begin() + off + len);
+        const std::vector<double> wr(want.begin() + off, want.begin() + off + len);
+        const std::string what = "hd=" + std::to_string(s.hd) + " keys=" + std::to_string(pos[r] + 1) +
+                                 " splits=" + std::to_string(splits) + " x " + std::to_string(split_keys);
+        EXPECT_LT(RelError(gr, wr), 2e-3) << what << " vs RoPE + decode attention";
+        EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
       }
     }
   }

@@ -1,0 +1,252 @@
+// One decode step's attention in one kernel: RoPE of the query and the new key, the K/V-cache
+// write of the new position, and flash-decoding over the cached keys (kernels/attention.h,
+// LaunchRopeDecodeAttention). Replaces LaunchRopeStoreKv + LaunchDecodeAttention when every
+// row is its own sequence.
+#include <cfloat>
+
+#include "kernels/attention.h"
+#include "kernels/attention_combine.cuh"
+#include "kernels/launch.h"
+
+namespace llama::kernels {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+
+__device__ __forceinline__ void CpAsync16(void* dst_smem, const void* src) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst_smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void CpAsyncWaitAll() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+__device__ __forceinline__ void PrefetchL2(const void* p, unsigned bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
+
+// Dims d0..d0+7 of rope(x) at the position whose (cos, sin) row is `cs`, rounded through fp16
+// as the cache stores them: the same operations, uncontracted, as RopeStoreKvKernel (rope.cu).
+__device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
+                                          float (&out)[8]) {
+  const int half = hd / 2;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int d = d0 + j;
+    const bool lo = d < half;
+    const float a = x[d], b = lo ? x[d + half] : x[d - half];
+    const float2 c = cs[lo ? d : d - half];
+    const float ac = __fmul_rn(a, c.x), bs = __fmul_rn(b, c.y);
+    out[j] = __half2float(__float2half(lo ? __fsub_rn(ac, bs) : __fadd_rn(ac, bs)));
+  }
+}
+
+__device__ __forceinline__ void StoreEight(__half* dst, const float (&v)[8]) {
+  uint4 u;
+  __half2* h = reinterpret_cast<__half2*>(&u);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+  *reinterpret_cast<uint4*>(dst) = u;
+}
+
+// Issues the copies of the split's cached keys and values (rows k0 .. k0 + nold - 1) into
+// shared memory; returns nold.
+__device__ __forceinline__ int CopyCachedRows(const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
+                                              size_t base, size_t row_stride, int k0, int nold, int hd, __half* ks,
+                                              __half* vs) {
+  const int chunks = hd / 8;
+  for (int c = threadIdx.x; c < nold * chunks; c += kThreads) {
+    const int r = c / chunks, d = (c % chunks) * 8;
+    const size_t g = base + static_cast<size_t>(k0 + r) * row_stride + d;
+    CpAsync16(ks + r * hd + d, k_cache + g);
+    CpAsync16(vs + r * hd + d, v_cache + g);
+  }
+  return nold;
+}
+
+// grid (splits, H, rows), kThreads threads. Dynamic shared memory: the split's K and V rows
+// [split_keys][hd] fp16, its scores [split_keys], the warps' P.V sums [kWarps][hd].
+__global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
+    const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
+    __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
+    AttnShape s, int split_keys, bool positions_final, float2* __restrict__ partial_ml,
+    float* __restrict__ partial_acc, uint32_t* __restrict__ arrivals, __half* __restrict__ out, ZeroSpans zero) {
+  AllowDependents();
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z;
+  const int hd = s.head_dim, S = split_keys, k0 = split * S;
+  const int group = s.heads / s.kv_heads, kvh = h / group;
+  const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
+  __half* ks = reinterpret_cast<__half*>(smem);
+  __half* vs = ks + S * hd;
+  float* p = reinterpret_cast<float*>(vs + S * hd);
+  float* wacc = p + S;
+  const size_t head = static_cast<size_t>(m) * s.heads + h;
+  const size_t part = head * gridDim.x + split;
+
+  // The cached keys (positions before pos[m]) were written by earlier launches. When the
+  // positions are final before this kernel starts (a replayed graph: the host and the last
+  // graph wrote them), they are copied into shared memory before the wait; otherwise an
+  // earlier kernel may still be writing them, so the rows they point at are only prefetched
+  // into L2 (a hint: a stale value costs bandwidth, never correctness) and read after it.
+  int copied = -1;
+  {
+    const int pos = positions[m];
+    const int nold = min(S, pos - k0);
+    const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
+    if (positions_final) {
+      copied = CopyCachedRows(k_cache, v_cache, base, row_stride, k0, max(nold, 0), hd, ks, vs);
+    } else {
+      for (int r = threadIdx.x; r < 2 * nold; r += kThreads) {
+        const __half* cache = r < nold ? k_cache : v_cache;
+        PrefetchL2(cache + base + static_cast<size_t>(k0 + r % nold) * row_stride, hd * 2);
+      }
+    }
+  }
+  WaitForPrerequisites();
+  ZeroByGrid(zero.p[0], zero.n[0]);
+  ZeroByGrid(zero.p[1], zero.n[1]);
+
+  const int pos = positions[m];
+  if (k0 > pos) {  // past this row's keys: an empty partial for the consumer, or nothing
+    if (!out && threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
+    return;
+  }
+  const int nk = min(S, pos + 1 - k0), nold = min(nk, pos - k0);
+  const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
+  if (copied < 0) CopyCachedRows(k_cache, v_cache, base, row_stride, k0, nold, hd, ks, vs);
+
+  // tpr = hd / 8 threads cover one row with 8 dims each; par rows per pass.
+  const int tpr = hd / 8, par = kThreads / tpr;
+  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
+  const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
+  const float2* cs = table + static_cast<size_t>(pos) * (hd / 2);
+  float qf[8];
+  RopeEight(row + h * hd, d0, hd, cs, qf);
+  const float scale = rsqrtf(static_cast<float>(hd));
+#pragma unroll
+  for (int j = 0; j < 8; ++j) qf[j] *= scale;
+  if (nold < nk && r0 == 0) {  // this split holds the new key: rotate it, store it
+    float kf[8], vf[8];
+    RopeEight(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
+    const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) vf[j] = v[j];
+    StoreEight(ks + nold * hd + d0, kf);
+    StoreEight(vs + nold * hd + d0, vf);
+    if (h % group == 0) {  // one block per kv head writes the cache
+      const size_t g = base + static_cast<size_t>(pos) * row_stride + d0;
+      StoreEight(k_cache + g, kf);
+      StoreEight(v_cache + g, vf);
+    }
+  }
+  CpAsyncWaitAll();
+  __syncthreads();
+
+  // Scores q.k / sqrt(hd) of the split's keys.
+  for (int rb = 0; rb < nk; rb += par) {
+    const int r = rb + r0;
+    float dot = 0.f;
+    if (r < nk) {
+      const uint4 kv = *reinterpret_cast<const uint4*>(ks + r * hd + d0);
+      const __half2* kh = reinterpret_cast<const __half2*>(&kv);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 kf = __half22float2(kh[j]);
+        dot = fmaf(qf[2 * j], kf.x, dot);
+        dot = fmaf(qf[2 * j + 1], kf.y, dot);
+      }
+    }
+    for (int o = tpr / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    if (r < nk && d0 == 0) p[r] = dot;
+  }
+  __syncthreads();
+
+  // Softmax statistics, computed by every warp (no block reduction).
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float mx = -FLT_MAX;
+  for (int j = lane; j < nk; j += 32) mx = fmaxf(mx, p[j]);
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  float sum = 0.f;
+  for (int j = lane; j < nk; j += 32) sum += __expf(p[j] - mx);
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+
+  // P.V: thread (r0, d0) sums rows r0, r0 + par, ...; then the row groups of a warp, then the warps.
+  float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  for (int r = r0; r < nk; r += par) {
+    const float e = __expf(p[r] - mx);
+    const uint4 vv = *reinterpret_cast<const uint4*>(vs + r * hd + d0);
+    const __half2* vh = reinterpret_cast<const __half2*>(&vv);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float2 vf = __half22float2(vh[j]);
+      acc[2 * j] = fmaf(e, vf.x, acc[2 * j]);
+      acc[2 * j + 1] = fmaf(e, vf.y, acc[2 * j + 1]);
+    }
+  }
+  for (int o = tpr; o < 32; o <<= 1)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
+  if (lane < tpr)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) wacc[warp * hd + d0 + j] = acc[j];
+  __syncthreads();
+
+  const int valid = pos / S + 1;  // splits holding keys of this row
+  if (out && valid == 1) {
+    for (int d = threadIdx.x; d < hd; d += kThreads) {
+      float v = 0.f;
+      for (int w = 0; w < kWarps; ++w) v += wacc[w * hd + d];
+      out[head * hd + d] = __float2half(v / sum);
+    }
+    return;
+  }
+  for (int d = threadIdx.x; d < hd; d += kThreads) {
+    float v = 0.f;
+    for (int w = 0; w < kWarps; ++w) v += wacc[w * hd + d];
+    partial_acc[part * hd + d] = v;
+  }
+  if (threadIdx.x == 0) partial_ml[part] = make_float2(mx, sum);
+  if (!out) return;  // the consumer merges (GemvSource::kAttention)
+  // The last split of this (row, head) to finish merges them (the counter is reset).
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(&arrivals[head], 1u) == static_cast<uint32_t>(valid - 1);
+    if (last) arrivals[head] = 0;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const size_t first = head * gridDim.x;
+  CombineHead(partial_ml, partial_acc, first, valid, hd, out + head * hd);
+}
+
+}  // namespace
+
+size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys) {
+  return static_cast<size_t>(split_keys) * head_dim * 2 * sizeof(__half) + split_keys * sizeof(float) +
+         static_cast<size_t>(kWarps) * head_dim * sizeof(float);
+}
+
+cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
+                                      __half* v_cache, const int32_t* slot, const int32_t* pos,
+                                      const AttnShape& shape, int rows, int splits, int split_keys,
+                                      bool positions_final, float2* partial_ml, float* partial_acc,
+                                      uint32_t* arrivals, __half* out, cudaStream_t stream, ZeroSpans zero) {
+  if (rows <= 0) return cudaSuccess;
+  const int tpr = shape.head_dim / 8;
+  if (split_keys < 1 || split_keys > kAttnSplitKeys || splits < 1 || (out && !arrivals) || shape.head_dim % 8 != 0 ||
+      (tpr & (tpr - 1)) != 0 || tpr > 32 || shape.heads % shape.kv_heads != 0)
+    return cudaErrorInvalidValue;
+  const size_t smem = RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys);
+  if (smem > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(RopeDecodeAttentionKernel,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (err != cudaSuccess) return err;
+  }
+  return Launch(RopeDecodeAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), smem, stream, qkv,
+                ld_qkv, rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,
+                partial_acc, arrivals, out, zero);
+}
+
+}  // namespace llama::kernels
