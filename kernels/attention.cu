@@ -1,6 +1,5 @@
 #include "kernels/attention.h"
 
-#include "kernels/attention_combine.cuh"
 #include "kernels/launch.h"
 
 #include <algorithm>
@@ -25,6 +24,34 @@ __device__ __forceinline__ float BlockReduce(float v, float* sh, bool is_max) {
   float r = sh[0];
   for (int w = 1; w < kThreads / 32; ++w) r = is_max ? fmaxf(r, sh[w]) : r + sh[w];
   return r;
+}
+
+// Merges the `splits` partials of one (row, head) starting at partial index `first` into
+// out[0, hd) (fp16), with the block's threads. Reads through L2: the partials may have been
+// written by other blocks of the same launch.
+__device__ __forceinline__ void CombineHead(const float2* partial_ml, const float* partial_acc, size_t first,
+                                            int splits, int hd, __half* out) {
+  // Unrolled so that the loads of several splits are in flight at once (16 splits at 2048
+  // keys: a serial chain of L2 round trips otherwise).
+  float mx = -FLT_MAX;
+#pragma unroll 8
+  for (int sp = 0; sp < splits; ++sp) mx = fmaxf(mx, __ldcg(&partial_ml[first + sp]).x);
+  float denom = 0.f;
+#pragma unroll 8
+  for (int sp = 0; sp < splits; ++sp) {
+    const float2 ml = __ldcg(&partial_ml[first + sp]);
+    if (ml.y > 0.f) denom += __expf(ml.x - mx) * ml.y;
+  }
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float v = 0.f;
+#pragma unroll 8
+    for (int sp = 0; sp < splits; ++sp) {
+      const float2 ml = __ldcg(&partial_ml[first + sp]);
+      const float a = __ldcg(&partial_acc[(first + sp) * hd + d]);
+      if (ml.y > 0.f) v += __expf(ml.x - mx) * a;
+    }
+    out[d] = __float2half(v / denom);
+  }
 }
 
 // One split of keys [k0, k0 + nk) for (row m, head h): writes *ml_out = (max, sum) and

@@ -48,22 +48,21 @@ cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partia
 // One decode step whose rows are distinct sequences (no two rows share a slot), in one
 // kernel: for row m at position pos[m], q and k heads of the fp32 projection
 // qkv [rows, ld_qkv] = [q (H*hd) | k (KVH*hd) | v (KVH*hd)] are rotated (RoPE table as in
-// rope.h), the new k, v are written to the cache at pos[m], and attention runs over keys
-// 0..pos[m] — LaunchRopeStoreKv followed by LaunchDecodeAttention, minus a launch and the q
-// round trip. Splits of split_keys (1..kAttnSplitKeys) keys, `splits` of them per (row, head):
-//   - out set: splits past a row's keys exit, the rest are merged into out fp16 [rows, H*hd]
-//     by the last to finish (arrivals as above);
-//   - out null: every split writes its partial (empty ones (-FLT_MAX, 0)) for the consumer to
-//     merge (GemvSource::kAttention of gptq_matmul.h), no arrivals.
+// rope.h), the new k, v are written to the cache at pos[m], and out fp16 [rows, H*hd] gets
+// the attention over keys 0..pos[m] — LaunchRopeStoreKv followed by LaunchDecodeAttention,
+// minus a launch, the q round trip and the global-memory merge: the `splits` blocks of
+// split_keys (1..kAttnSplitKeys) keys of one (row, head) form a thread-block cluster, and
+// the first merges the others' partials from their shared memory. splits <=
+// kRopeAttnMaxSplits with splits * split_keys > every pos[m].
 // positions_final: slot and pos hold their final values before this kernel starts (true in a
 // replayed decode graph; false when a kernel before it in the stream may write them): the
 // cached keys are then copied to shared memory before the PDL wait, else only prefetched
 // into L2. `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
+constexpr int kRopeAttnMaxSplits = 16;
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
-                                      bool positions_final, float2* partial_ml, float* partial_acc,
-                                      uint32_t* arrivals, __half* out, cudaStream_t stream, ZeroSpans zero = {});
+                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {});
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
 
 // Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and

@@ -172,33 +172,6 @@ __device__ __forceinline__ const float* BlockAttnWeights(const GemvInput& in, in
   return attn_w;
 }
 
-// kAttention, one row (M == 1): attn_w[h * splits + s] = the combine weight of split s of
-// head h, for every head; one warp per head, lanes over splits (at most 128). Whole block,
-// no barrier at the end.
-__device__ __forceinline__ void WarpAttnWeights(const GemvInput& in, int heads, float* attn_w) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, S = in.attn_splits;
-  for (int h = warp; h < heads; h += kWarps) {
-    float2 ml[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-      ml[i] = lane + 32 * i < S ? in.attn_ml[static_cast<size_t>(h) * S + lane + 32 * i] : make_float2(-FLT_MAX, 0.f);
-    float mx = -FLT_MAX;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) mx = fmaxf(mx, ml[i].x);
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    float e[4], den = 0.f;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      e[i] = ml[i].y > 0.f ? __expf(ml[i].x - mx) : 0.f;
-      den += e[i] * ml[i].y;
-    }
-    for (int o = 16; o > 0; o >>= 1) den += __shfl_xor_sync(0xffffffffu, den, o);
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-      if (lane + 32 * i < S) attn_w[h * S + lane + 32 * i] = e[i] / den;
-  }
-}
-
 // The segment that GEMV column tile `tile` (of `tile_cols` columns, counted across segments)
 // falls in; `tile` becomes the index within that segment. Unrolled so w.seg stays in registers.
 __device__ __forceinline__ GptqSegment FindSegment(const GptqMatrix& w, int tile_cols, int* tile) {

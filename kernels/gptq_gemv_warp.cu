@@ -3,12 +3,12 @@
 // block a prologue (RMSNorm over the whole row, the act-order gather of x) and a short life
 // of one 32 KB load, and spend ~14 instructions per 8 weights. Here each block computes the x
 // of its K unit once, in mma B-fragment order with its per-group sums (plain fp16, SwiGLU,
-// RMSNorm with the row's scale, or the merge of attention splits; each segment's act-order
-// permutation applied), and each warp then streams one 16-column tile over that unit with
+// RMSNorm with the row's scale; each segment's act-order permutation applied), and each warp then streams one 16-column tile over that unit with
 // kUnroll 16-byte loads in flight per lane at 6 instructions per 8 weights (the zero point is
 // taken out per group through the sums instead of per weight). A separate input kernel
-// (PrepareXKernel, into `xfrag` / `xsum`) remains for RMSNorm with warp_rms_in_block off; it
-// costs a kernel boundary (tests/bench/RESULTS.md, session 3).
+// (PrepareXKernel, into `xfrag` / `xsum`) computes it instead for attention-split inputs and
+// for RMSNorm with warp_rms_in_block off; it costs a kernel boundary (tests/bench/RESULTS.md,
+// session 3).
 //
 // Work: warp w of block b takes column tile (b / ksplit) * 8 + w and K unit b % ksplit, so
 // the eight warps of a block read the same slice of x.
@@ -27,7 +27,6 @@ constexpr int kMaxUnitKb = 32;       // kb_per_unit <= 32 (2048 rows)
 constexpr int kMaxUnitGroups = 32;   // groups of one unit staged in shared memory (host checks)
 constexpr int kPrepPer = 4;          // consecutive x values per PrepareX thread
 constexpr int kPrepPerBlock = kThreads * kPrepPer;
-constexpr int kWarpAttnWeights = (kMaxSegments - 1) * kMaxUnitKb * 8 * 4;  // floats in s_x[1..]
 
 // Position of input row k (of one segment) in the fragment-ordered x: per 64-row block kb and
 // lane column t, 16 halves: for each 16-row tile c, (x[2t], x[2t+1], x[2t+8], x[2t+9]).
@@ -56,14 +55,14 @@ __device__ __forceinline__ const int32_t* SegmentPerm(const GptqMatrix& w, int s
 // Stored rows k..k+3 of one segment (x rows perm[k..k+3]) as fp16 inputs, written to dst at
 // the fragment positions of local rows r..r+3; returns their sum.
 __device__ __forceinline__ float StageFourRows(const GemvInput& in, int K, const int32_t* perm, int k, int r,
-                                               float inv, const float* attn_w, __half* dst) {
+                                               float inv, __half* dst) {
   int src[kPrepPer];
 #pragma unroll
   for (int j = 0; j < kPrepPer; ++j) src[j] = perm ? __ldg(perm + k + j) : k + j;
   float sum = 0.f;
 #pragma unroll
   for (int j = 0; j < kPrepPer; ++j) {
-    const __half v = InputValue(in, K, 0, src[j], inv, attn_w);
+    const __half v = InputValue(in, K, 0, src[j], inv, nullptr);
     dst[XFragIndex(r + j)] = v;
     sum += __half2float(v);
   }
@@ -88,8 +87,7 @@ __device__ __forceinline__ void PrepareXBlock(const GptqMatrix& w, const GemvInp
   BlockInvRms<1>(in, w.K, red, inv_rms);
   const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[0] : 1.f;
   const float sum =
-      here ? StageFourRows(in, w.K, SegmentPerm(w, s), k0, k0, inv, nullptr, in.xfrag + static_cast<size_t>(s) * w.K)
-           : 0.f;
+      here ? StageFourRows(in, w.K, SegmentPerm(w, s), k0, k0, inv, in.xfrag + static_cast<size_t>(s) * w.K) : 0.f;
   const int lanes = w.group_rows / kPrepPer;  // a group is 8, 16 or 32 aligned lanes
   const float group = GroupSum(sum, lanes);
   if (here && (threadIdx.x & (lanes - 1)) == 0) in.xsum[(s * w.K + k0) / w.group_rows] = group;
@@ -104,15 +102,13 @@ __global__ void __launch_bounds__(kThreads) PrepareXKernel(GptqMatrix w, GemvInp
   PrepareXBlock(w, in, blockIdx.x, red, inv_rms);
 }
 
-// The block computes its unit's x itself (rows [kb0, kb1) x 64 of segments s_lo..s_hi,
-// act-order gathered) into s_x in fragment order, with the group sums: plain fp16, SwiGLU,
-// RMSNorm (rms_in_block), or the merge of attention splits with per-(head, split) weights
-// attn_w (null: InputValue merges on its own).
+// Plain fp16, SwiGLU or (rms_in_block) RMSNorm input: the block computes its unit's x itself
+// (rows [kb0, kb1) x 64 of segments s_lo..s_hi, act-order gathered) into s_x in fragment
+// order, with the group sums.
 template <int G>
 __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                             int kb1, uint4 (*s_x)[kMaxUnitKb * 8],
-                                            float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms,
-                                            const float* attn_w) {
+                                            float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms) {
   const int rows = (kb1 - kb0) * 64;
   BlockInvRms<1>(in, w.K, red, inv_rms);  // RMSNorm: the whole row's scale first
   const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[0] : 1.f;
@@ -121,7 +117,7 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
     __half* xh = reinterpret_cast<__half*>(s_x[sg]);
     for (int r0 = 0; r0 < rows; r0 += kPrepPerBlock) {
       const int r = r0 + threadIdx.x * kPrepPer;
-      const float sum = r < rows ? StageFourRows(in, w.K, perm, kb0 * 64 + r, r, inv, attn_w, xh) : 0.f;
+      const float sum = r < rows ? StageFourRows(in, w.K, perm, kb0 * 64 + r, r, inv, xh) : 0.f;
       const float group = GroupSum(sum, G / kPrepPer);
       if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0) s_xsum[sg][r / G] = group;
     }
@@ -173,16 +169,9 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, 
   AllowDependents();
   WaitForPrerequisites();
   const int s_lo = segment_of(nt0), s_hi = segment_of(min(nt0 + kWarps, w.N / 16) - 1);
-  if (in.kind != GemvSource::kRmsNorm || rms_in_block) {
-    const float* attn_w = nullptr;
-    if (in.kind == GemvSource::kAttention && w.num_segments == 1 &&
-        w.K / in.head_dim * in.attn_splits <= kWarpAttnWeights && in.attn_splits <= 128) {
-      float* buf = reinterpret_cast<float*>(s_x[1]);  // one segment: s_x[1..] are free
-      WarpAttnWeights(in, w.K / in.head_dim, buf);
-      __syncthreads();
-      attn_w = buf;
-    }
-    StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, s_x, s_xsum, red, inv_rms, attn_w);
+  if (in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
+      (rms_in_block && in.kind == GemvSource::kRmsNorm)) {
+    StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, s_x, s_xsum, red, inv_rms);
   } else {
     // Stage the prepared x (64 halves = 8 uint4 per 64-row block) and group sums.
     const int nx = (kb1 - kb0) * 8;
@@ -288,7 +277,7 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   const bool prepare = !tuning.warp_skip_prepare;
   if (kb == 0) return cudaErrorNotSupported;
   const bool rms_in_block = tuning.warp_rms_in_block;
-  if (prepare && in.kind == GemvSource::kRmsNorm && !rms_in_block) {
+  if (prepare && ((in.kind == GemvSource::kRmsNorm && !rms_in_block) || in.kind == GemvSource::kAttention)) {
     const int blocks = (w.num_segments * w.K + kPrepPerBlock - 1) / kPrepPerBlock;
     const cudaError_t e = Launch(PrepareXKernel, dim3(blocks), dim3(kThreads), 0, stream, w, in);
     if (e != cudaSuccess) return e;

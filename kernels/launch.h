@@ -6,6 +6,8 @@
 //      kernel writes or reads (weights are immutable and may be read before it).
 // Because every kernel waits for its predecessor's completion before finishing, completion
 // stays in stream order. With PDL off (SetProgrammaticLaunch(false)) launches are ordinary.
+// One exception, by the caller's word: data the host or an earlier graph launch wrote may be
+// read before the wait inside a replayed graph (LaunchRopeDecodeAttention's positions_final).
 #pragma once
 
 #include <cuda_runtime.h>

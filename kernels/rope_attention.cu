@@ -2,14 +2,17 @@
 // write of the new position, and flash-decoding over the cached keys (kernels/attention.h,
 // LaunchRopeDecodeAttention). Replaces LaunchRopeStoreKv + LaunchDecodeAttention when every
 // row is its own sequence.
+#include <cooperative_groups.h>
+
 #include <cfloat>
 
 #include "kernels/attention.h"
-#include "kernels/attention_combine.cuh"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
 namespace {
+
+namespace cg = cooperative_groups;
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
@@ -62,63 +65,19 @@ __device__ __forceinline__ int CopyCachedRows(const __half* __restrict__ k_cache
   return nold;
 }
 
-// grid (splits, H, rows), kThreads threads. Dynamic shared memory: the split's K and V rows
-// [split_keys][hd] fp16, its scores [split_keys], the warps' P.V sums [kWarps][hd].
-__global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
-    const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
-    __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
-    AttnShape s, int split_keys, bool positions_final, float2* __restrict__ partial_ml,
-    float* __restrict__ partial_acc, uint32_t* __restrict__ arrivals, __half* __restrict__ out, ZeroSpans zero) {
-  AllowDependents();
-  extern __shared__ __align__(16) unsigned char smem[];
-  const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z;
-  const int hd = s.head_dim, S = split_keys, k0 = split * S;
-  const int group = s.heads / s.kv_heads, kvh = h / group;
-  const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
-  __half* ks = reinterpret_cast<__half*>(smem);
-  __half* vs = ks + S * hd;
-  float* p = reinterpret_cast<float*>(vs + S * hd);
-  float* wacc = p + S;
-  const size_t head = static_cast<size_t>(m) * s.heads + h;
-  const size_t part = head * gridDim.x + split;
-
-  // The cached keys (positions before pos[m]) were written by earlier launches. When the
-  // positions are final before this kernel starts (a replayed graph: the host and the last
-  // graph wrote them), they are copied into shared memory before the wait; otherwise an
-  // earlier kernel may still be writing them, so the rows they point at are only prefetched
-  // into L2 (a hint: a stale value costs bandwidth, never correctness) and read after it.
-  int copied = -1;
-  {
-    const int pos = positions[m];
-    const int nold = min(S, pos - k0);
-    const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
-    if (positions_final) {
-      copied = CopyCachedRows(k_cache, v_cache, base, row_stride, k0, max(nold, 0), hd, ks, vs);
-    } else {
-      for (int r = threadIdx.x; r < 2 * nold; r += kThreads) {
-        const __half* cache = r < nold ? k_cache : v_cache;
-        PrefetchL2(cache + base + static_cast<size_t>(k0 + r % nold) * row_stride, hd * 2);
-      }
-    }
-  }
-  WaitForPrerequisites();
-  ZeroByGrid(zero.p[0], zero.n[0]);
-  ZeroByGrid(zero.p[1], zero.n[1]);
-
-  const int pos = positions[m];
-  if (k0 > pos) {  // past this row's keys: an empty partial for the consumer, or nothing
-    if (!out && threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
-    return;
-  }
-  const int nk = min(S, pos + 1 - k0), nold = min(nk, pos - k0);
-  const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
-  if (copied < 0) CopyCachedRows(k_cache, v_cache, base, row_stride, k0, nold, hd, ks, vs);
-
+// The block's split of keys [k0, k0 + nk) of (row m, head h) at position pos, the new key
+// last when nold < nk: rotates q (and the new key, which it stores in shared memory and, for
+// one q head per kv head, in the cache), then leaves the unnormalized P.V in s_acc[hd] and
+// (max, sum) in *s_ml. The cached rows are in flight to ks / vs (cp.async).
+__device__ __forceinline__ void SplitAttention(const float* __restrict__ row, const float2* __restrict__ cs,
+                                               __half* __restrict__ k_cache, __half* __restrict__ v_cache,
+                                               size_t new_at, const AttnShape& s, int h, int kvh, int nk, int nold,
+                                               __half* ks, __half* vs, float* p, float* wacc, float* s_acc,
+                                               float2* s_ml) {
+  const int hd = s.head_dim;
   // tpr = hd / 8 threads cover one row with 8 dims each; par rows per pass.
   const int tpr = hd / 8, par = kThreads / tpr;
   const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
-  const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
-  const float2* cs = table + static_cast<size_t>(pos) * (hd / 2);
   float qf[8];
   RopeEight(row + h * hd, d0, hd, cs, qf);
   const float scale = rsqrtf(static_cast<float>(hd));
@@ -132,10 +91,9 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
     for (int j = 0; j < 8; ++j) vf[j] = v[j];
     StoreEight(ks + nold * hd + d0, kf);
     StoreEight(vs + nold * hd + d0, vf);
-    if (h % group == 0) {  // one block per kv head writes the cache
-      const size_t g = base + static_cast<size_t>(pos) * row_stride + d0;
-      StoreEight(k_cache + g, kf);
-      StoreEight(v_cache + g, vf);
+    if (h % (s.heads / s.kv_heads) == 0) {  // one block per kv head writes the cache
+      StoreEight(k_cache + new_at + d0, kf);
+      StoreEight(v_cache + new_at + d0, vf);
     }
   }
   CpAsyncWaitAll();
@@ -189,64 +147,154 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
 #pragma unroll
     for (int j = 0; j < 8; ++j) wacc[warp * hd + d0 + j] = acc[j];
   __syncthreads();
-
-  const int valid = pos / S + 1;  // splits holding keys of this row
-  if (out && valid == 1) {
-    for (int d = threadIdx.x; d < hd; d += kThreads) {
-      float v = 0.f;
-      for (int w = 0; w < kWarps; ++w) v += wacc[w * hd + d];
-      out[head * hd + d] = __float2half(v / sum);
-    }
-    return;
-  }
   for (int d = threadIdx.x; d < hd; d += kThreads) {
     float v = 0.f;
     for (int w = 0; w < kWarps; ++w) v += wacc[w * hd + d];
-    partial_acc[part * hd + d] = v;
+    s_acc[d] = v;
   }
-  if (threadIdx.x == 0) partial_ml[part] = make_float2(mx, sum);
-  if (!out) return;  // the consumer merges (GemvSource::kAttention)
-  // The last split of this (row, head) to finish merges them (the counter is reset).
-  __shared__ bool last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    last = atomicAdd(&arrivals[head], 1u) == static_cast<uint32_t>(valid - 1);
-    if (last) arrivals[head] = 0;
+  if (threadIdx.x == 0) *s_ml = make_float2(mx, sum);
+}
+
+// grid (splits, H, rows), one cluster of `splits` blocks per (row, head), kThreads threads.
+// Dynamic shared memory: the split's K and V rows [split_keys][hd] fp16, its scores
+// [split_keys], the warps' P.V sums [kWarps][hd], the block's partial acc [hd].
+__global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
+    const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
+    __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
+    AttnShape s, int split_keys, bool positions_final, __half* __restrict__ out, ZeroSpans zero) {
+  AllowDependents();
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ float2 s_ml;
+  const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z;
+  const int hd = s.head_dim, S = split_keys, k0 = split * S;
+  const int kvh = h / (s.heads / s.kv_heads);
+  const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
+  __half* ks = reinterpret_cast<__half*>(smem);
+  __half* vs = ks + S * hd;
+  float* p = reinterpret_cast<float*>(vs + S * hd);
+  float* wacc = p + S;
+  float* s_acc = wacc + kWarps * hd;
+
+  // The cached keys (positions before pos[m]) were written by earlier launches. When the
+  // positions are final before this kernel starts (a replayed graph: the host and the last
+  // graph wrote them), they are copied into shared memory before the wait; otherwise an
+  // earlier kernel may still be writing them, so the rows they point at are only prefetched
+  // into L2 (a hint: a stale value costs bandwidth, never correctness) and read after it.
+  bool copied = false;
+  {
+    const int pos = positions[m];
+    const int nold = min(S, pos - k0);
+    const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
+    if (positions_final) {
+      CopyCachedRows(k_cache, v_cache, base, row_stride, k0, max(nold, 0), hd, ks, vs);
+      copied = true;
+    } else {
+      for (int r = threadIdx.x; r < 2 * nold; r += kThreads) {
+        const __half* cache = r < nold ? k_cache : v_cache;
+        PrefetchL2(cache + base + static_cast<size_t>(k0 + r % nold) * row_stride, hd * 2);
+      }
+    }
   }
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  const size_t first = head * gridDim.x;
-  CombineHead(partial_ml, partial_acc, first, valid, hd, out + head * hd);
+  WaitForPrerequisites();
+  ZeroByGrid(zero.p[0], zero.n[0]);
+  ZeroByGrid(zero.p[1], zero.n[1]);
+
+  const int pos = positions[m];
+  if (k0 <= pos) {
+    const int nk = min(S, pos + 1 - k0), nold = min(nk, pos - k0);
+    const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
+    if (!copied) CopyCachedRows(k_cache, v_cache, base, row_stride, k0, nold, hd, ks, vs);
+    SplitAttention(qkv + static_cast<size_t>(m) * ld_qkv, table + static_cast<size_t>(pos) * (hd / 2), k_cache,
+                   v_cache, base + static_cast<size_t>(pos) * row_stride, s, h, kvh, nk, nold, ks, vs, p, wacc, s_acc,
+                   &s_ml);
+  } else if (threadIdx.x == 0) {
+    s_ml = make_float2(-FLT_MAX, 0.f);  // past this row's keys: an empty split
+  }
+
+  // The cluster's first block merges the partials from the others' shared memory (all loads
+  // of a step in flight at once: lane r of warp 0 reads rank r's (max, sum), then each
+  // thread reads its dim of every rank); the second barrier keeps that memory alive until
+  // it has.
+  cg::cluster_group cluster = cg::this_cluster();
+  __shared__ float s_e[kRopeAttnMaxSplits], s_l[kRopeAttnMaxSplits];
+  cluster.sync();
+  if (cluster.block_rank() == 0) {
+    const int n = static_cast<int>(cluster.num_blocks()), lane = threadIdx.x & 31;
+    if (threadIdx.x < 32) {
+      const float2 ml = lane < n ? *cluster.map_shared_rank(&s_ml, lane) : make_float2(-FLT_MAX, 0.f);
+      float mx = ml.x;
+      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      if (lane < n) {
+        s_e[lane] = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;  // 0: an empty split, whose acc is never written
+        s_l[lane] = ml.y;
+      }
+    }
+    __syncthreads();
+    // The same operations in the same order as CombineHead (attention.cu): the unfused path
+    // gives the same bits.
+    float denom = 0.f;
+    for (int r = 0; r < n; ++r)
+      if (s_l[r] > 0.f) denom += s_e[r] * s_l[r];
+    const size_t head = static_cast<size_t>(m) * s.heads + h;
+    for (int d = threadIdx.x; d < hd; d += kThreads) {
+      float v = 0.f;
+#pragma unroll 1
+      for (int r0 = 0; r0 < n; r0 += 8) {
+        float a[8];
+#pragma unroll
+        for (int r = 0; r < 8; ++r) a[r] = r0 + r < n ? cluster.map_shared_rank(s_acc, r0 + r)[d] : 0.f;
+#pragma unroll
+        for (int r = 0; r < 8; ++r)
+          if (r0 + r < n && s_l[r0 + r] > 0.f) v += s_e[r0 + r] * a[r];
+      }
+      out[head * hd + d] = __float2half(v / denom);
+    }
+  }
+  cluster.sync();
 }
 
 }  // namespace
 
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys) {
   return static_cast<size_t>(split_keys) * head_dim * 2 * sizeof(__half) + split_keys * sizeof(float) +
-         static_cast<size_t>(kWarps) * head_dim * sizeof(float);
+         static_cast<size_t>(kWarps + 1) * head_dim * sizeof(float);
 }
 
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
-                                      bool positions_final, float2* partial_ml, float* partial_acc,
-                                      uint32_t* arrivals, __half* out, cudaStream_t stream, ZeroSpans zero) {
+                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero) {
   if (rows <= 0) return cudaSuccess;
   const int tpr = shape.head_dim / 8;
-  if (split_keys < 1 || split_keys > kAttnSplitKeys || splits < 1 || (out && !arrivals) || shape.head_dim % 8 != 0 ||
-      (tpr & (tpr - 1)) != 0 || tpr > 32 || shape.heads % shape.kv_heads != 0)
+  if (split_keys < 1 || split_keys > kAttnSplitKeys || splits < 1 || splits > kRopeAttnMaxSplits ||
+      shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || tpr > 32 ||
+      shape.heads % shape.kv_heads != 0)
     return cudaErrorInvalidValue;
   const size_t smem = RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys);
-  if (smem > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(RopeDecodeAttentionKernel,
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (err != cudaSuccess) return err;
-  }
-  return Launch(RopeDecodeAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), smem, stream, qkv,
-                ld_qkv, rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,
-                partial_acc, arrivals, out, zero);
+  static const cudaError_t attrs = [] {  // once per process: 16-block clusters are non-portable
+    cudaError_t e = cudaFuncSetAttribute(RopeDecodeAttentionKernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (e == cudaSuccess)
+      e = cudaFuncSetAttribute(RopeDecodeAttentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(RopeDecodeAttentionSmemBytes(256, kAttnSplitKeys)));
+    return e;
+  }();
+  if (attrs != cudaSuccess) return attrs;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(splits, shape.heads, rows);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = splits;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = ProgrammaticLaunch() ? 2 : 1;
+  return cudaLaunchKernelEx(&cfg, RopeDecodeAttentionKernel, qkv, ld_qkv, rope_table, k_cache, v_cache, slot, pos,
+                            shape, split_keys, positions_final, out, zero);
 }
 
 }  // namespace llama::kernels

@@ -322,13 +322,16 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
 // projections are split-K GEMVs that accumulate atomically, so their outputs are zeroed
 // ahead by an earlier kernel (embedding: the first qkv; attention: gate_up and the next qkv),
 // RMSNorm and SwiGLU run inside the GEMV that consumes them, and the decode-attention kernel
-// merges its own splits (for one row, the o_proj GEMV merges them). In a decode step (rows
-// of distinct sequences) attention also does RoPE and the K/V write, and layers alternate
-// between two qkv buffers, so that attention can clear the next layer's while it reads its own.
+// merges its own splits. In a decode step (rows of distinct sequences, up to 1024 keys)
+// attention also does RoPE and the K/V write, and layers alternate between two qkv buffers,
+// so that attention can clear the next layer's while it reads its own.
 absl::Status CudaRunner::Forward(const Batch& b) {
   const int M = b.rows;
   const bool gemv = M <= kernels::kGemvMaxRows;
-  const bool fused = gemv && b.distinct && copts_.fuse_rope_attention;
+  // The fused kernel's splits form one thread-block cluster (at most 16 blocks of <= 64
+  // keys); longer contexts take RoPE + the split kernel, which merges through global memory.
+  const bool fused = gemv && b.distinct && copts_.fuse_rope_attention && b.splits <= kernels::kRopeAttnMaxSplits &&
+                     b.split_keys <= 64;
   const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_};
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
   const size_t qkv_count = gemv ? static_cast<size_t>(M) * qkv_n_ : 0;
@@ -343,14 +346,6 @@ absl::Status CudaRunner::Forward(const Batch& b) {
     if (!(skip & 1))
       RETURN_IF_ERROR(MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false));
     Act attended = Half(attn_, heads_ * hd_);
-    const bool merge_in_gemv = fused && M == 1 && copts_.attn_merge_in_gemv;
-    if (merge_in_gemv) {
-      attended.in.kind = kernels::GemvSource::kAttention;
-      attended.in.attn_ml = part_ml_;
-      attended.in.attn_acc = part_acc_;
-      attended.in.attn_splits = b.splits;
-      attended.in.head_dim = hd_;
-    }
     if (skip & 2) {
       // left out (diagnostic_skip_ops)
     } else if (fused) {
@@ -361,8 +356,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
       zero.n[1] = qkv_count;
       RETURN_IF_ERROR(Check(kernels::LaunchRopeDecodeAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
                                                                d_slots_, d_pos_, attn, M, b.splits, b.split_keys,
-                                                               b.graph, part_ml_, part_acc_, attn_arrivals_,
-                                                               merge_in_gemv ? nullptr : attn_, stream_, zero),
+                                                               b.graph, attn_, stream_, zero),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),
@@ -406,10 +400,9 @@ absl::Status CudaRunner::Forward(const Batch& b) {
 // Decode attention: short contexts get small splits so that enough blocks run; splits come
 // in power-of-two buckets so that few graphs are captured per batch size.
 void CudaRunner::PickSplits(int max_keys, Batch* b) const {
-  b->split_keys = copts_.attn_split_keys > 0 ? copts_.attn_split_keys
-                  : max_keys <= 512                ? 32
-                  : max_keys <= 1024               ? 64
-                                                   : 128;
+  // Measured on an H200 at 2048 keys (tests/bench/RESULTS.md, session 4): 64-key splits
+  // beat 32 and 128.
+  b->split_keys = copts_.attn_split_keys > 0 ? copts_.attn_split_keys : max_keys <= 512 ? 32 : 64;
   const int need = (max_keys + b->split_keys - 1) / b->split_keys;
   const int cap = (max_ctx_ + b->split_keys - 1) / b->split_keys;
   int s = 1;

@@ -30,15 +30,12 @@ struct CudaOptions {
   int gemv_warp_kb = 32;
   bool gemv_rms_in_block = true;   // RMSNorm input computed per GEMV block instead of an input kernel
   int gemv_warp_target_blocks = 0; // warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)
-  // Decode attention keys per split: 0 picks by context (32 up to 512 keys, 64 up to 1024, else
-  // 128); 32, 64 or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
+  // Decode attention keys per split: 0 picks by context (32 up to 512 keys, else 64); 32, 64
+  // or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
   int attn_split_keys = 0;
-  // Decode steps whose rows are distinct sequences: RoPE, the K/V write and attention in one
-  // kernel (kernels::LaunchRopeDecodeAttention) instead of two.
+  // Decode steps whose rows are distinct sequences, up to 1024 keys: RoPE, the K/V write and
+  // attention in one kernel (kernels::LaunchRopeDecodeAttention) instead of two.
   bool fuse_rope_attention = true;
-  // With it, one decode row: the o_proj GEMV merges the attention splits while staging its
-  // input (GemvSource::kAttention), instead of the last split of each head.
-  bool attn_merge_in_gemv = false;  // measured slower (H200, tests/bench/RESULTS.md, session 4)
   // Benchmark diagnosis only (outputs are garbage): bit i leaves op i out of every layer of
   // decode-shaped steps, 1 q|k|v, 2 attention, 4 o, 8 gate|up, 16 down; 32 the lm_head. The
   // step-time difference is the op's cost inside the replayed graph.

@@ -60,7 +60,6 @@ ABSL_FLAG(bool, gemv_rms_in_block, true, "warp GEMV: RMSNorm input computed per 
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
-ABSL_FLAG(bool, attn_merge_in_gemv, false, "one decode row: the o_proj GEMV merges the attention splits");
 ABSL_FLAG(uint32_t, skip_ops, 0,
           "DIAGNOSIS ONLY, outputs garbage: leave ops out of decode steps (1 qkv, 2 attention, 4 o, 8 gate|up, "
           "16 down, 32 lm_head) to time their cost inside the graph");
@@ -126,7 +125,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_warp_target_blocks = absl::GetFlag(FLAGS_gemv_warp_target_blocks);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
-    co.attn_merge_in_gemv = absl::GetFlag(FLAGS_attn_merge_in_gemv);
     co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);
     return CreateCudaRunnerWithOptions(std::move(weights), opt, co);
   }
