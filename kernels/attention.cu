@@ -1,5 +1,6 @@
 #include "kernels/attention.h"
 
+#include "kernels/attention_common.cuh"
 #include "kernels/launch.h"
 
 #include <algorithm>
@@ -83,17 +84,7 @@ __device__ __forceinline__ void SplitPartial(const __half* __restrict__ q, const
 #pragma unroll 4
   for (int r_base = 0; r_base < nk; r_base += par) {
     const int r = r_base + r0;
-    float dot = 0.f;
-    if (r < nk) {
-      const uint4 kv = *reinterpret_cast<const uint4*>(k_cache + base + (k0 + r) * row_stride + d0);
-      const __half2* kh = reinterpret_cast<const __half2*>(&kv);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float2 kf = __half22float2(kh[j]);
-        dot = fmaf(qf[2 * j], kf.x, dot);
-        dot = fmaf(qf[2 * j + 1], kf.y, dot);
-      }
-    }
+    float dot = r < nk ? DotEight(qf, k_cache + base + (k0 + r) * row_stride + d0) : 0.f;
     for (int o = tpr / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
     if (r < nk && d0 == 0) p[r] = dot;
   }
@@ -108,17 +99,7 @@ __device__ __forceinline__ void SplitPartial(const __half* __restrict__ q, const
   // P·V: tpr threads cover one row (8 dims each); kThreads / tpr rows in parallel.
   float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
   if (r0 < par) {
-    for (int r = r0; r < nk; r += par) {
-      const uint4 vv = *reinterpret_cast<const uint4*>(v_cache + base + (k0 + r) * row_stride + d0);
-      const __half2* vh = reinterpret_cast<const __half2*>(&vv);
-      const float pr = p[r];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float2 vf = __half22float2(vh[j]);
-        acc[2 * j] = fmaf(pr, vf.x, acc[2 * j]);
-        acc[2 * j + 1] = fmaf(pr, vf.y, acc[2 * j + 1]);
-      }
-    }
+    for (int r = r0; r < nk; r += par) AxpyEight(p[r], v_cache + base + (k0 + r) * row_stride + d0, acc);
   }
   // accs[r0][d]: par x hd floats = kThreads * 8.
   if (r0 < par) {

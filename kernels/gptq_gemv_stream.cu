@@ -245,14 +245,6 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvStreamKernel(GptqMatrix w
   }
 }
 
-int SmCount() {
-  static int cached[64] = {};
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 0;
-  if (cached[dev] == 0) cudaDeviceGetAttribute(&cached[dev], cudaDevAttrMultiProcessorCount, dev);
-  return cached[dev];
-}
-
 template <int M, int Ring>
 cudaError_t LaunchStream(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, const StreamPlan& p,
                          int blocks, size_t smem, cudaStream_t stream) {
@@ -277,6 +269,15 @@ GemvTuning GetGemvTuning() {
 }
 
 namespace gemv {
+
+int SmCount() {
+  static int cached[64] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 0;
+  if (cached[dev] == 0) cudaDeviceGetAttribute(&cached[dev], cudaDevAttrMultiProcessorCount, dev);
+  return cached[dev];
+}
+
 
 cudaError_t LaunchGptqGemvStream(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
                                  const GemvTuning& tu, cudaStream_t stream) {

@@ -126,9 +126,10 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
 
 // GEMV block: 8 warps, 8 consecutive 16-column tiles, one K unit of 64-row blocks [kb0, kb1),
 // whose x and group sums (of every segment the block touches) are staged in shared memory
-// once: computed here for plain fp16 and SwiGLU inputs, copied from the input kernel's output
-// for RMSNorm (which needs the whole row first) and attention-split inputs. Warp: A fragments are 1024 + q (rows n0) and 1024 + 16 q (rows n1) straight from one
-// LOP3 each; a group's sums are fixed up once: s * (sum - (1024 + z) * xsum) and
+// once: computed here for plain fp16, SwiGLU and (rms_in_block) RMSNorm inputs, copied from
+// the input kernel's output for attention-split inputs and RMSNorm without rms_in_block.
+// Warp: A fragments are 1024 + q (rows n0) and 1024 + 16 q (rows n1) straight from one LOP3
+// each; a group's sums are fixed up once: s * (sum - (1024 + z) * xsum) and
 // s / 16 * (sum - (1024 + 16 z) * xsum). Weights, scales and zeros are loaded before the PDL
 // wait.
 template <int G>
@@ -252,12 +253,7 @@ namespace {
 // H200 against 2 x SMs - 16 with units of at most 16: +3.5% decode, it takes gate|up to
 // 32-block units), else the most units. Equal units: a short last unit idles its SMs.
 int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target) {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-    return n > 0 ? n : 132;
-  }();
+  const int sms = SmCount() > 0 ? SmCount() : 132;
   const int tile_blocks = (w.N / 16 + kWarps - 1) / kWarps, kb_count = w.K / 64;
   const int align = w.group_rows > 64 ? w.group_rows / 64 : 1;
   int pick = 0;

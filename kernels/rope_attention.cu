@@ -7,6 +7,7 @@
 #include <cfloat>
 
 #include "kernels/attention.h"
+#include "kernels/attention_common.cuh"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
@@ -102,17 +103,7 @@ __device__ __forceinline__ void SplitAttention(const float* __restrict__ row, co
   // Scores q.k / sqrt(hd) of the split's keys.
   for (int rb = 0; rb < nk; rb += par) {
     const int r = rb + r0;
-    float dot = 0.f;
-    if (r < nk) {
-      const uint4 kv = *reinterpret_cast<const uint4*>(ks + r * hd + d0);
-      const __half2* kh = reinterpret_cast<const __half2*>(&kv);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float2 kf = __half22float2(kh[j]);
-        dot = fmaf(qf[2 * j], kf.x, dot);
-        dot = fmaf(qf[2 * j + 1], kf.y, dot);
-      }
-    }
+    float dot = r < nk ? DotEight(qf, ks + r * hd + d0) : 0.f;
     for (int o = tpr / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
     if (r < nk && d0 == 0) p[r] = dot;
   }
@@ -129,17 +120,7 @@ __device__ __forceinline__ void SplitAttention(const float* __restrict__ row, co
 
   // P.V: thread (r0, d0) sums rows r0, r0 + par, ...; then the row groups of a warp, then the warps.
   float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-  for (int r = r0; r < nk; r += par) {
-    const float e = __expf(p[r] - mx);
-    const uint4 vv = *reinterpret_cast<const uint4*>(vs + r * hd + d0);
-    const __half2* vh = reinterpret_cast<const __half2*>(&vv);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const float2 vf = __half22float2(vh[j]);
-      acc[2 * j] = fmaf(e, vf.x, acc[2 * j]);
-      acc[2 * j + 1] = fmaf(e, vf.y, acc[2 * j + 1]);
-    }
-  }
+  for (int r = r0; r < nk; r += par) AxpyEight(__expf(p[r] - mx), vs + r * hd + d0, acc);
   for (int o = tpr; o < 32; o <<= 1)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
