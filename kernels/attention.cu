@@ -169,36 +169,51 @@ __global__ void CombineKernel(const float2* __restrict__ partial_ml, const float
   CombineHead(partial_ml, partial_acc, first, splits, hd, out + first / splits * hd);
 }
 
-// Causal softmax over S rows: batch b (kv head), query t: keys 0..start+t valid. grid (T, KVH).
-__global__ void CausalSoftmaxKernel(const float* __restrict__ S, __half* __restrict__ P, int T, int Lk,
-                                    int start, float scale) {
+// Causal softmax over S rows: batch b (kv head), query t: keys 0..start+t valid.
+// grid (ceil(T / 8), KVH), 256 threads: one warp per row, 8 rows per block. With `cached`, the
+// row is kept in shared memory (8 x Lk floats, dynamic) from the max pass on and the exps are
+// computed once: S is read once. One block per row with block-wide barriers was
+// latency-bound (12 ms of a 2048-token prefill, tests/bench/RESULTS.md, sessions 3 and 5).
+// Each lane reads back only what it wrote (same j stride): no barrier at all.
+constexpr int kSoftmaxRows = 8;
+__global__ void __launch_bounds__(256) CausalSoftmaxKernel(const float* __restrict__ S, __half* __restrict__ P, int T,
+                                                           int Lk, int start, float scale, bool cached) {
   AllowDependents();
   WaitForPrerequisites();
-  const int t = blockIdx.x, b = blockIdx.y;
+  extern __shared__ float srows[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int t = blockIdx.x * kSoftmaxRows + warp, b = blockIdx.y;
+  if (t >= T) return;
   const size_t off = (static_cast<size_t>(b) * T + t) * Lk;
   const float* row = S + off;
   __half* prow = P + off;
+  float* srow = srows + static_cast<size_t>(warp) * Lk;
   const int valid = min(Lk, start + t + 1);
-  __shared__ float red[32];
   float mx = -FLT_MAX;
-  for (int j = threadIdx.x; j < valid; j += blockDim.x) mx = fmaxf(mx, row[j]);
+#pragma unroll 8
+  for (int j = lane; j < valid; j += 32) {
+    const float v = row[j];
+    if (cached) srow[j] = v;
+    mx = fmaxf(mx, v);
+  }
   for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = mx;
-  __syncthreads();
-  mx = red[0];
-  for (int w = 1; w < blockDim.x / 32; ++w) mx = fmaxf(mx, red[w]);
-  __syncthreads();
   float sum = 0.f;
-  for (int j = threadIdx.x; j < valid; j += blockDim.x) sum += __expf((row[j] - mx) * scale);
+#pragma unroll 8
+  for (int j = lane; j < valid; j += 32) {
+    const float e = __expf(((cached ? srow[j] : row[j]) - mx) * scale);
+    if (cached) srow[j] = e;
+    sum += e;
+  }
   for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = sum;
-  __syncthreads();
-  sum = red[0];
-  for (int w = 1; w < blockDim.x / 32; ++w) sum += red[w];
   const float inv = 1.f / sum;
-  for (int j = threadIdx.x; j < Lk; j += blockDim.x)
-    prow[j] = __float2half(j < valid ? __expf((row[j] - mx) * scale) * inv : 0.f);
+#pragma unroll 8
+  for (int j = lane; j < Lk; j += 32) {
+    const float e = j >= valid ? 0.f : cached ? srow[j] : __expf((row[j] - mx) * scale);
+    prow[j] = __float2half(e * inv);
+  }
 }
+
+constexpr size_t kSoftmaxSmem = 192 * 1024;  // 8 rows of up to 6144 keys are cached
 
 }  // namespace
 
@@ -253,7 +268,13 @@ cudaError_t LaunchPrefillAttention(cublasHandle_t handle, const __half* q, const
           H * hd, static_cast<long long>(g) * hd, &zero, S, CUDA_R_32F, Lk, static_cast<long long>(Lk) * tb, KVH,
           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
       if (st != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
-      cudaError_t err = Launch(CausalSoftmaxKernel, dim3(tb, KVH), dim3(256), 0, stream, S, P, tb, Lk, start + t0, scale);
+      static const cudaError_t attr = cudaFuncSetAttribute(
+          CausalSoftmaxKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSoftmaxSmem));
+      if (attr != cudaSuccess) return attr;
+      const size_t rows_bytes = static_cast<size_t>(kSoftmaxRows) * Lk * sizeof(float);
+      const bool cached = rows_bytes <= kSoftmaxSmem;
+      cudaError_t err = Launch(CausalSoftmaxKernel, dim3((tb + kSoftmaxRows - 1) / kSoftmaxRows, KVH), dim3(256),
+                               cached ? rows_bytes : 0, stream, S, P, tb, Lk, start + t0, scale, cached);
       if (err != cudaSuccess) return err;
       // O_{b*g+i} (col-major hd x tb) = V_b (hd x Lk) * P_b (Lk x tb)
       __half* ob = out + static_cast<size_t>(t0) * H * hd + i * hd;

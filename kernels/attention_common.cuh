@@ -1,5 +1,6 @@
-// Device helpers shared by the decode-attention kernels (attention.cu, rope_attention.cu): a
-// lane's share of one fp16 K or V row is 8 dims, one 16-byte chunk. Included by .cu files only.
+// Device helpers shared by the decode-attention kernels (attention.cu, rope_attention.cu,
+// decode_step.cu): a lane's share of one fp16 K or V row is 8 dims, one 16-byte chunk;
+// RoPE of 8 dims; cp.async of 16 bytes. Included by .cu files only.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -7,6 +8,36 @@
 #include <cstdint>
 
 namespace llama::kernels {
+
+__device__ __forceinline__ void CpAsync16(void* dst_smem, const void* src) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst_smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void CpAsyncWaitAll() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
+// Dims d0..d0+7 of rope(x) at the position whose (cos, sin) row is `cs`, rounded through fp16
+// as the cache stores them: the same operations, uncontracted, as RopeStoreKvKernel (rope.cu).
+__device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
+                                          float (&out)[8]) {
+  const int half = hd / 2;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int d = d0 + j;
+    const bool lo = d < half;
+    const float a = x[d], b = lo ? x[d + half] : x[d - half];
+    const float2 c = cs[lo ? d : d - half];
+    const float ac = __fmul_rn(a, c.x), bs = __fmul_rn(b, c.y);
+    out[j] = __half2float(__float2half(lo ? __fsub_rn(ac, bs) : __fadd_rn(ac, bs)));
+  }
+}
+
+__device__ __forceinline__ void StoreEight(__half* dst, const float (&v)[8]) {
+  uint4 u;
+  __half2* h = reinterpret_cast<__half2*>(&u);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+  *reinterpret_cast<uint4*>(dst) = u;
+}
 
 // q . k over the 8 dims of the 16-byte fp16 chunk at `k` (fma in dim order).
 __device__ __forceinline__ float DotEight(const float (&q)[8], const __half* k) {

@@ -15,41 +15,12 @@ namespace {
 
 namespace cg = cooperative_groups;
 
-constexpr int kThreads = 128;
-constexpr int kWarps = kThreads / 32;
-
-__device__ __forceinline__ void CpAsync16(void* dst_smem, const void* src) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst_smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void CpAsyncWaitAll() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 __device__ __forceinline__ void PrefetchL2(const void* p, unsigned bytes) {
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 }
 
-// Dims d0..d0+7 of rope(x) at the position whose (cos, sin) row is `cs`, rounded through fp16
-// as the cache stores them: the same operations, uncontracted, as RopeStoreKvKernel (rope.cu).
-__device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
-                                          float (&out)[8]) {
-  const int half = hd / 2;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const int d = d0 + j;
-    const bool lo = d < half;
-    const float a = x[d], b = lo ? x[d + half] : x[d - half];
-    const float2 c = cs[lo ? d : d - half];
-    const float ac = __fmul_rn(a, c.x), bs = __fmul_rn(b, c.y);
-    out[j] = __half2float(__float2half(lo ? __fsub_rn(ac, bs) : __fadd_rn(ac, bs)));
-  }
-}
-
-__device__ __forceinline__ void StoreEight(__half* dst, const float (&v)[8]) {
-  uint4 u;
-  __half2* h = reinterpret_cast<__half2*>(&u);
-#pragma unroll
-  for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
-  *reinterpret_cast<uint4*>(dst) = u;
-}
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
 
 // Issues the copies of the split's cached keys and values (rows k0 .. k0 + nold - 1) into
 // shared memory; returns nold.

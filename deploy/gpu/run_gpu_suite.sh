@@ -11,7 +11,8 @@
 # gemv (gemv_bench: decode GEMV GB/s per kernel variant),
 # make7b (synthetic Llama-2-7B checkpoints with the Llama-2 tokenizer), check7b (CUDA vs CPU
 # per layout), variants (all layouts resident on one GPU), bench (llama_bench per layout),
-# ab (bench of the first layout with PDL / graphs off), abx (llama_bench --ab "$AB_SETS" on the
+# ab (bench of the first layout with PDL / graphs off), ncu_gemv (warp-state sections of the
+# warp GEMV under gemv_bench), abx (llama_bench --ab "$AB_SETS" on the
 # first layout: many sets, one load), ncu_attn (ncu sections of the decode-attention kernels),
 # ncu (per-kernel breakdown of one
 # decode step, first layout), ncu_prefill (per-kernel times of one 2048-token prefill).
@@ -27,6 +28,10 @@ BENCH_ARGS=${BENCH_ARGS:-""}
 export LD_LIBRARY_PATH=$CARRY/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export LLAMA_FIXTURES_DIR=$CARRY/fixtures
 BIN=$CARRY/bin
+if [ -f "$CARRY/bin.tar.xz" ]; then  # prepare_carry.sh packs the binaries
+  BIN=$WORK/bin
+  mkdir -p "$WORK" && tar -C "$WORK" -xJf "$CARRY/bin.tar.xz"
+fi
 mkdir -p "$OUT" "$WORK"
 SUMMARY=$OUT/summary.txt
 has() { [[ " $STAGES " == *" $1 "* ]]; }
@@ -56,7 +61,8 @@ fi
 
 if has gemv; then
   # GEMV kernels alone on the 7B projection shapes: achieved GB/s per variant (GEMV_ARGS).
-  for args in "--group 128" "--group 32 --act_order"; do
+  IFS=';' read -r -a shapes <<<"${GEMV_SHAPES:---group 128;--group 32 --act_order}"
+  for args in "${shapes[@]}"; do
     "$BIN/gemv_bench" $args ${GEMV_ARGS:-} >>"$OUT/gemv.log" 2>&1
     note "gemv_bench $args: exit $?"
   done
@@ -130,6 +136,17 @@ if has ncu_attn; then
     note "ncu attention $f: exit $?"
   done
   grep -E "Duration|DRAM Throughput|Achieved Occupancy|Registers Per|Block Limit" "$OUT/ncu_attn.txt" | tee -a "$SUMMARY"
+fi
+
+if has ncu_gemv; then
+  # Where the warp GEMV's warps stall (NCU_GEMV_ARGS: gemv_bench shape flags): one layer's four
+  # GEMVs (q|k|v, o, gate|up, down) after a warm-up layer.
+  ncu -k regex:GptqGemvWarpKernel --launch-skip 4 --launch-count 4 --section SpeedOfLight --section WarpStateStats \
+    --section SchedulerStats --section Occupancy --section InstructionStats "$BIN/gemv_bench" \
+    ${NCU_GEMV_ARGS:---group 32 --act_order} --variants warprms:32 --repeat 1 >>"$OUT/ncu_gemv.txt" 2>&1
+  note "ncu gemv ${NCU_GEMV_ARGS:-}: exit $?"
+  grep -E "Duration|DRAM Throughput|Stall|Issued Warp|Eligible Warps|Active Warps Per|Executed Ipc A" \
+    "$OUT/ncu_gemv.txt" | tee -a "$SUMMARY"
 fi
 
 if has ncu; then

@@ -1,243 +1,9 @@
-// CUDA ModelRunner: buffers, the forward pass (CudaRunner::Forward, read top to bottom),
-// CUDA-graph replay of decode steps and the on-device greedy loop.
-#include "engine/cuda/cuda_runner.h"
+// CUDA ModelRunner: the forward pass (CudaRunner::Forward, read top to bottom), CUDA-graph
+// replay of decode steps and the on-device greedy loop. Buffers and the factory:
+// cuda_runner_setup.cc; the class: cuda_runner_internal.h.
+#include "engine/cuda/cuda_runner_internal.h"
 
-#include <cublas_v2.h>
-#include <cuda_runtime_api.h>
-
-#include <algorithm>
-#include <map>
-#include <mutex>
-#include <set>
-#include <string>
-#include <tuple>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "engine/cuda/device_arena.h"
-#include "engine/cuda/device_model.h"
-#include "kernels/activation.h"
-#include "kernels/attention.h"
-#include "kernels/dense_matmul.h"
-#include "kernels/embedding.h"
-#include "kernels/gptq_matmul.h"
-#include "kernels/launch.h"
-#include "kernels/norm.h"
-#include "kernels/rope.h"
-#include "kernels/sampling.h"
-
-namespace llama {
-namespace {
-
-using cuda::DeviceArena;
-using cuda::DeviceLayer;
-using cuda::DeviceModel;
-using cuda::DeviceProjection;
-
-absl::Status Check(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("CUDA ", what, " failed: ", cudaGetErrorString(err)));
-}
-absl::Status CheckBlas(cublasStatus_t st, const char* what) {
-  if (st == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("cuBLAS ", what, " failed: status ", static_cast<int>(st)));
-}
-#define RETURN_IF_ERROR(expr)            \
-  do {                                   \
-    absl::Status _st = (expr);           \
-    if (!_st.ok()) return _st;           \
-  } while (0)
-
-// One forward over `rows` token rows whose ids/slots/positions are already on the device.
-struct Batch {
-  int rows = 0;
-  bool prefill = false;   // one slot, consecutive positions start..start+rows-1
-  int slot = 0, start = 0;
-  int logit_row0 = 0;     // logits for rows [logit_row0, rows)
-  int splits = 1;         // decode-attention splits of split_keys keys (cover the longest row)
-  int split_keys = kernels::kAttnSplitKeys;
-  bool distinct = false;  // every row its own slot (a decode step): RoPE fused into attention
-  bool graph = false;     // captured into a graph: slots and positions are final when it replays
-};
-
-// An activation feeding a projection: how to compute it (which the split-K GEMV does in its
-// prologue), plus the fp16 buffer it is materialized into when the consumer cannot (prefill
-// GEMM, dense weights).
-struct Act {
-  kernels::GemvInput in;
-  int K = 0;
-  __half* scratch = nullptr;
-};
-
-class CudaRunner final : public ModelRunner {
- public:
-  CudaRunner(std::shared_ptr<const ModelWeights> w, const RunnerOptions& o, const CudaOptions& co)
-      : weights_(std::move(w)), cfg_(weights_->config), opts_(o), copts_(co), arena_(o.device, co.memory_budget_bytes) {}
-  ~CudaRunner() override;
-
-  absl::Status Init();
-  const ModelConfig& config() const override { return cfg_; }
-  int max_slots() const override { return opts_.max_slots; }
-  int max_context() const override { return max_ctx_; }
-  std::string device_name() const override { return device_name_; }
-  size_t memory_bytes() const override { return arena_.bytes(); }
-
-  absl::Status Prefill(int slot, int start_pos, absl::Span<const int32_t> tokens, absl::Span<float> logits,
-                       bool all_logits) override;
-  absl::Status Decode(absl::Span<const int> slots, absl::Span<const int> positions,
-                      absl::Span<const int32_t> tokens, absl::Span<float> logits) override;
-  absl::Status DecodeGreedy(int slot, int pos, int32_t token, absl::Span<int32_t> out_tokens) override;
-
- private:
-  absl::Status Forward(const Batch& b);
-  absl::Status MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out, int rows,
-                      bool accumulate);
-  absl::Status Materialize(const Act& act, int rows);
-  Act Half(__half* x, int K) const;
-  Act RmsNormed(const float* resid, const float* weight) const;
-  void PickSplits(int max_keys, Batch* b) const;
-  absl::Status Run(const Batch& b, bool greedy);  // graph replay when possible
-  absl::Status UploadIo(int rows);
-  __half* KCache(int layer) const { return k_cache_ + layer * layer_cache_elems_; }
-  __half* VCache(int layer) const { return v_cache_ + layer * layer_cache_elems_; }
-
-  std::shared_ptr<const ModelWeights> weights_;
-  ModelConfig cfg_;
-  RunnerOptions opts_;
-  CudaOptions copts_;
-  DeviceArena arena_;
-  DeviceModel model_;
-  std::string device_name_;
-  int max_ctx_ = 0, rows_cap_ = 0, max_splits_ = 1, q_block_ = 1;
-  int dim_ = 0, ffn_ = 0, heads_ = 0, kv_heads_ = 0, hd_ = 0, vocab_ = 0, qkv_n_ = 0;
-  cudaStream_t stream_ = nullptr;
-  cublasHandle_t blas_ = nullptr;
-  std::mutex mu_;
-  std::map<std::tuple<int, int, int, bool, bool>, cudaGraphExec_t> graphs_;
-
-  // Device buffers (arena-owned).
-  int32_t* io_ = nullptr;       // [tokens | slots | positions] x rows_cap_, then step, then history
-  int32_t* d_tokens_ = nullptr;
-  int32_t* d_slots_ = nullptr;
-  int32_t* d_pos_ = nullptr;
-  int32_t* d_step_ = nullptr;
-  int32_t* d_hist_ = nullptr;
-  int32_t* h_io_ = nullptr;     // pinned mirror of io_
-  float* x_ = nullptr;          // [rows, dim] residual stream
-  __half* xn_ = nullptr;        // [rows, dim] normed
-  float* qkv_ = nullptr;        // [rows, (H + 2 KVH) hd]
-  float* qkv_odd_ = nullptr;    // [kGemvMaxRows, (H + 2 KVH) hd]: odd layers' qkv when RoPE is fused
-  __half* q_ = nullptr;         // [rows, H hd]
-  __half* attn_ = nullptr;      // [rows, H hd]
-  float* gate_up_ = nullptr;    // [rows, 2 ffn]
-  __half* h_ = nullptr;         // [rows, ffn]
-  __half* xfrag_ = nullptr;     // [3, max(dim, ffn)]: one decode row's GEMV input (warp GEMV)
-  float* xsum_ = nullptr;       // its sums per group of 32 rows
-  float* logits_ = nullptr;     // [rows, vocab]
-  __half* dequant_ = nullptr;   // prefill: one dequantized weight
-  void* attn_scratch_ = nullptr;
-  float2* part_ml_ = nullptr;
-  float* part_acc_ = nullptr;
-  uint32_t* attn_arrivals_ = nullptr;  // [rows, heads] split counters of decode attention
-  __half* k_cache_ = nullptr;
-  __half* v_cache_ = nullptr;
-  float2* rope_table_ = nullptr;  // [max_ctx][hd / 2] (cos, sin)
-  size_t layer_cache_elems_ = 0;
-};
-
-CudaRunner::~CudaRunner() {
-  cudaSetDevice(opts_.device);
-  for (auto& [k, g] : graphs_) cudaGraphExecDestroy(g);
-  if (blas_) cublasDestroy(blas_);
-  if (stream_) cudaStreamDestroy(stream_);
-  if (h_io_) cudaFreeHost(h_io_);
-  arena_.FreeAll();
-}
-
-absl::Status CudaRunner::Init() {
-  RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
-  kernels::SetProgrammaticLaunch(copts_.programmatic_launch);
-  kernels::SetGemvTuning({copts_.stream_gemv, copts_.gemv_blocks_per_sm, copts_.gemv_l2_prefetch, copts_.gemv_ring_deep,
-                          copts_.warp_gemv, copts_.gemv_warp_kb, false, copts_.gemv_rms_in_block,
-                          copts_.gemv_warp_target_blocks});
-  cudaDeviceProp prop{};
-  RETURN_IF_ERROR(Check(cudaGetDeviceProperties(&prop, opts_.device), "cudaGetDeviceProperties"));
-  device_name_ = absl::StrCat("cuda:", opts_.device, " (", prop.name, ")");
-  dim_ = cfg_.hidden_size;
-  ffn_ = cfg_.intermediate_size;
-  heads_ = cfg_.num_attention_heads;
-  kv_heads_ = cfg_.num_key_value_heads > 0 ? cfg_.num_key_value_heads : heads_;
-  hd_ = cfg_.head_dim > 0 ? cfg_.head_dim : dim_ / heads_;
-  vocab_ = cfg_.vocab_size;
-  qkv_n_ = (heads_ + 2 * kv_heads_) * hd_;
-  max_ctx_ = opts_.max_context > 0 ? opts_.max_context : cfg_.max_position_embeddings;
-  if (opts_.max_slots < 1 || max_ctx_ < 1)
-    return absl::InvalidArgumentError(absl::StrCat("CUDA runner: max_slots ", opts_.max_slots, " and context ",
-                                                   max_ctx_, " must be positive"));
-  const int sk = copts_.attn_split_keys;
-  if (sk != 0 && sk != 32 && sk != 64 && sk != kernels::kAttnSplitKeys)
-    return absl::InvalidArgumentError(
-        absl::StrCat("CUDA runner: attn_split_keys ", sk, " must be 0 (by context), 32, 64 or 128"));
-  rows_cap_ = std::max({std::min(copts_.prefill_chunk, max_ctx_), opts_.max_slots, kernels::kGemvMaxRows});
-  max_splits_ = (max_ctx_ + 31) / 32;  // the smallest split size
-
-  RETURN_IF_ERROR(Check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
-  RETURN_IF_ERROR(CheckBlas(cublasCreate(&blas_), "cublasCreate"));
-  RETURN_IF_ERROR(CheckBlas(cublasSetStream(blas_, stream_), "cublasSetStream"));
-
-  auto m = cuda::UploadModel(*weights_, arena_, copts_.tensor_core_gemv);
-  if (!m.ok()) return m.status();
-  model_ = std::move(*m);
-  weights_.reset();  // the device copy is all that is needed from here on
-
-  const size_t R = rows_cap_;
-  const int attn_rows = std::max(opts_.max_slots, kernels::kGemvMaxRows);
-  const size_t io_count = 3 * R + 1 + max_ctx_ + 1;
-#define ALLOC(ptr, T, count, what)                                \
-  do {                                                            \
-    auto _p = arena_.AllocArray<T>((count), (what));              \
-    if (!_p.ok()) return _p.status();                             \
-    ptr = *_p;                                                    \
-  } while (0)
-  ALLOC(io_, int32_t, io_count, "token/slot/position buffers");
-  d_tokens_ = io_;
-  d_slots_ = io_ + R;
-  d_pos_ = io_ + 2 * R;
-  d_step_ = io_ + 3 * R;
-  d_hist_ = io_ + 3 * R + 1;
-  ALLOC(x_, float, R * dim_, "activations x");
-  ALLOC(xn_, __half, R * std::max(dim_, heads_ * hd_), "activations xn");
-  ALLOC(qkv_, float, R * qkv_n_, "activations qkv");
-  ALLOC(qkv_odd_, float, static_cast<size_t>(kernels::kGemvMaxRows) * qkv_n_, "activations qkv (odd layers)");
-  ALLOC(q_, __half, R * heads_ * hd_, "activations q");
-  ALLOC(attn_, __half, R * heads_ * hd_, "activations attn");
-  ALLOC(gate_up_, float, R * 2 * ffn_, "activations gate_up");
-  ALLOC(h_, __half, R * ffn_, "activations h");
-  ALLOC(xfrag_, __half, 3 * std::max({dim_, ffn_, heads_ * hd_}), "GEMV input scratch");
-  ALLOC(xsum_, float, 3 * std::max({dim_, ffn_, heads_ * hd_}) / 32 + 1, "GEMV input group sums");
-  ALLOC(logits_, float, R * vocab_, "logits");
-  ALLOC(dequant_, __half, std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
-  const kernels::AttnShape shape{heads_, kv_heads_, hd_, max_ctx_};
-  const size_t per_row = kernels::PrefillAttentionScratchBytes(shape, 1);
-  // Query blocks of <= 256 rows: causal blocks skip most masked keys, and S stays near L2 size.
-  q_block_ = static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / per_row, 16, std::min<size_t>(R, 256)));
-  ALLOC(attn_scratch_, char, kernels::PrefillAttentionScratchBytes(shape, q_block_), "prefill attention scratch");
-  ALLOC(part_ml_, float2, static_cast<size_t>(attn_rows) * heads_ * max_splits_, "attention partials");
-  ALLOC(part_acc_, float, static_cast<size_t>(attn_rows) * heads_ * max_splits_ * hd_, "attention partials");
-  ALLOC(attn_arrivals_, uint32_t, static_cast<size_t>(attn_rows) * heads_, "attention split counters");
-  layer_cache_elems_ = static_cast<size_t>(opts_.max_slots) * max_ctx_ * kv_heads_ * hd_;
-  const size_t cache_elems = layer_cache_elems_ * cfg_.num_hidden_layers;
-  ALLOC(k_cache_, __half, cache_elems, absl::StrFormat("K cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
-  ALLOC(v_cache_, __half, cache_elems, absl::StrFormat("V cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
-  ALLOC(rope_table_, float2, static_cast<size_t>(max_ctx_) * (hd_ / 2), "RoPE table");
-#undef ALLOC
-  RETURN_IF_ERROR(Check(kernels::LaunchRopeTable(rope_table_, max_ctx_, hd_, cfg_.rope_theta, stream_), "rope table"));
-  RETURN_IF_ERROR(Check(cudaMemset(attn_arrivals_, 0, static_cast<size_t>(attn_rows) * heads_ * 4), "cudaMemset"));
-  RETURN_IF_ERROR(Check(cudaMemset(k_cache_, 0, cache_elems * 2), "cudaMemset K cache"));
-  RETURN_IF_ERROR(Check(cudaMemset(v_cache_, 0, cache_elems * 2), "cudaMemset V cache"));
-  RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_io_), io_count * sizeof(int32_t)), "cudaMallocHost"));
-  return Check(cudaDeviceSynchronize(), "upload");
-}
+namespace llama::cuda_internal {
 
 Act CudaRunner::Half(__half* x, int K) const {
   Act a;
@@ -336,10 +102,19 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
   const size_t qkv_count = gemv ? static_cast<size_t>(M) * qkv_n_ : 0;
   const size_t gate_up_count = gemv ? static_cast<size_t>(M) * 2 * ffn_ : 0;
+  const unsigned skip = gemv ? copts_.diagnostic_skip_ops : 0;
+  // One row of its own sequence: every layer in one persistent kernel (kernels/decode_step.cu
+  // is this loop for that case), else layer by layer below.
+  const bool persistent = persistent_.grid > 0 && M == 1 && b.distinct;
+  persistent_.args.skip = skip;
+  if (persistent)
+    RETURN_IF_ERROR(Check(cudaMemsetAsync(persistent_.args.barrier, 0, sizeof(uint32_t), stream_), "barrier reset"));
   RETURN_IF_ERROR(Check(kernels::LaunchEmbedding(model_.embed, dim_, d_tokens_, x_, M, stream_,
                                                  gemv ? qkv_ : nullptr, qkv_count), "embedding"));
-  const unsigned skip = gemv ? copts_.diagnostic_skip_ops : 0;
-  for (int l = 0; l < static_cast<int>(model_.layers.size()); ++l) {
+  if (persistent)
+    RETURN_IF_ERROR(Check(kernels::LaunchDecodeStep(persistent_.args, persistent_.grid, stream_), "decode step"));
+  const int layered = persistent ? 0 : static_cast<int>(model_.layers.size());
+  for (int l = 0; l < layered; ++l) {
     const DeviceLayer& layer = model_.layers[l];
     float* qkv = fused && l % 2 == 1 ? qkv_odd_ : qkv_;
     // Attention block: x += o(attention(rope(qkv(rmsnorm(x))))).
@@ -574,38 +349,4 @@ absl::Status CudaRunner::DecodeGreedy(int slot, int pos, int32_t token, absl::Sp
   return absl::OkStatus();
 }
 
-}  // namespace
-
-int CudaDeviceCount() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return n;
-}
-
-absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunnerWithOptions(
-    std::shared_ptr<const ModelWeights> weights, const RunnerOptions& options, const CudaOptions& cuda) {
-  if (!weights) return absl::InvalidArgumentError("CreateCudaRunner: no weights");
-  int count = 0;
-  const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess || count == 0) {
-    cudaGetLastError();
-    return absl::UnavailableError(absl::StrCat("no CUDA device: ",
-                                               err != cudaSuccess ? cudaGetErrorString(err) : "0 devices visible"));
-  }
-  if (options.device < 0 || options.device >= count)
-    return absl::InvalidArgumentError(absl::StrCat("CUDA device index ", options.device, " outside [0, ", count, ")"));
-  auto runner = std::make_unique<CudaRunner>(std::move(weights), options, cuda);
-  absl::Status st = runner->Init();
-  if (!st.ok()) return st;  // the destructor frees every partial allocation
-  return std::unique_ptr<ModelRunner>(std::move(runner));
-}
-
-absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunner(std::shared_ptr<const ModelWeights> weights,
-                                                              const RunnerOptions& options) {
-  return CreateCudaRunnerWithOptions(std::move(weights), options, CudaOptions{});
-}
-
-}  // namespace llama
+}  // namespace llama::cuda_internal

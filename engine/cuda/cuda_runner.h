@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/runner.h"
@@ -40,6 +41,17 @@ struct CudaOptions {
   // decode-shaped steps, 1 q|k|v, 2 attention, 4 o, 8 gate|up, 16 down; 32 the lm_head. The
   // step-time difference is the op's cost inside the replayed graph.
   unsigned diagnostic_skip_ops = 0;
+  // One-row decode steps as ONE persistent cooperative kernel (kernels/decode_step.h), when
+  // the model fits it (one fused GPTQ matrix per projection, uniform groups, warp GEMV on).
+  // Off by default: measured slower than the layered kernels on an H200 (487 vs 653 tok/s,
+  // tests/bench/RESULTS.md, session 5): its grid barriers cost 2.3-3.9 us each, no less
+  // than a PDL kernel boundary. Attention parts per head at most persistent_attn_parts (1..32;
+  // tests lower it so that parts span several 32-key tiles); blocks per SM 2 or 3 (the
+  // kernel's register budget).
+  bool persistent_decode = false;
+  int persistent_attn_parts = 32;
+  int persistent_blocks_per_sm = 2;
+  bool diagnostic_phase_clock = false;  // benchmarks: CudaPersistentDecodePhaseMicros
 };
 
 // Errors: Unavailable "no CUDA device" when none is visible; InvalidArgument for a bad
@@ -47,6 +59,14 @@ struct CudaOptions {
 // partial allocation freed; Unimplemented for shapes the kernels do not support.
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunnerWithOptions(
     std::shared_ptr<const ModelWeights> weights, const RunnerOptions& options, const CudaOptions& cuda);
+
+// Whether `runner` (a CUDA runner) runs one-row decode steps as the persistent kernel; false
+// for any other runner. For tests and tools.
+bool CudaPersistentDecodeActive(const ModelRunner& runner);
+
+// Diagnostic (CudaOptions::diagnostic_phase_clock): the last persistent step's phase
+// durations in us averaged over layers (q|k|v, attention, o, gate|up, down) and the step.
+std::vector<double> CudaPersistentDecodePhaseMicros(const ModelRunner& runner);
 
 // Number of visible CUDA devices (0 when none or no driver). For tests and tools.
 int CudaDeviceCount();

@@ -60,6 +60,12 @@ ABSL_FLAG(bool, gemv_rms_in_block, true, "warp GEMV: RMSNorm input computed per 
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
+ABSL_FLAG(bool, persistent_decode, false,
+          "one-row decode steps as one persistent kernel when the model fits (measured slower; experiment)");
+ABSL_FLAG(int, persistent_blocks_per_sm, 2, "persistent decode kernel: blocks per SM (2 or 3)");
+ABSL_FLAG(int, persistent_attn_parts, 32, "persistent decode kernel: most attention parts per head (1..32)");
+ABSL_FLAG(bool, phase_clock, false,
+          "persistent decode kernel: print the last step's phase times (us per layer) after each A/B decode run");
 ABSL_FLAG(uint32_t, skip_ops, 0,
           "DIAGNOSIS ONLY, outputs garbage: leave ops out of decode steps (1 qkv, 2 attention, 4 o, 8 gate|up, "
           "16 down, 32 lm_head) to time their cost inside the graph");
@@ -126,6 +132,10 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
     co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);
+    co.persistent_decode = absl::GetFlag(FLAGS_persistent_decode);
+    co.persistent_blocks_per_sm = absl::GetFlag(FLAGS_persistent_blocks_per_sm);
+    co.persistent_attn_parts = absl::GetFlag(FLAGS_persistent_attn_parts);
+    co.diagnostic_phase_clock = absl::GetFlag(FLAGS_phase_clock);
     return CreateCudaRunnerWithOptions(std::move(weights), opt, co);
   }
 #endif
@@ -191,6 +201,10 @@ int Main() {
   const int vocab = cfg.vocab_size;
   std::printf("model      %s\ndevice     %s\nloaded in  %.1f s, %.3f GB on the device\n", dir.c_str(),
               r.device_name().c_str(), Seconds(t_load, Clock::now()), r.memory_bytes() / 1e9);
+#ifdef LLAMA_HAVE_CUDA
+  if (*backend == Backend::kCuda)
+    std::printf("decode     %s\n", CudaPersistentDecodeActive(r) ? "one persistent kernel per step" : "layer by layer");
+#endif
   std::mt19937 rng(1234);
   std::vector<float> logits(vocab);
   auto check = [](const absl::Status& st) {
@@ -277,8 +291,18 @@ int Main() {
     // One runner per set over the same host weights; decode figures only.
     std::printf("\n%-72s %9s %7s %9s %7s\n", "A/B set", "tok/s", "roof", "long", "roof");
     auto line = [&](const std::string& what, ModelRunner& rr) {
+      auto phases = [&](const char* when) {
+#ifdef LLAMA_HAVE_CUDA
+        const std::vector<double> us = CudaPersistentDecodePhaseMicros(rr);
+        if (us.size() == 6)
+          std::printf("  phases, us per layer (%s): q|k|v %.2f  attention %.2f  o %.2f  gate|up %.2f  down %.2f  "
+                      "step %.1f\n", when, us[0], us[1], us[2], us[3], us[4], us[5]);
+#endif
+      };
       const double d = time_decode(rr, prompt_n, new_n, true);
+      phases("short");
       const double l = long_ctx > 0 ? time_decode(rr, long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
+      phases("long");
       std::printf("%-72s %9.1f %6.1f%% %9.1f %6.1f%%\n", what.c_str(), d, roof(d, short_bytes), l,
                   roof(l, long_bytes));
       std::fflush(stdout);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "kernels/attention.h"
 #include "kernels/rope.h"
@@ -45,14 +46,20 @@ std::vector<double> RefAttention(const Shape& s, const std::vector<float>& q, co
 
 TEST(RopeTest, RotatesHalvesAndWritesCache) {
   SKIP_WITHOUT_CUDA();
-  for (const Shape s : {Shape{32, 32, 128, 4096, 2}, Shape{8, 4, 8, 512, 3}}) {
-    const int rows = 4;
+  // 300 rows of the 7B shape: more (row, pair) items than one pass of the kernel's grid.
+  for (const auto& [s, rows] : std::vector<std::pair<Shape, int>>{{Shape{32, 32, 128, 4096, 2}, 300},
+                                                                   {Shape{8, 4, 8, 512, 3}, 4}}) {
     const int n = (s.H + 2 * s.KVH) * s.hd;
     const std::vector<float> qkv = RandomFloats(static_cast<size_t>(rows) * n, -2.f, 2.f);
-    std::uniform_int_distribution<int> pd(0, s.max_ctx - 1), sd(0, s.slots - 1);
+    std::uniform_int_distribution<int> sd(0, s.slots - 1);
+    std::vector<int> all(s.max_ctx);  // distinct positions, the last one among them
+    std::iota(all.begin(), all.end(), 0);
+    std::shuffle(all.begin(), all.end() - 1, Rng());
     std::vector<int32_t> pos(rows), slot(rows);
-    for (int r = 0; r < rows; ++r) { pos[r] = r == 0 ? s.max_ctx - 1 : pd(Rng()); slot[r] = sd(Rng()); }
-    if (slot[1] == slot[2] && pos[1] == pos[2]) pos[2] = (pos[2] + 1) % s.max_ctx;
+    for (int r = 0; r < rows; ++r) {
+      pos[r] = r == 0 ? s.max_ctx - 1 : all[r];
+      slot[r] = sd(Rng());
+    }
     const size_t cache = static_cast<size_t>(s.slots) * s.max_ctx * s.KVH * s.hd;
     DeviceBuffer<float> dqkv(qkv);
     DeviceBuffer<int32_t> dpos(pos), dslot(slot);
@@ -228,9 +235,11 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
 
 TEST(PrefillAttentionTest, CausalMatchesReference) {
   SKIP_WITHOUT_CUDA();
-  for (const Shape s : {Shape{32, 32, 128, 1024, 2}, Shape{8, 4, 8, 512, 3}}) {
+  // The third shape's rows have more keys (> 6144) than the softmax caches in shared memory.
+  for (const auto& [s, start] : std::vector<std::pair<Shape, int>>{
+           {Shape{32, 32, 128, 1024, 2}, 100}, {Shape{8, 4, 8, 512, 3}, 100}, {Shape{2, 1, 8, 24800, 2}, 24500}}) {
     CacheData c(s);
-    const int slot = 1, start = 100, T = 300, q_block = 128;
+    const int slot = 1, T = 300, q_block = 128;
     const std::vector<float> q = RoundToHalf(RandomFloats(static_cast<size_t>(T) * s.H * s.hd, -3.f, 3.f));
     DeviceBuffer<__half> dq(ToHalf(q)), out(q.size());
     const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};

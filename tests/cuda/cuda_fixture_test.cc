@@ -114,14 +114,15 @@ class CudaFixtureTest : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
-  std::vector<int> GreedyOnDevice(const std::vector<int>& prompt, int steps) {
+  std::vector<int> GreedyOnDevice(const std::vector<int>& prompt, int steps, ModelRunner* runner = nullptr) {
+    ModelRunner& r = runner ? *runner : *cuda_;
     std::vector<int32_t> p(prompt.begin(), prompt.end());
     std::vector<float> logits(vocab_);
-    EXPECT_TRUE(cuda_->Prefill(1, 0, p, absl::MakeSpan(logits)).ok());
+    EXPECT_TRUE(r.Prefill(1, 0, p, absl::MakeSpan(logits)).ok());
     std::vector<int> out = prompt;
     out.push_back(Argmax(logits));
     std::vector<int32_t> rest(steps - 1);
-    const absl::Status st = cuda_->DecodeGreedy(1, static_cast<int>(prompt.size()), out.back(), absl::MakeSpan(rest));
+    const absl::Status st = r.DecodeGreedy(1, static_cast<int>(prompt.size()), out.back(), absl::MakeSpan(rest));
     EXPECT_TRUE(st.ok()) << st;
     out.insert(out.end(), rest.begin(), rest.end());
     return out;
@@ -298,6 +299,61 @@ TEST_P(CudaFixtureTest, UnfusedDecodeAttentionMatchesFused) {
   EXPECT_LT(fused_cpu, 5e-2);
   EXPECT_LT(unfused_cpu, 5e-2);
   EXPECT_LT(paths, GetParam() == "fp32" ? 1e-3 : 5e-2);
+}
+
+// The persistent decode kernel (opt-in: every layer of a one-row step in one launch) against
+// the layered path and the CPU backend, step by step over 200 positions (the 64-token greedy
+// sequence, repeated), and on the on-device greedy loop (CUDA graphs) against the reference
+// tokens. A runner with one attention part per head streams up to 7 tiles of 32 keys per part
+// (by default the keys are cut into parts of 16-32 here). The kernel takes the layouts with
+// uniform groups: 32g and 64g here (main and 128g have K = 64 rows, less than one group; fp32
+// is dense); elsewhere the runner must say it is not engaged.
+TEST_P(CudaFixtureTest, PersistentDecodeMatchesLayeredAndCpu) {
+  const bool fits = GetParam() == "gptq-4bit-32g-actorder_True" || GetParam() == "gptq-4bit-64g-actorder_True";
+  RunnerOptions opt;
+  opt.max_slots = 3;
+  opt.max_context = 512;
+  CudaOptions on;
+  on.persistent_decode = true;
+  auto persistent = CreateCudaRunnerWithOptions(weights_, opt, on);
+  ASSERT_TRUE(persistent.ok()) << persistent.status();
+  EXPECT_EQ(CudaPersistentDecodeActive(**persistent), fits);
+  EXPECT_FALSE(CudaPersistentDecodeActive(*cuda_));  // off by default
+  if (!fits) GTEST_SKIP() << "the persistent decode kernel does not take this layout";
+  CudaOptions one_part = on;
+  one_part.persistent_attn_parts = 1;
+  one_part.persistent_blocks_per_sm = 3;
+  auto single = CreateCudaRunnerWithOptions(weights_, opt, one_part);
+  ASSERT_TRUE(single.ok()) << single.status();
+  EXPECT_TRUE(CudaPersistentDecodeActive(**single));
+  const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
+  double paths = 0, parts = 0, vs_cpu = 0;
+  for (int t = 0; t < 200; ++t) {
+    const int32_t tok = seq[t % seq.size()];
+    const auto p = DecodeOne(**persistent, 1, t, tok);
+    const auto l = DecodeOne(*cuda_, 1, t, tok);
+    const auto one = DecodeOne(**single, 1, t, tok);
+    const auto c = DecodeOne(*cpu_, 1, t, tok);
+    for (int v = 0; v < vocab_; ++v) {
+      paths = std::max(paths, static_cast<double>(std::abs(p[v] - l[v])));
+      parts = std::max(parts, static_cast<double>(std::abs(one[v] - p[v])));
+      vs_cpu = std::max(vs_cpu, static_cast<double>(std::abs(p[v] - c[v])));
+    }
+  }
+  std::printf("[ %s ] 200 decode steps, max |logit difference|: persistent vs layered %.6f, one part (3 blocks/SM) "
+              "vs default %.6f, persistent vs CPU %.5f\n", GetParam().c_str(), paths, parts, vs_cpu);
+  EXPECT_LT(vs_cpu, 5e-2);
+  EXPECT_LT(paths, 5e-2);
+  EXPECT_LT(parts, 5e-2);
+  // The on-device greedy loop (graph replays) gives the reference tokens.
+  const std::vector<int> want = Refs()[GetParam()]["greedy_from_bos_64"];
+  ExpectSameGreedy(GreedyOnDevice({1}, static_cast<int>(want.size()) - 1, persistent->get()), want,
+                   "persistent kernel via DecodeGreedy");
+  CudaOptions bad = on;
+  bad.persistent_attn_parts = 33;
+  auto r = CreateCudaRunnerWithOptions(weights_, opt, bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(Branches, CudaFixtureTest,

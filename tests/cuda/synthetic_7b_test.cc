@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_split.h"
+#include "engine/cuda/cuda_runner.h"
 #include "engine/runner.h"
 #include "engine/weights.h"
 #include "tests/cuda/cuda_test_util.h"
@@ -43,6 +44,11 @@ TEST(Synthetic7bTest, CudaMatchesCpuOnPromptAndDecodeSteps) {
   ASSERT_TRUE(cuda.ok()) << cuda.status();
   auto cpu = CreateCpuRunner(*w, opt);
   ASSERT_TRUE(cpu.ok()) << cpu.status();
+  CudaOptions on;  // the opt-in persistent decode kernel follows the CPU too
+  on.persistent_decode = true;
+  auto persistent = CreateCudaRunnerWithOptions(*w, opt, on);
+  ASSERT_TRUE(persistent.ok()) << persistent.status();
+  EXPECT_TRUE(CudaPersistentDecodeActive(**persistent));
   std::printf("[ 7b ] %s on %s, %.2f GB on the device\n", dir, (*cuda)->device_name().c_str(),
               (*cuda)->memory_bytes() / 1e9);
 
@@ -53,6 +59,8 @@ TEST(Synthetic7bTest, CudaMatchesCpuOnPromptAndDecodeSteps) {
   std::vector<float> a(prompt.size() * vocab), b(prompt.size() * vocab);
   ASSERT_TRUE((*cuda)->Prefill(0, 0, prompt, absl::MakeSpan(a), true).ok());
   ASSERT_TRUE((*cpu)->Prefill(0, 0, prompt, absl::MakeSpan(b), true).ok());
+  std::vector<float> pa(a.size());
+  ASSERT_TRUE((*persistent)->Prefill(0, 0, prompt, absl::MakeSpan(pa), true).ok());
   const double prefill_rel = Rel(a, b);
   std::printf("[ 7b ] prefill (16 tokens, all rows): rel %.5f\n", prefill_rel);
   EXPECT_LT(prefill_rel, 2e-2);
@@ -70,6 +78,12 @@ TEST(Synthetic7bTest, CudaMatchesCpuOnPromptAndDecodeSteps) {
     const double rel = Rel(la, lb);
     std::printf("[ 7b ] decode step %d (pos %d): rel %.5f\n", step, pos, rel);
     EXPECT_LT(rel, 2e-2) << "decode step " << step;
+    std::vector<float> lp(la.size());
+    ASSERT_TRUE((*persistent)->Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
+                                      absl::MakeConstSpan(&tok, 1), absl::MakeSpan(lp)).ok());
+    const double prel = Rel(lp, lb);
+    std::printf("[ 7b ] persistent kernel, decode step %d: ||diff|| / ||cpu|| %.5f\n", step, prel);
+    EXPECT_LT(prel, 2e-2) << "persistent decode step " << step;
   }
   std::printf("[ 7b ] greedy choice agreed on %d of 8 steps\n", agree);
 }

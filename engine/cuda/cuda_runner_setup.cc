@@ -1,0 +1,171 @@
+// CUDA ModelRunner setup: device buffers, the persistent-decode plan, teardown, and the
+// factory functions of engine/cuda/cuda_runner.h.
+#include "engine/cuda/cuda_runner_internal.h"
+
+namespace llama {
+namespace cuda_internal {
+
+CudaRunner::~CudaRunner() {
+  cudaSetDevice(opts_.device);
+  for (auto& [k, g] : graphs_) cudaGraphExecDestroy(g);
+  if (blas_) cublasDestroy(blas_);
+  if (stream_) cudaStreamDestroy(stream_);
+  if (h_io_) cudaFreeHost(h_io_);
+  arena_.FreeAll();
+}
+
+absl::Status CudaRunner::Init() {
+  RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
+  kernels::SetProgrammaticLaunch(copts_.programmatic_launch);
+  kernels::SetGemvTuning({copts_.stream_gemv, copts_.gemv_blocks_per_sm, copts_.gemv_l2_prefetch, copts_.gemv_ring_deep,
+                          copts_.warp_gemv, copts_.gemv_warp_kb, false, copts_.gemv_rms_in_block,
+                          copts_.gemv_warp_target_blocks});
+  cudaDeviceProp prop{};
+  RETURN_IF_ERROR(Check(cudaGetDeviceProperties(&prop, opts_.device), "cudaGetDeviceProperties"));
+  device_name_ = absl::StrCat("cuda:", opts_.device, " (", prop.name, ")");
+  dim_ = cfg_.hidden_size;
+  ffn_ = cfg_.intermediate_size;
+  heads_ = cfg_.num_attention_heads;
+  kv_heads_ = cfg_.num_key_value_heads > 0 ? cfg_.num_key_value_heads : heads_;
+  hd_ = cfg_.head_dim > 0 ? cfg_.head_dim : dim_ / heads_;
+  vocab_ = cfg_.vocab_size;
+  qkv_n_ = (heads_ + 2 * kv_heads_) * hd_;
+  max_ctx_ = opts_.max_context > 0 ? opts_.max_context : cfg_.max_position_embeddings;
+  if (opts_.max_slots < 1 || max_ctx_ < 1)
+    return absl::InvalidArgumentError(absl::StrCat("CUDA runner: max_slots ", opts_.max_slots, " and context ",
+                                                   max_ctx_, " must be positive"));
+  const int sk = copts_.attn_split_keys;
+  if (sk != 0 && sk != 32 && sk != 64 && sk != kernels::kAttnSplitKeys)
+    return absl::InvalidArgumentError(
+        absl::StrCat("CUDA runner: attn_split_keys ", sk, " must be 0 (by context), 32, 64 or 128"));
+  if (copts_.persistent_attn_parts < 1 || copts_.persistent_attn_parts > kernels::kDecodeStepMaxParts)
+    return absl::InvalidArgumentError(absl::StrCat("CUDA runner: persistent_attn_parts ", copts_.persistent_attn_parts,
+                                                   " must be in [1, ", kernels::kDecodeStepMaxParts, "]"));
+  if (copts_.persistent_blocks_per_sm != 2 && copts_.persistent_blocks_per_sm != 3)
+    return absl::InvalidArgumentError(
+        absl::StrCat("CUDA runner: persistent_blocks_per_sm ", copts_.persistent_blocks_per_sm, " must be 2 or 3"));
+  rows_cap_ = std::max({std::min(copts_.prefill_chunk, max_ctx_), opts_.max_slots, kernels::kGemvMaxRows});
+  max_splits_ = (max_ctx_ + 31) / 32;  // the smallest split size
+
+  RETURN_IF_ERROR(Check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
+  RETURN_IF_ERROR(CheckBlas(cublasCreate(&blas_), "cublasCreate"));
+  RETURN_IF_ERROR(CheckBlas(cublasSetStream(blas_, stream_), "cublasSetStream"));
+
+  auto m = cuda::UploadModel(*weights_, arena_, copts_.tensor_core_gemv);
+  if (!m.ok()) return m.status();
+  model_ = std::move(*m);
+  weights_.reset();  // the device copy is all that is needed from here on
+
+  const size_t R = rows_cap_;
+  const int attn_rows = std::max(opts_.max_slots, kernels::kGemvMaxRows);
+  const size_t io_count = 3 * R + 1 + max_ctx_ + 1;
+#define ALLOC(ptr, T, count, what)                                \
+  do {                                                            \
+    auto _p = arena_.AllocArray<T>((count), (what));              \
+    if (!_p.ok()) return _p.status();                             \
+    ptr = *_p;                                                    \
+  } while (0)
+  ALLOC(io_, int32_t, io_count, "token/slot/position buffers");
+  d_tokens_ = io_;
+  d_slots_ = io_ + R;
+  d_pos_ = io_ + 2 * R;
+  d_step_ = io_ + 3 * R;
+  d_hist_ = io_ + 3 * R + 1;
+  ALLOC(x_, float, R * dim_, "activations x");
+  ALLOC(xn_, __half, R * std::max(dim_, heads_ * hd_), "activations xn");
+  ALLOC(qkv_, float, R * qkv_n_, "activations qkv");
+  ALLOC(qkv_odd_, float, static_cast<size_t>(kernels::kGemvMaxRows) * qkv_n_, "activations qkv (odd layers)");
+  ALLOC(q_, __half, R * heads_ * hd_, "activations q");
+  ALLOC(attn_, __half, R * heads_ * hd_, "activations attn");
+  ALLOC(gate_up_, float, R * 2 * ffn_, "activations gate_up");
+  ALLOC(h_, __half, R * ffn_, "activations h");
+  ALLOC(xfrag_, __half, 3 * std::max({dim_, ffn_, heads_ * hd_}), "GEMV input scratch");
+  ALLOC(xsum_, float, 3 * std::max({dim_, ffn_, heads_ * hd_}) / 32 + 1, "GEMV input group sums");
+  ALLOC(logits_, float, R * vocab_, "logits");
+  ALLOC(dequant_, __half, std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
+  const kernels::AttnShape shape{heads_, kv_heads_, hd_, max_ctx_};
+  const size_t per_row = kernels::PrefillAttentionScratchBytes(shape, 1);
+  // Query blocks of <= 256 rows: causal blocks skip most masked keys, and S stays near L2 size.
+  q_block_ = static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / per_row, 16, std::min<size_t>(R, 256)));
+  ALLOC(attn_scratch_, char, kernels::PrefillAttentionScratchBytes(shape, q_block_), "prefill attention scratch");
+  ALLOC(part_ml_, float2, static_cast<size_t>(attn_rows) * heads_ * max_splits_, "attention partials");
+  ALLOC(part_acc_, float, static_cast<size_t>(attn_rows) * heads_ * max_splits_ * hd_, "attention partials");
+  ALLOC(attn_arrivals_, uint32_t, static_cast<size_t>(attn_rows) * heads_, "attention split counters");
+  layer_cache_elems_ = static_cast<size_t>(opts_.max_slots) * max_ctx_ * kv_heads_ * hd_;
+  const size_t cache_elems = layer_cache_elems_ * cfg_.num_hidden_layers;
+  ALLOC(k_cache_, __half, cache_elems, absl::StrFormat("K cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
+  ALLOC(v_cache_, __half, cache_elems, absl::StrFormat("V cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
+  ALLOC(rope_table_, float2, static_cast<size_t>(max_ctx_) * (hd_ / 2), "RoPE table");
+#undef ALLOC
+  RETURN_IF_ERROR(Check(kernels::LaunchRopeTable(rope_table_, max_ctx_, hd_, cfg_.rope_theta, stream_), "rope table"));
+  RETURN_IF_ERROR(Check(cudaMemset(attn_arrivals_, 0, static_cast<size_t>(attn_rows) * heads_ * 4), "cudaMemset"));
+  RETURN_IF_ERROR(Check(cudaMemset(k_cache_, 0, cache_elems * 2), "cudaMemset K cache"));
+  RETURN_IF_ERROR(Check(cudaMemset(v_cache_, 0, cache_elems * 2), "cudaMemset V cache"));
+  RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_io_), io_count * sizeof(int32_t)), "cudaMallocHost"));
+  if (copts_.persistent_decode && copts_.warp_gemv && copts_.tensor_core_gemv) {
+    auto pd = cuda::PlanPersistentDecode(
+        model_, {heads_, kv_heads_, hd_, max_ctx_, ffn_, cfg_.rms_norm_eps, copts_.persistent_attn_parts,
+                 copts_.persistent_blocks_per_sm, copts_.diagnostic_phase_clock}, k_cache_,
+        v_cache_, layer_cache_elems_, arena_);
+    if (!pd.ok()) return pd.status();
+    persistent_ = std::move(*pd);
+    kernels::DecodeStepArgs& a = persistent_.args;
+    a.rope_table = rope_table_;
+    a.slot = d_slots_;
+    a.pos = d_pos_;
+    a.x = x_;
+    a.qkv = qkv_;
+    a.gate_up = gate_up_;
+    a.attn = attn_;
+  }
+  return Check(cudaDeviceSynchronize(), "upload");
+}
+
+}  // namespace cuda_internal
+
+using cuda_internal::CudaRunner;
+
+bool CudaPersistentDecodeActive(const ModelRunner& runner) {
+  const auto* r = dynamic_cast<const CudaRunner*>(&runner);
+  return r && r->persistent_decode();
+}
+
+std::vector<double> CudaPersistentDecodePhaseMicros(const ModelRunner& runner) {
+  const auto* r = dynamic_cast<const CudaRunner*>(&runner);
+  return r ? cuda::PhaseMicros(r->persistent()) : std::vector<double>{};
+}
+
+int CudaDeviceCount() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunnerWithOptions(
+    std::shared_ptr<const ModelWeights> weights, const RunnerOptions& options, const CudaOptions& cuda) {
+  if (!weights) return absl::InvalidArgumentError("CreateCudaRunner: no weights");
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return absl::UnavailableError(absl::StrCat("no CUDA device: ",
+                                               err != cudaSuccess ? cudaGetErrorString(err) : "0 devices visible"));
+  }
+  if (options.device < 0 || options.device >= count)
+    return absl::InvalidArgumentError(absl::StrCat("CUDA device index ", options.device, " outside [0, ", count, ")"));
+  auto runner = std::make_unique<CudaRunner>(std::move(weights), options, cuda);
+  absl::Status st = runner->Init();
+  if (!st.ok()) return st;  // the destructor frees every partial allocation
+  return std::unique_ptr<ModelRunner>(std::move(runner));
+}
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunner(std::shared_ptr<const ModelWeights> weights,
+                                                              const RunnerOptions& options) {
+  return CreateCudaRunnerWithOptions(std::move(weights), options, CudaOptions{});
+}
+
+}  // namespace llama
+

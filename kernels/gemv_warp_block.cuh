@@ -1,0 +1,242 @@
+// The warp-streaming GPTQ GEMV's block, as device code (kernels/gptq_gemv_warp.cu describes
+// the design): GptqGemvWarpKernel runs one block of it per CUDA block, the persistent decode
+// kernel (kernels/decode_step.cu) runs its blocks inside its phases. Split in two so that a
+// caller can put a dependency wait in between:
+//   Pre  (immutable data only): the warp's first kUnroll weight loads, its scales and zeros
+//        staged in shared memory;
+//   Post (after the wait): the unit's x staged in fragment order with its group sums, the
+//        stream over the unit, the atomic adds into `out`.
+// Included by .cu files only.
+#pragma once
+
+#include "kernels/gemv_common.cuh"
+
+namespace llama::kernels::gemv {
+
+constexpr int kUnroll = 4;           // 64-row blocks (16-byte loads per lane) in flight per warp
+constexpr int kMaxUnitKb = 32;       // kb_per_unit <= 32 (2048 rows)
+constexpr int kMaxUnitGroups = 32;   // groups of one unit staged in shared memory (host checks)
+constexpr int kPrepPer = 4;          // consecutive x values per PrepareX thread
+constexpr int kPrepPerBlock = kThreads * kPrepPer;
+
+// Position of input row k (of one segment) in the fragment-ordered x: per 64-row block kb and
+// lane column t, 16 halves: for each 16-row tile c, (x[2t], x[2t+1], x[2t+8], x[2t+9]).
+__device__ __forceinline__ int XFragIndex(int k) {
+  const int kb = k >> 6, r = k & 63, c = r >> 4, rr = r & 15;
+  const int t = (rr & 7) >> 1;
+  return ((kb * 4 + t) * 16) + c * 4 + (rr >> 3) * 2 + (rr & 1);
+}
+
+// (a & mask) | magic in one LOP3 (the compiler splits it in two when both are immediates).
+__device__ __forceinline__ uint32_t AndOr(uint32_t a, uint32_t mask, uint32_t magic) {
+  uint32_t r;
+  asm("lop3.b32 %0, %1, %2, %3, 0xea;" : "=r"(r) : "r"(a), "r"(mask), "r"(magic));
+  return r;
+}
+
+// The act-order permutation of segment `s` (null: identity).
+__device__ __forceinline__ const int32_t* SegmentPerm(const GptqMatrix& w, int s) {
+  const int32_t* perm = w.seg[0].perm;
+#pragma unroll
+  for (int i = 1; i < kMaxSegments; ++i)
+    if (i == s) perm = w.seg[i].perm;
+  return perm;
+}
+
+// Stored rows k..k+3 of one segment (x rows perm[k..k+3]) as fp16 inputs, written to dst at
+// the fragment positions of local rows r..r+3; returns their sum.
+__device__ __forceinline__ float StageFourRows(const GemvInput& in, int K, const int32_t* perm, int k, int r,
+                                               float inv, __half* dst) {
+  int src[kPrepPer];
+#pragma unroll
+  for (int j = 0; j < kPrepPer; ++j) src[j] = perm ? __ldg(perm + k + j) : k + j;
+  float sum = 0.f;
+#pragma unroll
+  for (int j = 0; j < kPrepPer; ++j) {
+    const __half v = InputValue(in, K, 0, src[j], inv, nullptr);
+    dst[XFragIndex(r + j)] = v;
+    sum += __half2float(v);
+  }
+  return sum;
+}
+
+// Sum over the `lanes` aligned lanes (a power of two <= 32) that hold one group.
+__device__ __forceinline__ float GroupSum(float v, int lanes) {
+  for (int o = 1; o < lanes; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Plain fp16, SwiGLU or (rms_in_block) RMSNorm input: the block computes its unit's x itself
+// (rows [kb0, kb1) x 64 of segments s_lo..s_hi, act-order gathered) into s_x in fragment
+// order, with the group sums.
+template <int G>
+__device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
+                                            int kb1, uint4 (*s_x)[kMaxUnitKb * 8],
+                                            float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms) {
+  const int rows = (kb1 - kb0) * 64;
+  BlockInvRms<1>(in, w.K, red, inv_rms);  // RMSNorm: the whole row's scale first
+  const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[0] : 1.f;
+  for (int sg = s_lo; sg <= s_hi; ++sg) {
+    const int32_t* perm = SegmentPerm(w, sg);
+    __half* xh = reinterpret_cast<__half*>(s_x[sg]);
+    for (int r0 = 0; r0 < rows; r0 += kPrepPerBlock) {
+      const int r = r0 + threadIdx.x * kPrepPer;
+      const float sum = r < rows ? StageFourRows(in, w.K, perm, kb0 * 64 + r, r, inv, xh) : 0.f;
+      const float group = GroupSum(sum, G / kPrepPer);
+      if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0) s_xsum[sg][r / G] = group;
+    }
+  }
+}
+
+
+// Shared memory of one GEMV block (static in GptqGemvWarpKernel, carved from the dynamic
+// buffer in the persistent kernel): per warp and group the (scale n0, scale n1 / 16,
+// 1024 + z n0, 1024 + 16 z n1) of its lane row; x of the unit per segment; group sums.
+struct GemvWarpSmem {
+  float4 (*par)[kMaxUnitGroups][8];  // [kWarps]
+  uint4 (*x)[kMaxUnitKb * 8];        // [kMaxSegments]
+  float (*xsum)[kMaxUnitGroups];     // [kMaxSegments]
+  float* red;                        // [kWarps]
+  float* inv_rms;                    // [1]
+  static constexpr size_t kBytes = sizeof(float4) * kWarps * kMaxUnitGroups * 8 +
+                                   sizeof(uint4) * kMaxSegments * kMaxUnitKb * 8 +
+                                   sizeof(float) * (kMaxSegments * kMaxUnitGroups + kWarps + 4);
+  // Carves the arrays out of `base` (16-byte aligned, kBytes long).
+  __device__ __forceinline__ static GemvWarpSmem At(unsigned char* base) {
+    GemvWarpSmem s;
+    s.par = reinterpret_cast<float4(*)[kMaxUnitGroups][8]>(base);
+    base += sizeof(float4) * kWarps * kMaxUnitGroups * 8;
+    s.x = reinterpret_cast<uint4(*)[kMaxUnitKb * 8]>(base);
+    base += sizeof(uint4) * kMaxSegments * kMaxUnitKb * 8;
+    s.xsum = reinterpret_cast<float(*)[kMaxUnitGroups]>(base);
+    base += sizeof(float) * kMaxSegments * kMaxUnitGroups;
+    s.red = reinterpret_cast<float*>(base);
+    s.inv_rms = s.red + kWarps;
+    return s;
+  }
+};
+
+// GEMV block `vb` of a grid of (N / 16 / 8) x ksplit blocks: 8 warps, 8 consecutive
+// 16-column tiles, one K unit of 64-row blocks [kb0, kb1). Warp w takes column tile
+// (vb / ksplit) * 8 + w and K unit vb % ksplit, so the eight warps of a block read the same
+// slice of x. A fragments are 1024 + q (rows n0) and 1024 + 16 q (rows n1) straight from one
+// LOP3 each; a group's sums are fixed up once: s * (sum - (1024 + z) * xsum) and
+// s / 16 * (sum - (1024 + 16 z) * xsum).
+template <int G>
+struct GemvWarpBlock {
+  uint4 cur[kUnroll];
+  const uint4* q = nullptr;
+  int nt0 = 0, nt = 0, kb0 = 0, kb1 = 0, g_first = 0, n_groups = 0, si = 0;
+  bool active = false;
+
+  __device__ __forceinline__ static int SegmentOf(const GptqMatrix& w, int tile) {
+    int s = 0;
+#pragma unroll
+    for (int i = 1; i < kMaxSegments; ++i)
+      if (i < w.num_segments && tile * 16 >= w.seg[i].n_begin) s = i;
+    return s;
+  }
+
+  // Immutable data only: may run before the wait for the GEMV's input.
+  __device__ __forceinline__ void Pre(const GptqMatrix& w, int vb, int ksplit, int kb_per_unit,
+                                      const GemvWarpSmem& sm) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    nt0 = (vb / ksplit) * kWarps;
+    nt = nt0 + warp;  // absolute 16-column tile
+    const int kb_count = w.K / 64;
+    kb0 = (vb % ksplit) * kb_per_unit;
+    kb1 = min(kb_count, kb0 + kb_per_unit);
+    active = nt * 16 < w.N;
+    si = SegmentOf(w, nt);
+    q = reinterpret_cast<const uint4*>(w.qtiles) + static_cast<size_t>(nt) * kb_count * 32 + lane;
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i)
+      if (active && kb0 + i < kb1) cur[i] = __ldcs(q + (kb0 + i) * 32);
+    g_first = kb0 * 64 / G;
+    n_groups = (kb1 * 64 - 1) / G - g_first + 1;
+    for (int i = lane; active && i < n_groups * 8; i += 32) {
+      const int gi = i >> 3, r = i & 7;
+      const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;
+      sm.par[warp][gi][r] = make_float4(__half2float(w.scales[at]), __half2float(w.scales[at + 8]) * (1.f / 16.f),
+                                        1024.f + w.zeros[at], 1024.f + 16.f * w.zeros[at + 8]);
+    }
+  }
+
+  // After the wait: stages x (computed here for plain fp16, SwiGLU and, with rms_in_block,
+  // RMSNorm inputs; copied from in.xfrag / in.xsum otherwise), then streams the unit. Whole
+  // block (barriers inside); shared memory is still read by some warps when it returns.
+  __device__ __forceinline__ void Post(const GptqMatrix& w, const GemvInput& in, float* out, bool rms_in_block,
+                                       const GemvWarpSmem& sm) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int s_lo = SegmentOf(w, nt0), s_hi = SegmentOf(w, min(nt0 + kWarps, w.N / 16) - 1);
+    if (in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
+        (rms_in_block && in.kind == GemvSource::kRmsNorm)) {
+      StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);
+    } else {
+      // Stage the prepared x (64 halves = 8 uint4 per 64-row block) and group sums.
+      const int nx = (kb1 - kb0) * 8;
+      for (int i = threadIdx.x; i < (s_hi - s_lo + 1) * nx; i += kThreads) {
+        const int sg = s_lo + i / nx, j = i % nx;
+        sm.x[sg][j] = __ldcg(reinterpret_cast<const uint4*>(in.xfrag + static_cast<size_t>(sg) * w.K) + kb0 * 8 + j);
+      }
+      for (int i = threadIdx.x; i < (s_hi - s_lo + 1) * n_groups; i += kThreads) {
+        const int sg = s_lo + i / n_groups, j = i % n_groups;
+        sm.xsum[sg][j] = __ldcg(in.xsum + static_cast<size_t>(sg) * (w.K / G) + g_first + j);
+      }
+    }
+    __syncthreads();
+    if (!active) return;
+
+    const uint4* xs = &sm.x[si][t * 2];
+    const uint32_t lo = 0x000F000Fu, hi = 0x00F000F0u, magic = 0x64006400u;
+    float acc0 = 0.f, acc1 = 0.f, c[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+    float4 par = make_float4(0.f, 0.f, 0.f, 0.f);
+    float gsum = 0.f;
+    int cur_g = -1;
+    auto close = [&]() {
+      acc0 = fmaf(par.x, c[0][0] + c[1][0] - par.z * gsum, acc0);
+      acc1 = fmaf(par.y, c[0][2] + c[1][2] - par.w * gsum, acc1);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) c[0][j] = c[1][j] = 0.f;
+    };
+    for (int kb = kb0; kb < kb1; kb += kUnroll) {
+      uint4 nxt[kUnroll];
+#pragma unroll
+      for (int i = 0; i < kUnroll; ++i)
+        if (kb + kUnroll + i < kb1) nxt[i] = __ldcs(q + (kb + kUnroll + i) * 32);
+#pragma unroll
+      for (int i = 0; i < kUnroll; ++i) {
+        if (kb + i >= kb1) break;
+        const uint4 xa = xs[(kb + i - kb0) * 8], xb = xs[(kb + i - kb0) * 8 + 1];
+        const uint32_t words[4] = {cur[i].x, cur[i].y, cur[i].z, cur[i].w};
+        const uint32_t bx[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+#pragma unroll
+        for (int cc = 0; cc < 4; ++cc) {
+          if (cc == 0 || (G == 32 && cc == 2)) {
+            const int gl = ((kb + i) * 64 + cc * 16) / G - g_first;
+            if (gl != cur_g) {
+              if (cur_g >= 0) close();
+              cur_g = gl;
+              par = sm.par[warp][gl][g];
+              gsum = sm.xsum[si][gl];
+            }
+          }
+          const uint32_t wd = words[cc], w8 = wd >> 8;
+          const uint32_t a[4] = {AndOr(wd, lo, magic), AndOr(wd, hi, magic), AndOr(w8, lo, magic),
+                                 AndOr(w8, hi, magic)};
+          Mma16816(c[cc & 1], a, bx[2 * cc], bx[2 * cc + 1]);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kUnroll; ++i) cur[i] = nxt[i];
+    }
+    close();
+    if (t == 0) {
+      atomicAdd(out + nt * 16 + g, acc0);
+      atomicAdd(out + nt * 16 + g + 8, acc1);
+    }
+  }
+};
+
+}  // namespace llama::kernels::gemv
