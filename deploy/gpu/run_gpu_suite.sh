@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the CUDA checks and benchmarks on the GPU machine from prebuilt binaries carried in
-# .carry/ (made by deploy/gpu/prepare_carry.sh; bin/: test binaries, llama_bench, gemv_bench,
-# make_checkpoint; lib/: non-system shared libs;
+# .carry/ (made by deploy/gpu/prepare_carry.sh; bin.tar.xz: test binaries, llama_bench,
+# gemv_bench, make_checkpoint, unpacked into $WORK/bin; lib/: non-system shared libs;
 # fixtures/: a copy of ../shared/fixtures). Logs go to $OUT (at most 8 files come back).
 #
 #   STAGES="unit sanitize make7b check7b variants bench ncu" LAYOUTS="main ..." \

@@ -43,7 +43,7 @@ struct CudaOptions {
   unsigned diagnostic_skip_ops = 0;
   // One-row decode steps as ONE persistent cooperative kernel (kernels/decode_step.h), when
   // the model fits it (one fused GPTQ matrix per projection, uniform groups, warp GEMV on).
-  // Off by default: measured slower than the layered kernels on an H200 (487 vs 653 tok/s,
+  // Off by default: measured slower than the layered kernels on an H200 (488.7 vs 650.2 tok/s,
   // tests/bench/RESULTS.md, session 5): its grid barriers cost 2.3-3.9 us each, no less
   // than a PDL kernel boundary. Attention parts per head at most persistent_attn_parts (1..32;
   // tests lower it so that parts span several 32-key tiles); blocks per SM 2 or 3 (the
