@@ -255,6 +255,9 @@ cudaError_t LaunchPrefillAttention(cublasHandle_t handle, const __half* q, const
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
   const float one = 1.f, zero = 0.f;
   if (cublasSetStream(handle, stream) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+  static const cudaError_t attr = cudaFuncSetAttribute(CausalSoftmaxKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                       static_cast<int>(kSoftmaxSmem));
+  if (attr != cudaSuccess) return attr;
   for (int t0 = 0; t0 < T; t0 += q_block) {
     const int tb = std::min(q_block, T - t0);
     const int Lk = start + t0 + tb;  // keys visible to the last row of this block
@@ -268,9 +271,6 @@ cudaError_t LaunchPrefillAttention(cublasHandle_t handle, const __half* q, const
           H * hd, static_cast<long long>(g) * hd, &zero, S, CUDA_R_32F, Lk, static_cast<long long>(Lk) * tb, KVH,
           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
       if (st != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
-      static const cudaError_t attr = cudaFuncSetAttribute(
-          CausalSoftmaxKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSoftmaxSmem));
-      if (attr != cudaSuccess) return attr;
       const size_t rows_bytes = static_cast<size_t>(kSoftmaxRows) * Lk * sizeof(float);
       const bool cached = rows_bytes <= kSoftmaxSmem;
       cudaError_t err = Launch(CausalSoftmaxKernel, dim3((tb + kSoftmaxRows - 1) / kSoftmaxRows, KVH), dim3(256),

@@ -16,7 +16,7 @@ __device__ __forceinline__ void CpAsync16(void* dst_smem, const void* src) {
 __device__ __forceinline__ void CpAsyncWaitAll() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
 // Dims d0..d0+7 of rope(x) at the position whose (cos, sin) row is `cs`, rounded through fp16
-// as the cache stores them: the same operations, uncontracted, as RopeStoreKvKernel (rope.cu).
+// as the cache stores them: the same operations, uncontracted, as the RoPE kernels of rope.cu.
 __device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
                                           float (&out)[8]) {
   const int half = hd / 2;

@@ -367,12 +367,13 @@ int DecodeStepGridBlocks(int group_rows, int head_dim, int blocks_per_sm) {
   if (!ShapeFits(group_rows, head_dim) || (blocks_per_sm != 2 && blocks_per_sm != 3)) return 0;
   const auto kernel = KernelFor(group_rows, blocks_per_sm);
   const size_t smem = DynamicSmem(head_dim);
-  int dev = 0, sms = 0, per_sm = 0, coop = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) ||
-      cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) || !coop)
+  const int sms = SmCount();
+  int dev = 0, per_sm = 0, coop = 0;
+  if (sms <= 0 || cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess || !coop)
     return 0;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)) ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem))
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem) != cudaSuccess)
     return 0;
   return std::min(per_sm, blocks_per_sm) * sms;
 }

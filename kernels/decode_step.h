@@ -68,7 +68,7 @@ struct DecodeStepArgs {
 
 // Blocks of the cooperative grid (all resident at once: at most blocks_per_sm per SM) for
 // this group size and head_dim; 0 when the kernel cannot run (no device, unsupported shape).
-// Plans for its GEMVs come from PlanGptqGemvWarp(w, 32, blocks).
+// Plans for its GEMVs come from PlanGptqGemvWarp(w, blocks).
 int DecodeStepGridBlocks(int group_rows, int head_dim, int blocks_per_sm);
 // The whole step; `grid` from DecodeStepGridBlocks. Launched cooperatively (no PDL): it
 // starts after everything before it in the stream.

@@ -188,9 +188,6 @@ __device__ __forceinline__ GptqSegment FindSegment(const GptqMatrix& w, int tile
   return seg;
 }
 
-// Multiprocessors of the current device, cached per device; 0 when unknown (host).
-int SmCount();
-
 // The streaming GEMV (gptq_gemv_stream.cu); cudaErrorNotSupported when the matrix, M or the
 // tuning do not suit it (the caller then runs the split-K kernels).
 cudaError_t LaunchGptqGemvStream(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,

@@ -270,15 +270,6 @@ GemvTuning GetGemvTuning() {
 
 namespace gemv {
 
-int SmCount() {
-  static int cached[64] = {};
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 0;
-  if (cached[dev] == 0) cudaDeviceGetAttribute(&cached[dev], cudaDevAttrMultiProcessorCount, dev);
-  return cached[dev];
-}
-
-
 cudaError_t LaunchGptqGemvStream(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
                                  const GemvTuning& tu, cudaStream_t stream) {
   if (!tu.stream || !w.qtiles || M < 1 || M > kGemvStreamMaxRows || w.K % 64 != 0 || w.num_groups < 1 ||

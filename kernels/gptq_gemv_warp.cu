@@ -4,16 +4,15 @@
 // of one 32 KB load, and spend ~14 instructions per 8 weights. Here each block computes the x
 // of its K unit once, in mma B-fragment order with its per-group sums (plain fp16, SwiGLU,
 // RMSNorm with the row's scale; each segment's act-order permutation applied), and each warp
-// then streams one 16-column tile over that unit with kUnroll 16-byte loads in flight per lane at 6 instructions per 8 weights (the zero point is
-// taken out per group through the sums instead of per weight). A separate input kernel
+// then streams one 16-column tile over that unit with kUnroll 16-byte loads in flight per
+// lane at 6 instructions per 8 weights (the zero point is taken out per group through the
+// sums instead of per weight). A separate input kernel
 // (PrepareXKernel, into `xfrag` / `xsum`) computes it instead for attention-split inputs and
 // for RMSNorm with warp_rms_in_block off; it costs a kernel boundary (tests/bench/RESULTS.md,
 // session 3).
 //
 // The block itself (work split, staging, the stream) is GemvWarpBlock in gemv_warp_block.cuh,
 // shared with the persistent decode kernel (decode_step.cu).
-#include <algorithm>
-
 #include "kernels/gemv_warp_block.cuh"
 #include "kernels/launch.h"
 
@@ -65,12 +64,18 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, 
 
 }  // namespace
 
-bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_per_unit) {
+namespace {
+// The matrix and a K unit of kb_per_unit 64-row blocks suit the warp GEMV (scratch aside).
+bool UnitFits(const GptqMatrix& w, int kb_per_unit) {
   const int G = w.group_rows;
-  if (M != 1 || !w.qtiles || !in.xfrag || !in.xsum || (G != 32 && G != 64 && G != 128) || w.K % G != 0)
-    return false;
+  if (!w.qtiles || (G != 32 && G != 64 && G != 128) || w.K % G != 0) return false;
   return kb_per_unit >= 1 && kb_per_unit <= kMaxUnitKb && kb_per_unit * 64 % G == 0 &&
          kb_per_unit * 64 / G <= kMaxUnitGroups;
+}
+}  // namespace
+
+bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_per_unit) {
+  return M == 1 && in.xfrag && in.xsum && UnitFits(w, kb_per_unit);
 }
 
 namespace {
@@ -111,15 +116,12 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   return Launch(kernel, grid, dim3(kThreads), 0, stream, w, in, out, ksplit, kb, rms_in_block);
 }
 
-GemvWarpPlan PlanGptqGemvWarp(const GptqMatrix& w, int max_kb, int max_blocks) {
-  GemvInput in;  // the plan depends on the matrix only; any non-null scratch will do
-  in.xfrag = reinterpret_cast<__half*>(16);
-  in.xsum = reinterpret_cast<float*>(16);
+GemvWarpPlan PlanGptqGemvWarp(const GptqMatrix& w, int max_blocks) {
   const int tile_blocks = (w.N / 16 + kWarps - 1) / kWarps, kb_count = w.K / 64;
   GemvWarpPlan best;
   if (w.K % 64 != 0) return best;
-  for (int kb = 1; kb <= std::min(max_kb, kb_count); ++kb) {
-    if (!GptqGemvWarpFits(w, in, 1, kb)) continue;
+  for (int kb = 1; kb <= kb_count; ++kb) {
+    if (!UnitFits(w, kb)) continue;
     const int ksplit = (kb_count + kb - 1) / kb, blocks = tile_blocks * ksplit;
     const bool better = best.kb == 0 || (blocks <= max_blocks ? best.blocks > max_blocks || blocks > best.blocks
                                                               : blocks < best.blocks);

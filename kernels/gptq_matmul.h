@@ -94,12 +94,12 @@ constexpr int kGemvStreamMaxRows = 4;
 // cudaErrorNotSupported when it does not fit (layout, groups, scratch).
 bool GptqGemvWarpFits(const GptqMatrix& w, const GemvInput& in, int M, int kb_per_unit);
 // How the persistent decode kernel (decode_step.h) runs a warp GEMV inside a grid of at most
-// max_blocks resident blocks: K units of kb 64-row blocks (<= max_kb), ksplit units, `blocks`
-// GEMV blocks; the most blocks <= max_blocks, else the fewest. kb == 0: it does not fit.
+// max_blocks resident blocks: K units of kb 64-row blocks, ksplit units, `blocks` GEMV
+// blocks; the most blocks <= max_blocks, else the fewest. kb == 0: it does not fit.
 struct GemvWarpPlan {
   int kb = 0, ksplit = 0, blocks = 0;
 };
-GemvWarpPlan PlanGptqGemvWarp(const GptqMatrix& w, int max_kb, int max_blocks);
+GemvWarpPlan PlanGptqGemvWarp(const GptqMatrix& w, int max_blocks);
 cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, const GemvTuning& tuning,
                                cudaStream_t stream);
 void SetGemvTuning(const GemvTuning& t);

@@ -20,6 +20,9 @@ namespace llama::kernels {
 void SetProgrammaticLaunch(bool on);
 bool ProgrammaticLaunch();
 
+// Multiprocessors of the current device, cached per device; 0 when unknown.
+int SmCount();
+
 // Up to two float ranges a kernel clears on its way (ZeroByGrid): the outputs of later
 // split-K GEMVs, which accumulate atomically.
 struct ZeroSpans {

@@ -115,9 +115,7 @@ cudaError_t LaunchRopeStoreKv(const float* qkv, int ld_qkv, const int32_t* slot,
   constexpr int kThreads = 256;
   const size_t quads = static_cast<size_t>(rows) * (shape.heads + 2 * shape.kv_heads) * (shape.head_dim / 8);
   if (quads >= (size_t{1} << 31)) return cudaErrorInvalidValue;
-  int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-    sms = 132;
+  const int sms = SmCount() > 0 ? SmCount() : 132;
   const int blocks = static_cast<int>(std::min<size_t>((quads + kThreads - 1) / kThreads, static_cast<size_t>(sms) * 8));
   return Launch(RopeStoreKvQuadsKernel, dim3(blocks), dim3(kThreads), 0, stream, qkv, ld_qkv, slot, pos, table, shape,
                 rows, q_out, k_cache, v_cache, zero, zero_count);

@@ -4,12 +4,9 @@
 
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 
 namespace llama::cuda {
 namespace {
-
-constexpr int kMaxUnitKb = 32;  // the warp GEMV's largest K unit (64-row blocks)
 
 // The projection as one quantized matrix in the tensor-core layout, or null.
 const kernels::GptqMatrix* Single(const DeviceProjection& p) {
@@ -25,16 +22,12 @@ absl::StatusOr<PersistentDecode> PlanPersistentDecode(const DeviceModel& m, cons
                                                       __half* k_cache, __half* v_cache, size_t layer_cache_elems,
                                                       DeviceArena& arena) {
   PersistentDecode pd;
-  if (m.layers.empty()) {
-    pd.why_not = "no layers";
-    return pd;
-  }
+  if (m.layers.empty()) return pd;
   const kernels::GptqMatrix* first = Single(m.layers[0].qkv);
   const int G = first ? first->group_rows : 0;
   const int grid = kernels::DecodeStepGridBlocks(G, shape.head_dim, shape.blocks_per_sm);
   if (grid == 0) {
-    cudaGetLastError();
-    pd.why_not = absl::StrCat("group size ", G, " / head_dim ", shape.head_dim, " / device not supported");
+    cudaGetLastError();  // group size, head_dim or device not taken
     return pd;
   }
   std::vector<kernels::DecodeStepLayer> table(m.layers.size());
@@ -43,15 +36,9 @@ absl::StatusOr<PersistentDecode> PlanPersistentDecode(const DeviceModel& m, cons
     const kernels::GptqMatrix* mats[4] = {Single(dl.qkv), Single(dl.wo), Single(dl.gate_up), Single(dl.down)};
     kernels::DecodeStepLayer& t = table[l];
     for (int i = 0; i < 4; ++i) {
-      if (!mats[i] || mats[i]->group_rows != G) {
-        pd.why_not = absl::StrCat("layer ", l, " projection ", i, ": not one fused GPTQ matrix with groups of ", G);
-        return pd;
-      }
-      t.plan[i] = kernels::PlanGptqGemvWarp(*mats[i], kMaxUnitKb, grid);
-      if (t.plan[i].kb == 0) {
-        pd.why_not = absl::StrCat("layer ", l, " projection ", i, ": the warp GEMV does not fit");
-        return pd;
-      }
+      if (!mats[i] || mats[i]->group_rows != G) return pd;  // not one fused GPTQ matrix with groups of G
+      t.plan[i] = kernels::PlanGptqGemvWarp(*mats[i], grid);
+      if (t.plan[i].kb == 0) return pd;  // the warp GEMV does not fit
     }
     t.qkv = *mats[0];
     t.wo = *mats[1];

@@ -5,7 +5,6 @@
 // norms, cache pointers) is uploaded once; so are the kernel's partials and counters.
 #pragma once
 
-#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -16,8 +15,7 @@
 namespace llama::cuda {
 
 struct PersistentDecode {
-  int grid = 0;              // 0: not used (why_not says why)
-  std::string why_not;
+  int grid = 0;                  // 0: not used (the model or device does not fit the kernel)
   kernels::DecodeStepArgs args;  // buffers of the step (x, qkv, ...) are filled in by the runner
 };
 

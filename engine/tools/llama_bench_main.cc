@@ -290,21 +290,24 @@ int Main() {
   if (const std::string ab = absl::GetFlag(FLAGS_ab); !ab.empty()) {
     // One runner per set over the same host weights; decode figures only.
     std::printf("\n%-72s %9s %7s %9s %7s\n", "A/B set", "tok/s", "roof", "long", "roof");
-    auto line = [&](const std::string& what, ModelRunner& rr) {
-      auto phases = [&](const char* when) {
+    // The phase clock (--phase_clock) of the last step of each decode run, printed under its row.
+    auto phases = [&](ModelRunner& rr, const char* when) {
+      std::string text;
 #ifdef LLAMA_HAVE_CUDA
-        const std::vector<double> us = CudaPersistentDecodePhaseMicros(rr);
-        if (us.size() == 6)
-          std::printf("  phases, us per layer (%s): q|k|v %.2f  attention %.2f  o %.2f  gate|up %.2f  down %.2f  "
-                      "step %.1f\n", when, us[0], us[1], us[2], us[3], us[4], us[5]);
+      const std::vector<double> us = CudaPersistentDecodePhaseMicros(rr);
+      if (us.size() == 6)
+        text = absl::StrFormat("  phases, us per layer (%s): q|k|v %.2f  attention %.2f  o %.2f  gate|up %.2f  "
+                               "down %.2f  step %.1f\n", when, us[0], us[1], us[2], us[3], us[4], us[5]);
 #endif
-      };
+      return text;
+    };
+    auto line = [&](const std::string& what, ModelRunner& rr) {
       const double d = time_decode(rr, prompt_n, new_n, true);
-      phases("short");
+      const std::string short_phases = phases(rr, "short");
       const double l = long_ctx > 0 ? time_decode(rr, long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
-      phases("long");
-      std::printf("%-72s %9.1f %6.1f%% %9.1f %6.1f%%\n", what.c_str(), d, roof(d, short_bytes), l,
-                  roof(l, long_bytes));
+      const std::string long_phases = long_ctx > 0 ? phases(rr, "long") : "";
+      std::printf("%-72s %9.1f %6.1f%% %9.1f %6.1f%%\n%s%s", what.c_str(), d, roof(d, short_bytes), l,
+                  roof(l, long_bytes), short_phases.c_str(), long_phases.c_str());
       std::fflush(stdout);
     };
     line("(base)", r);
