@@ -107,13 +107,16 @@ Filler ConstI32(size_t n, uint32_t value) {
 }
 
 // g_idx: k / G, or AutoGPTQ act-order style: a random permutation perm, g_idx[perm[i]] = i / G.
-Filler GIdx(int K, int G, bool desc_act) {
-  return [=](uint8_t* out, uint64_t seed, int) {
+// The permutation is drawn per layer input (`input`), not per tensor: act-order sorts rows by
+// the input's Hessian diagonal, so projections of one input (q|k|v, gate|up) share it in real
+// checkpoints too.
+Filler GIdx(int K, int G, bool desc_act, const std::string& input) {
+  return [=](uint8_t* out, uint64_t, int) {
     std::vector<int32_t> g(K);
     if (desc_act) {
       std::vector<int32_t> perm(K);
       std::iota(perm.begin(), perm.end(), 0);
-      Rng rng{seed};
+      Rng rng{TensorSeed(0x9e3779b97f4a7c15ull, input)};
       for (int i = K - 1; i > 0; --i) std::swap(perm[i], perm[rng.Next() % (i + 1)]);
       for (int i = 0; i < K; ++i) g[perm[i]] = i / G;
     } else {
@@ -123,7 +126,7 @@ Filler GIdx(int K, int G, bool desc_act) {
   };
 }
 
-void PlanGptq(const std::string& prefix, int K, int N, const CheckpointLayout& layout,
+void PlanGptq(const std::string& prefix, const std::string& input, int K, int N, const CheckpointLayout& layout,
               std::vector<Planned>* plan) {
   const int G = layout.group_size;
   const int ng = (K + G - 1) / G;
@@ -134,7 +137,7 @@ void PlanGptq(const std::string& prefix, int K, int N, const CheckpointLayout& l
                    ConstI32(static_cast<size_t>(ng) * (N / 8), 0x77777777u)});
   plan->push_back({{prefix + ".scales", DType::kF16, {ng, N}},
                    F16Uniform(static_cast<size_t>(ng) * N, kScale, 0.25f * kScale)});
-  plan->push_back({{prefix + ".g_idx", DType::kI32, {K}}, GIdx(K, G, layout.desc_act)});
+  plan->push_back({{prefix + ".g_idx", DType::kI32, {K}}, GIdx(K, G, layout.desc_act, input)});
 }
 
 std::vector<Planned> PlanTensors(const CheckpointShape& s, const CheckpointLayout& layout) {
@@ -155,13 +158,13 @@ std::vector<Planned> PlanTensors(const CheckpointShape& s, const CheckpointLayou
                     F16Uniform(s.hidden, 1.0f, 0.05f)});
     plan.push_back({{p + "post_attention_layernorm.weight", DType::kF16, {s.hidden}},
                     F16Uniform(s.hidden, 1.0f, 0.05f)});
-    PlanGptq(p + "self_attn.q_proj", s.hidden, s.heads * hd, layout, &plan);
-    PlanGptq(p + "self_attn.k_proj", s.hidden, s.kv_heads * hd, layout, &plan);
-    PlanGptq(p + "self_attn.v_proj", s.hidden, s.kv_heads * hd, layout, &plan);
-    PlanGptq(p + "self_attn.o_proj", s.heads * hd, s.hidden, layout, &plan);
-    PlanGptq(p + "mlp.gate_proj", s.hidden, s.intermediate, layout, &plan);
-    PlanGptq(p + "mlp.up_proj", s.hidden, s.intermediate, layout, &plan);
-    PlanGptq(p + "mlp.down_proj", s.intermediate, s.hidden, layout, &plan);
+    PlanGptq(p + "self_attn.q_proj", p + "attn_in", s.hidden, s.heads * hd, layout, &plan);
+    PlanGptq(p + "self_attn.k_proj", p + "attn_in", s.hidden, s.kv_heads * hd, layout, &plan);
+    PlanGptq(p + "self_attn.v_proj", p + "attn_in", s.hidden, s.kv_heads * hd, layout, &plan);
+    PlanGptq(p + "self_attn.o_proj", p + "o_in", s.heads * hd, s.hidden, layout, &plan);
+    PlanGptq(p + "mlp.gate_proj", p + "mlp_in", s.hidden, s.intermediate, layout, &plan);
+    PlanGptq(p + "mlp.up_proj", p + "mlp_in", s.hidden, s.intermediate, layout, &plan);
+    PlanGptq(p + "mlp.down_proj", p + "down_in", s.intermediate, s.hidden, layout, &plan);
   }
   std::sort(plan.begin(), plan.end(),
             [](const Planned& a, const Planned& b) { return a.spec.name < b.spec.name; });

@@ -1,6 +1,6 @@
 // Device helpers shared by the decode-attention kernels (attention.cu, rope_attention.cu,
-// decode_step.cu): a lane's share of one fp16 K or V row is 8 dims, one 16-byte chunk;
-// RoPE of 8 dims; cp.async of 16 bytes. Included by .cu files only.
+// decode_step.cu) and the RoPE kernels (rope.cu): a lane's share of one fp16 K or V row is
+// 8 dims, one 16-byte chunk; the RoPE arithmetic; cp.async of 16 bytes. Included by .cu files only.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -15,19 +15,31 @@ __device__ __forceinline__ void CpAsync16(void* dst_smem, const void* src) {
 }
 __device__ __forceinline__ void CpAsyncWaitAll() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
+// Rotate-half RoPE of the pair (lo, hi) = (x[i], x[i + hd / 2]) by cs = (cos, sin): the new
+// x[i] and x[i + hd / 2]. Uncontracted (no FMA): every kernel that writes rotated q or k
+// (rope.cu, the fused decode step, the persistent kernel) goes through these two, so they
+// all write the same bits.
+__device__ __forceinline__ float RopeLow(float lo, float hi, float2 cs) {
+  return __fsub_rn(__fmul_rn(lo, cs.x), __fmul_rn(hi, cs.y));
+}
+__device__ __forceinline__ float RopeHigh(float lo, float hi, float2 cs) {
+  return __fadd_rn(__fmul_rn(hi, cs.x), __fmul_rn(lo, cs.y));
+}
+
 // Dims d0..d0+7 of rope(x) at the position whose (cos, sin) row is `cs`, rounded through fp16
-// as the cache stores them: the same operations, uncontracted, as the RoPE kernels of rope.cu.
+// as the cache stores them.
 __device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
                                           float (&out)[8]) {
   const int half = hd / 2;
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
+    // One load of x[d], its partner and their angle (the selects stay on the indices: a
+    // select between two loaded values doubled this kernel's global loads).
     const int d = d0 + j;
     const bool lo = d < half;
-    const float a = x[d], b = lo ? x[d + half] : x[d - half];
+    const float a = x[d], b = x[lo ? d + half : d - half];
     const float2 c = cs[lo ? d : d - half];
-    const float ac = __fmul_rn(a, c.x), bs = __fmul_rn(b, c.y);
-    out[j] = __half2float(__float2half(lo ? __fsub_rn(ac, bs) : __fadd_rn(ac, bs)));
+    out[j] = __half2float(__float2half(lo ? RopeLow(a, b, c) : RopeHigh(b, a, c)));
   }
 }
 

@@ -1,4 +1,4 @@
-// GPTQ 4-bit GEMV (decode) and dequantization (prefill). Layout: kernels/README.md.
+// GPTQ 4-bit GEMV (decode; prefill dequantization: gptq_dequant.cu). Layout: kernels/README.md.
 #include "kernels/gptq_matmul.h"
 
 #include <cfloat>
@@ -129,40 +129,6 @@ __global__ void __launch_bounds__(kThreads) GptqGemvKernel(GptqMatrix w, GemvInp
   }
 }
 
-// Thread: one packed word (8 rows) x 4 columns; 8-byte stores, coalesced along N.
-__global__ void GptqDequantKernel(GptqMatrix w, __half* __restrict__ dst) {
-  AllowDependents();
-  WaitForPrerequisites();  // dst may still be read by the previous GEMM
-  const int n = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
-  const int word = blockIdx.y;
-  if (n >= w.N) return;
-  GptqSegment seg = w.seg[0];
-#pragma unroll
-  for (int i = 1; i < kMaxSegments; ++i) {
-    const GptqSegment si = w.seg[i];
-    if (i < w.num_segments && n >= si.n_begin) seg = si;
-  }
-  const uint4 q = __ldcs(reinterpret_cast<const uint4*>(w.qweight + static_cast<size_t>(word) * w.N + n));
-  const int g = seg.word_group[word];
-  const uint2 sbits = *reinterpret_cast<const uint2*>(w.scales + static_cast<size_t>(g) * w.N + n);
-  const uint32_t zbits = *reinterpret_cast<const uint32_t*>(w.zeros + static_cast<size_t>(g) * w.N + n);
-  const float2 s01 = __half22float2(AsHalf2(sbits.x)), s23 = __half22float2(AsHalf2(sbits.y));
-  const float s[4] = {s01.x, s01.y, s23.x, s23.y};
-  const uint32_t qw[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const int k = word * 8 + i;
-    const int row = seg.perm ? seg.perm[k] : k;
-    __half v[4];
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int qi = (qw[c] >> (4 * i)) & 15, z = (zbits >> (8 * c)) & 0xff;
-      v[c] = __float2half(s[c] * static_cast<float>(qi - z));
-    }
-    *reinterpret_cast<uint2*>(dst + static_cast<size_t>(row) * w.N + n) = *reinterpret_cast<const uint2*>(v);
-  }
-}
-
 // Tensor-core variant. Block: 8 warps x one 16-column tile each (128 columns of one segment)
 // x 512 rows of K. Per 16x16 k-tile a lane dequantizes its eight A-fragment values and one
 // mma.m16n8k16 (fp32 accumulation) multiplies them by the activations (B: 16 k x 8 batch
@@ -265,56 +231,6 @@ __global__ void __launch_bounds__(kThreads) GptqGemvMmaKernel(GptqMatrix w, Gemv
   t_acc.Store(out, ldo, M, n0, t);
 }
 
-// Dequantization from the tensor-core layout: one warp per 16-column x 64-row block decodes
-// its fragments into shared memory, then writes 64 rows of 32 bytes (16-byte stores).
-constexpr int kDequantWarps = 4;
-__global__ void __launch_bounds__(kDequantWarps * 32) GptqDequantMmaKernel(GptqMatrix w, __half* __restrict__ dst) {
-  AllowDependents();
-  WaitForPrerequisites();
-  __shared__ __align__(16) __half buf[kDequantWarps][64][16];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int kb_count = w.K / 64;
-  const size_t job = static_cast<size_t>(blockIdx.x) * kDequantWarps + warp;
-  if (job >= static_cast<size_t>(w.N / 16) * kb_count) return;
-  const int nt = static_cast<int>(job / kb_count), kb = static_cast<int>(job % kb_count);
-  const int g = lane >> 2, t = lane & 3;
-  const int n0 = nt * 16 + g, n1 = n0 + 8;
-  GptqSegment seg = w.seg[0];
-#pragma unroll
-  for (int i = 1; i < kMaxSegments; ++i) {
-    const GptqSegment si = w.seg[i];
-    if (i < w.num_segments && nt * 16 >= si.n_begin) seg = si;
-  }
-  const uint4 qv = __ldcs(reinterpret_cast<const uint4*>(w.qtiles) + (static_cast<size_t>(nt) * kb_count + kb) * 32 + lane);
-  const uint32_t words[4] = {qv.x, qv.y, qv.z, qv.w};
-#pragma unroll
-  for (int c = 0; c < 4; ++c) {
-    const int kt = kb * 4 + c;
-    const int grp = seg.word_group[kt * 2];
-    const size_t gi = static_cast<size_t>(grp) * w.N;
-    const float sa = __half2float(w.scales[gi + n0]), sb = __half2float(w.scales[gi + n1]);
-    const int za = w.zeros[gi + n0], zb = w.zeros[gi + n1];
-#pragma unroll
-    for (int v = 0; v < 8; ++v) {
-      const int a = (v & 3) * 2 + (v >> 2);  // nibble v holds fragment value a
-      const bool hi_row = (a >> 1) & 1;
-      const int kl = c * 16 + 2 * t + (a & 1) + (a >> 2) * 8;
-      const int qi = (words[c] >> (4 * v)) & 15;
-      buf[warp][kl][g + (hi_row ? 8 : 0)] =
-          __float2half((hi_row ? sb : sa) * static_cast<float>(qi - (hi_row ? zb : za)));
-    }
-  }
-  __syncwarp();
-#pragma unroll
-  for (int h = 0; h < 4; ++h) {  // 64 rows x 2 halves of 16 bytes
-    const int r = (h * 32 + lane) >> 1, part = lane & 1;
-    const int k = kb * 64 + r;
-    const int row = seg.perm ? seg.perm[k] : k;
-    *reinterpret_cast<uint4*>(dst + static_cast<size_t>(row) * w.N + nt * 16 + part * 8) =
-        *reinterpret_cast<const uint4*>(&buf[warp][r][part * 8]);
-  }
-}
-
 template <int M>
 cudaError_t Gemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, cudaStream_t s) {
   int tiles = 0;
@@ -353,18 +269,6 @@ cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out,
     case 7: return Gemv<7>(w, in, out, ldo, stream);
     default: return Gemv<8>(w, in, out, ldo, stream);
   }
-}
-
-cudaError_t LaunchGptqDequant(const GptqMatrix& w, __half* dst, cudaStream_t stream) {
-  if (w.K % 8 != 0) return cudaErrorInvalidValue;
-  if (w.qtiles) {
-    const size_t jobs = static_cast<size_t>(w.N / 16) * (w.K / 64);
-    return Launch(GptqDequantMmaKernel, dim3(static_cast<unsigned>((jobs + kDequantWarps - 1) / kDequantWarps)),
-                  dim3(kDequantWarps * 32), 0, stream, w, dst);
-  }
-  if (w.N % 4 != 0) return cudaErrorInvalidValue;
-  const dim3 grid((w.N / 4 + 127) / 128, w.K / 8);
-  return Launch(GptqDequantKernel, grid, dim3(128), 0, stream, w, dst);
 }
 
 }  // namespace llama::kernels

@@ -8,8 +8,9 @@
 //     ATOMICALLY ADDS into fp32 `out` (zero it first, or point it at the residual stream).
 //     Its input x can be produced in the GEMV's prologue from the previous op's output
 //     (RMSNorm, SwiGLU, attention-split combine), so those ops need no kernel of their own.
-//   - prefill (M > 8): LaunchGptqDequant writes W as fp16 [K, N] in ORIGINAL row order
-//     (perm applied), then GemmF16 (dense_matmul.h) runs cuBLAS on tensor cores.
+//   - prefill (M > 8): LaunchGptqDequant writes W^T as fp16 [N, K] in STORED row order,
+//     LaunchGatherColumns puts x in each segment's stored order, then GemmF16
+//     (dense_matmul.h) runs cuBLAS on tensor cores.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -111,8 +112,12 @@ GemvTuning GetGemvTuning();
 void RepackGptqForMma(const uint32_t* q, int K, int N, uint32_t* out);
 bool GptqMmaLayoutFits(int K, int N);
 
-// dst[perm[k] * N + n] = scale * (q - zero) as fp16 (perm of n's segment): the dense
-// weight in original row order.
+// dst[n * K + k] = scale * (q - zero) as fp16 for stored row k (original row perm[k] of n's
+// segment): W^T with K in stored order, so y[:, segment] = x_perm W^T[segment]^T with
+// x_perm from LaunchGatherColumns (gptq_dequant.cu).
 cudaError_t LaunchGptqDequant(const GptqMatrix& w, __half* dst, cudaStream_t stream);
+// out[m * K + k] = x[m * ldx + perm[k]] for m < M (K % 8 == 0): x in a segment's stored order.
+cudaError_t LaunchGatherColumns(const __half* x, int ldx, const int32_t* perm, int M, int K, __half* out,
+                                cudaStream_t stream);
 
 }  // namespace llama::kernels

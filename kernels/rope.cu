@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/attention_common.cuh"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
@@ -43,9 +44,8 @@ __global__ void RopeStoreKvRowsKernel(const float* __restrict__ qkv, int ld_qkv,
   const float a = src[i], b = src[i + half];
   __half* dst = head < s.heads ? q_out + (static_cast<size_t>(m) * s.heads + head) * hd
                                : k_cache + kv_row + (head - s.heads) * hd;
-  // Uncontracted, so that the fused decode step (rope_attention.cu) writes the same bits.
-  dst[i] = __float2half(__fsub_rn(__fmul_rn(a, cs.x), __fmul_rn(b, cs.y)));
-  dst[i + half] = __float2half(__fadd_rn(__fmul_rn(b, cs.x), __fmul_rn(a, cs.y)));
+  dst[i] = __float2half(RopeLow(a, b, cs));
+  dst[i + half] = __float2half(RopeHigh(a, b, cs));
 }
 
 // Prefill-sized launches: grid-stride over (row m, head, 4 pairs i..i+3 < hd / 2), 16-byte
@@ -82,9 +82,8 @@ __global__ void RopeStoreKvQuadsKernel(const float* __restrict__ qkv, int ld_qkv
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const float2 cs = table[static_cast<size_t>(p) * half + i + j];
-        // Uncontracted, as RopeStoreKvRowsKernel and the fused decode step (same bits).
-        lo[j] = __fsub_rn(__fmul_rn(a[j], cs.x), __fmul_rn(b[j], cs.y));
-        hi[j] = __fadd_rn(__fmul_rn(b[j], cs.x), __fmul_rn(a[j], cs.y));
+        lo[j] = RopeLow(a[j], b[j], cs);
+        hi[j] = RopeHigh(a[j], b[j], cs);
       }
     }
     const __half2 l0 = __floats2half2_rn(lo[0], lo[1]), l1 = __floats2half2_rn(lo[2], lo[3]);

@@ -8,7 +8,8 @@
 #     bash deploy/gpu/run_gpu_suite.sh
 #
 # Stages: unit (kernel + fixture gtests), sanitize (compute-sanitizer memcheck over them),
-# gemv (gemv_bench: decode GEMV GB/s per kernel variant),
+# gemv (gemv_bench: decode GEMV GB/s per kernel variant), gemm (gemm_bench: cuBLAS prefill
+# GEMMs, fp32 vs fp16 output),
 # make7b (synthetic Llama-2-7B checkpoints with the Llama-2 tokenizer), check7b (CUDA vs CPU
 # per layout), variants (all layouts resident on one GPU), bench (llama_bench per layout),
 # ab (bench of the first layout with PDL / graphs off), ncu_gemv (warp-state sections of the
@@ -67,6 +68,13 @@ if has gemv; then
     note "gemv_bench $args: exit $?"
   done
   grep -E "^device|layer" "$OUT/gemv.log" | tee -a "$SUMMARY"
+fi
+
+if has gemm; then
+  # cuBLAS prefill GEMMs alone on the 7B projection shapes: fp32 vs fp16 output (GEMM_ROWS).
+  for rows in ${GEMM_ROWS:-2048 512}; do
+    "$BIN/gemm_bench" --rows "$rows" 2>&1 | tee -a "$SUMMARY"
+  done
 fi
 
 if has make7b; then

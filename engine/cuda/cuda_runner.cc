@@ -47,7 +47,8 @@ absl::Status CudaRunner::Materialize(const Act& a, int rows) {
 // y (+)= x W for each part, writing its columns of `out`. Decode rows (<= 8): split-K GEMV
 // with atomic adds (a non-accumulating `out` must have been zeroed by an earlier kernel),
 // computing x in its prologue when every part is quantized. Prefill rows: x materialized
-// in fp16, weights dequantized to fp16, cuBLAS (beta = 1 accumulates).
+// in fp16, weights as fp16 W^T in stored row order (dequantized per call, or resident with
+// CudaOptions::prefill_fp16_weights), cuBLAS (beta = 1 accumulates).
 absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out,
                                 int rows, bool accumulate) {
   bool fuse = rows <= kernels::kGemvMaxRows;
@@ -69,15 +70,34 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
     }
     return absl::OkStatus();
   }
+  const float beta = accumulate ? 1.f : 0.f;
   for (const DeviceProjection& p : parts) {
-    const float beta = accumulate ? 1.f : 0.f;
-    if (p.quantized) {
-      RETURN_IF_ERROR(Check(kernels::LaunchGptqDequant(p.gptq, dequant_, stream_), "gptq dequant"));
-      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in.x, in.ldx, dequant_, p.N, false,
-                                                 out + p.col, ld_out, 1.f, beta), "gemm"));
-    } else {
+    if (!p.quantized) {
       RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in.x, in.ldx, p.dense, p.K, true,
                                                  out + p.col, ld_out, 1.f, beta), "gemm"));
+      continue;
+    }
+    // W^T in stored row order (kept resident, or dequantized now); one GEMM per run of
+    // segments sharing a permutation, x gathered into that order first.
+    const __half* wt = p.prefill_weight;
+    if (!wt) {
+      RETURN_IF_ERROR(Check(kernels::LaunchGptqDequant(p.gptq, dequant_, stream_), "gptq dequant"));
+      wt = dequant_;
+    }
+    const kernels::GptqMatrix& w = p.gptq;
+    for (int s = 0, e = 1; s < w.num_segments; s = e++) {
+      while (e < w.num_segments && w.seg[e].perm == w.seg[s].perm) ++e;
+      const __half* x = in.x;
+      int ldx = in.ldx;
+      if (w.seg[s].perm) {
+        RETURN_IF_ERROR(Check(kernels::LaunchGatherColumns(in.x, in.ldx, w.seg[s].perm, rows, p.K, xperm_, stream_),
+                              "gather x"));
+        x = xperm_;
+        ldx = p.K;
+      }
+      const int n0 = w.seg[s].n_begin, n = w.seg[e - 1].n_end - n0;
+      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, n, p.K, x, ldx, wt + static_cast<size_t>(n0) * p.K,
+                                                 p.K, true, out + p.col + n0, ld_out, 1.f, beta), "gemm"));
     }
   }
   return absl::OkStatus();
@@ -138,8 +158,11 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                                                        VCache(l), M, stream_, gemv ? gate_up_ : nullptr, gate_up_count),
                             "rope"));
       if (b.prefill && !gemv) {
-        RETURN_IF_ERROR(Check(kernels::LaunchPrefillAttention(blas_, q_, KCache(l), VCache(l), b.slot, b.start, M,
-                                                              attn, q_block_, attn_scratch_, attn_, stream_),
+        RETURN_IF_ERROR(Check(flash_prefill_ ? kernels::LaunchFlashPrefillAttention(q_, KCache(l), VCache(l), b.slot,
+                                                                                    b.start, M, attn, attn_, stream_)
+                                             : kernels::LaunchPrefillAttention(blas_, q_, KCache(l), VCache(l), b.slot,
+                                                                               b.start, M, attn, q_block_,
+                                                                               attn_scratch_, attn_, stream_),
                               "prefill attention"));
       } else {
         // Flash-decoding; the last split of each head merges the partials into attn_.

@@ -25,6 +25,7 @@
 #include "kernels/attention.h"
 #include "kernels/dense_matmul.h"
 #include "kernels/embedding.h"
+#include "kernels/flash_prefill.h"
 #include "kernels/gptq_matmul.h"
 #include "kernels/launch.h"
 #include "kernels/norm.h"
@@ -99,6 +100,7 @@ class CudaRunner final : public ModelRunner {
   absl::Status MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out, int rows,
                       bool accumulate);
   absl::Status Materialize(const Act& act, int rows);
+  absl::Status KeepPrefillWeights();
   Act Half(__half* x, int K) const;
   Act RmsNormed(const float* resid, const float* weight) const;
   void PickSplits(int max_keys, Batch* b) const;
@@ -115,6 +117,7 @@ class CudaRunner final : public ModelRunner {
   DeviceModel model_;
   std::string device_name_;
   int max_ctx_ = 0, rows_cap_ = 0, max_splits_ = 1, q_block_ = 1;
+  bool flash_prefill_ = false;  // prefill attention by kernels::LaunchFlashPrefillAttention
   int dim_ = 0, ffn_ = 0, heads_ = 0, kv_heads_ = 0, hd_ = 0, vocab_ = 0, qkv_n_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
@@ -140,7 +143,8 @@ class CudaRunner final : public ModelRunner {
   __half* xfrag_ = nullptr;     // [3, max(dim, ffn)]: one decode row's GEMV input (warp GEMV)
   float* xsum_ = nullptr;       // its sums per group of 32 rows
   float* logits_ = nullptr;     // [rows, vocab]
-  __half* dequant_ = nullptr;   // prefill: one dequantized weight
+  __half* dequant_ = nullptr;   // prefill: one dequantized weight (W^T, stored row order)
+  __half* xperm_ = nullptr;     // prefill: [rows, K] x gathered into a segment's act-order
   void* attn_scratch_ = nullptr;
   float2* part_ml_ = nullptr;
   float* part_acc_ = nullptr;

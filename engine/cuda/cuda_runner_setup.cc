@@ -14,6 +14,23 @@ CudaRunner::~CudaRunner() {
   arena_.FreeAll();
 }
 
+// CudaOptions::prefill_fp16_weights: every GPTQ projection dequantized once, kept resident.
+absl::Status CudaRunner::KeepPrefillWeights() {
+  for (DeviceLayer& layer : model_.layers) {
+    std::vector<DeviceProjection*> parts = {&layer.wo, &layer.down};
+    for (DeviceProjection& p : layer.qkv) parts.push_back(&p);
+    for (DeviceProjection& p : layer.gate_up) parts.push_back(&p);
+    for (DeviceProjection* p : parts) {
+      if (!p->quantized) continue;
+      auto w = arena_.AllocArray<__half>(static_cast<size_t>(p->N) * p->K, "prefill fp16 weights");
+      if (!w.ok()) return w.status();
+      RETURN_IF_ERROR(Check(kernels::LaunchGptqDequant(p->gptq, *w, stream_), "gptq dequant"));
+      p->prefill_weight = *w;
+    }
+  }
+  return Check(cudaStreamSynchronize(stream_), "prefill fp16 weights");
+}
+
 absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
   kernels::SetProgrammaticLaunch(copts_.programmatic_launch);
@@ -82,12 +99,20 @@ absl::Status CudaRunner::Init() {
   ALLOC(xfrag_, __half, 3 * std::max({dim_, ffn_, heads_ * hd_}), "GEMV input scratch");
   ALLOC(xsum_, float, 3 * std::max({dim_, ffn_, heads_ * hd_}) / 32 + 1, "GEMV input group sums");
   ALLOC(logits_, float, R * vocab_, "logits");
-  ALLOC(dequant_, __half, std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
+  if (copts_.prefill_fp16_weights) {
+    RETURN_IF_ERROR(KeepPrefillWeights());
+  } else {
+    ALLOC(dequant_, __half, std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
+  }
+  if (model_.max_permuted_k > 0) ALLOC(xperm_, __half, R * model_.max_permuted_k, "prefill x in act-order");
   const kernels::AttnShape shape{heads_, kv_heads_, hd_, max_ctx_};
-  const size_t per_row = kernels::PrefillAttentionScratchBytes(shape, 1);
-  // Query blocks of <= 256 rows: causal blocks skip most masked keys, and S stays near L2 size.
-  q_block_ = static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / per_row, 16, std::min<size_t>(R, 256)));
-  ALLOC(attn_scratch_, char, kernels::PrefillAttentionScratchBytes(shape, q_block_), "prefill attention scratch");
+  flash_prefill_ = copts_.flash_prefill && kernels::FlashPrefillFits(shape);
+  if (!flash_prefill_) {  // S and P of the cuBLAS path
+    const size_t per_row = kernels::PrefillAttentionScratchBytes(shape, 1);
+    // Query blocks of <= 256 rows: causal blocks skip most masked keys, and S stays near L2 size.
+    q_block_ = static_cast<int>(std::clamp<size_t>((size_t{512} << 20) / per_row, 16, std::min<size_t>(R, 256)));
+    ALLOC(attn_scratch_, char, kernels::PrefillAttentionScratchBytes(shape, q_block_), "prefill attention scratch");
+  }
   ALLOC(part_ml_, float2, static_cast<size_t>(attn_rows) * heads_ * max_splits_, "attention partials");
   ALLOC(part_acc_, float, static_cast<size_t>(attn_rows) * heads_ * max_splits_ * hd_, "attention partials");
   ALLOC(attn_arrivals_, uint32_t, static_cast<size_t>(attn_rows) * heads_, "attention split counters");
@@ -164,7 +189,9 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunnerWithOptions(
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunner(std::shared_ptr<const ModelWeights> weights,
                                                               const RunnerOptions& options) {
-  return CreateCudaRunnerWithOptions(std::move(weights), options, CudaOptions{});
+  CudaOptions cuda;
+  cuda.prefill_fp16_weights = options.prefill_fp16_weights;
+  return CreateCudaRunnerWithOptions(std::move(weights), options, cuda);
 }
 
 }  // namespace llama

@@ -106,10 +106,17 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
     if (!g.perm.empty() && !IsIdentity(g.perm)) {
       if (g.perm.size() != static_cast<size_t>(K))
         return absl::InvalidArgumentError(absl::StrCat(name, ": perm has ", g.perm.size(), " entries, K=", K));
-      auto pp = arena.UploadVector(g.perm, absl::StrCat(name, ".perm[", pi, "]"));
-      if (!pp.ok()) return pp.status();
-      seg.perm = static_cast<const int32_t*>(*pp);
-      model.weight_bytes += g.perm.size() * 4;
+      // Parts quantized from the same input usually share their act-order permutation
+      // (q|k|v, gate|up): one device copy, so that prefill runs them as one GEMM.
+      for (size_t pj = 0; pj < pi && !seg.perm; ++pj)
+        if (parts[pj]->gptq.perm == g.perm) seg.perm = d.gptq.seg[pj].perm;
+      if (!seg.perm) {
+        auto pp = arena.UploadVector(g.perm, absl::StrCat(name, ".perm[", pi, "]"));
+        if (!pp.ok()) return pp.status();
+        seg.perm = static_cast<const int32_t*>(*pp);
+        model.weight_bytes += g.perm.size() * 4;
+      }
+      model.max_permuted_k = std::max(model.max_permuted_k, K);
     }
     c0 += n;
   }

@@ -20,6 +20,9 @@ struct DeviceProjection {
   bool quantized = false;
   kernels::GptqMatrix gptq;       // quantized
   const __half* dense = nullptr;  // [N, K] fp16, when !quantized
+  // Quantized, with CudaOptions::prefill_fp16_weights: W^T fp16 [N, K] in stored row order
+  // (kernels::LaunchGptqDequant), kept for prefill GEMMs; null: dequantized per prefill.
+  const __half* prefill_weight = nullptr;
 };
 
 struct DeviceLayer {
@@ -37,6 +40,7 @@ struct DeviceModel {
   const float* final_norm = nullptr;
   std::vector<DeviceLayer> layers;
   size_t max_dequant_elems = 0;     // largest quantized K*N (prefill dequant scratch)
+  int max_permuted_k = 0;           // largest K of a projection with an act-order segment (0: none)
   int fused_qkv_layers = 0, fused_gate_up_layers = 0;
   size_t weight_bytes = 0;
 };

@@ -52,6 +52,9 @@ ABSL_FLAG(int, profile_prefill, 0, "one prefill of this many tokens inside cudaP
 ABSL_FLAG(bool, graphs, true, "CUDA graphs for decode steps");
 ABSL_FLAG(bool, mma, true, "GPTQ decode GEMV on tensor cores (mma layout)");
 ABSL_FLAG(bool, pdl, true, "programmatic dependent launch (kernels overlap their predecessor)");
+ABSL_FLAG(bool, prefill_fp16_weights, false,
+          "prefill GEMMs read fp16 weights dequantized once at load (+2 bytes per weight) instead of per prefill");
+ABSL_FLAG(bool, flash_prefill, true, "prefill attention: the fused flash kernel where it fits, else cuBLAS + softmax");
 ABSL_FLAG(bool, stream_gemv, false, "streaming (persistent) GPTQ GEMV for decode, else split-K");
 ABSL_FLAG(int, gemv_blocks_per_sm, 3, "streaming GEMV: blocks per SM");
 ABSL_FLAG(int, gemv_l2_prefetch, 8, "streaming GEMV: L2 prefetch distance, 512-byte tiles per warp (0: off)");
@@ -121,6 +124,8 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
     co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
     co.tensor_core_gemv = absl::GetFlag(FLAGS_mma);
+    co.prefill_fp16_weights = absl::GetFlag(FLAGS_prefill_fp16_weights);
+    co.flash_prefill = absl::GetFlag(FLAGS_flash_prefill);
     co.stream_gemv = absl::GetFlag(FLAGS_stream_gemv);
     co.gemv_blocks_per_sm = absl::GetFlag(FLAGS_gemv_blocks_per_sm);
     co.gemv_l2_prefetch = absl::GetFlag(FLAGS_gemv_l2_prefetch);

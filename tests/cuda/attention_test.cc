@@ -1,13 +1,16 @@
 // RoPE + KV-cache write, decode (flash-decoding) attention, the two fused, and prefill
-// (cuBLAS) attention against float64 CPU references: 32 heads of 128 with contexts up to 4096, and the
-// fixture's grouped-query shape (8 heads, 4 KV heads, head_dim 8).
+// (cuBLAS, and the fused flash kernel for head_dim 128) attention against float64 CPU references: 32 heads
+// of 128 with contexts up to 4096, and the fixture's grouped-query shape (8 heads, 4 KV heads, head_dim 8).
 #include <cublas_v2.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <string>
+#include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/flash_prefill.h"
 #include "kernels/rope.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -259,6 +262,77 @@ TEST(PrefillAttentionTest, CausalMatchesReference) {
                                   got.begin() + static_cast<size_t>(t + 1) * s.H * s.hd);
       EXPECT_LT(RelError(gr, want), 3e-3) << "hd=" << s.hd << " row " << t;
     }
+  }
+}
+
+// The fused flash prefill (head_dim 128) against the float64 reference on sampled rows (first,
+// last, either side of the 64- and 128-row block boundaries) and against the cuBLAS path on every
+// element: T not a multiple of the block, grouped-query heads, a chunk deep in the cache whose
+// diagonal straddles two key tiles, a block-aligned diagonal, single rows; the last two cases have
+// enough query blocks (> 2 per SM) for the 128-row kernel, the others take the 64-row one. `out`
+// has guard rows past T that must keep their poison (NaN).
+TEST(FlashPrefillAttentionTest, CausalMatchesReference) {
+  SKIP_WITHOUT_CUDA();
+  struct Case {
+    Shape s;
+    int start, T;
+  };
+  for (const Case& tc : std::vector<Case>{{Shape{32, 32, 128, 1024, 2}, 100, 300},
+                                          {Shape{8, 2, 128, 2048, 2}, 0, 1000},
+                                          {Shape{4, 4, 128, 4096, 2}, 3000, 77},
+                                          {Shape{2, 1, 128, 1024, 2}, 64, 128},
+                                          {Shape{4, 2, 128, 512, 2}, 0, 1},
+                                          {Shape{4, 2, 128, 512, 2}, 200, 1},
+                                          {Shape{32, 8, 128, 2048, 2}, 100, 1900},
+                                          {Shape{32, 32, 128, 2048, 2}, 0, 2048}}) {
+    const Shape& s = tc.s;
+    const int slot = 1, T = tc.T, guard = 64, q_block = 128;
+    const std::string what = "H=" + std::to_string(s.H) + " KVH=" + std::to_string(s.KVH) +
+                             " start=" + std::to_string(tc.start) + " T=" + std::to_string(T);
+    CacheData c(s);
+    const size_t row = static_cast<size_t>(s.H) * s.hd;
+    const std::vector<float> q = RoundToHalf(RandomFloats(T * row, -3.f, 3.f));
+    DeviceBuffer<__half> dq(ToHalf(q)), out((T + guard) * row), want_out(T * row);
+    const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
+    ASSERT_TRUE(kernels::FlashPrefillFits(as)) << what;
+    ASSERT_EQ(kernels::LaunchFlashPrefillAttention(dq.get(), c.dk.get(), c.dv.get(), slot, tc.start, T, as,
+                                                   out.get(), nullptr), cudaSuccess) << what;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what;
+    DeviceBuffer<char> scratch(kernels::PrefillAttentionScratchBytes(as, q_block));
+    cublasHandle_t blas;
+    ASSERT_EQ(cublasCreate(&blas), CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(kernels::LaunchPrefillAttention(blas, dq.get(), c.dk.get(), c.dv.get(), slot, tc.start, T, as, q_block,
+                                              scratch.get(), want_out.get(), nullptr), cudaSuccess) << what;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what;
+    cublasDestroy(blas);
+    const auto all = FromHalf(out.Download());
+    for (size_t i = T * row; i < all.size(); ++i) ASSERT_TRUE(std::isnan(all[i])) << what << ": wrote past row T";
+    const std::vector<float> got(all.begin(), all.begin() + T * row);
+    const auto cublas_out = FromHalf(want_out.Download());
+    EXPECT_LT(RelError(got, std::vector<double>(cublas_out.begin(), cublas_out.end())), 2e-3) << what << " vs cuBLAS";
+    for (int t : {0, 1, 15, 16, 63, 64, 65, 127, 128, T / 2, T - 2, T - 1}) {
+      if (t < 0 || t >= T) continue;
+      const std::vector<float> qr(q.begin() + t * row, q.begin() + (t + 1) * row);
+      const std::vector<float> gr(got.begin() + t * row, got.begin() + (t + 1) * row);
+      EXPECT_LT(RelError(gr, RefAttention(s, qr, c.k, c.v, slot, tc.start + t + 1)), 3e-3) << what << " row " << t;
+    }
+  }
+}
+
+// Head dims other than 128 (the fixture's 8) are refused before any launch: out keeps its poison.
+TEST(FlashPrefillAttentionTest, RefusesOtherHeadDims) {
+  SKIP_WITHOUT_CUDA();
+  EXPECT_TRUE(kernels::FlashPrefillFits(kernels::AttnShape{32, 32, 128, 4096}));
+  for (const Shape s : {Shape{8, 4, 8, 512, 3}, Shape{4, 4, 64, 512, 1}}) {
+    const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
+    EXPECT_FALSE(kernels::FlashPrefillFits(as)) << "hd=" << s.hd;
+    const CacheData c(s);
+    const int T = 5;
+    DeviceBuffer<__half> q(ToHalf(RandomFloats(static_cast<size_t>(T) * s.H * s.hd))), out(q.size());
+    EXPECT_EQ(kernels::LaunchFlashPrefillAttention(q.get(), c.dk.get(), c.dv.get(), 0, 10, T, as, out.get(), nullptr),
+              cudaErrorNotSupported) << "hd=" << s.hd;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    for (float x : FromHalf(out.Download())) ASSERT_TRUE(std::isnan(x)) << "hd=" << s.hd << ": out was written";
   }
 }
 

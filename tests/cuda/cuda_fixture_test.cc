@@ -168,7 +168,8 @@ TEST_P(CudaFixtureTest, GreedySequencesMatchReference) {
   }
 }
 
-// Long prompts take the prefill path (dequantize + cuBLAS, cuBLAS attention), in two
+// Long prompts take the prefill path (dequantize + cuBLAS; attention by cuBLAS + softmax at
+// the fixture's head_dim 8, flash-attention needs 128), in two
 // chunks at different start positions; compared with the CPU backend row by row.
 TEST_P(CudaFixtureTest, ChunkedPrefillMatchesCpu) {
   const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
@@ -184,6 +185,26 @@ TEST_P(CudaFixtureTest, ChunkedPrefillMatchesCpu) {
               vocab_, worst, rel);
   EXPECT_LT(rel, 2e-2);
   EXPECT_LT(worst, 5e-2);
+}
+
+// Prefill GEMMs over fp16 weights kept from load (CudaOptions::prefill_fp16_weights) compute
+// what dequantizing per prefill does: the same dequantized bits, the same GEMMs.
+TEST_P(CudaFixtureTest, ResidentPrefillWeightsMatchPerCallDequant) {
+  const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
+  const std::vector<int32_t> toks(seq.begin(), seq.end());
+  CudaOptions co;
+  co.prefill_fp16_weights = true;
+  RunnerOptions opt;
+  opt.max_slots = 1;
+  opt.max_context = 512;
+  auto r = CreateCudaRunnerWithOptions(weights_, opt, co);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<float> want(toks.size() * vocab_), got(want.size());
+  ASSERT_TRUE(cuda_->Prefill(0, 0, toks, absl::MakeSpan(want), true).ok());
+  ASSERT_TRUE((*r)->Prefill(0, 0, toks, absl::MakeSpan(got), true).ok());
+  const auto [worst, rel] = Compare(got, want);
+  std::printf("[ %s ] resident fp16 prefill weights vs per-call dequant: max abs %.2g\n", GetParam().c_str(), worst);
+  EXPECT_LT(worst, 1e-4);
 }
 
 // A batched decode step over three slots at different positions equals three single steps.

@@ -166,13 +166,18 @@ TEST_P(GptqMatmulTest, MatchesReference) {
     for (size_t i = 0; i < want.size(); ++i) want[i] += base[i];
     EXPECT_LT(RelError(got, want), 2e-3);
   }
-  // Prefill path: dequantize (perm undone) + cuBLAS.
-  DeviceBuffer<__half> wd(static_cast<size_t>(c.K) * c.N);
+  // Prefill path: W^T dequantized in stored row order, x gathered into that order, cuBLAS.
+  DeviceBuffer<__half> wd(static_cast<size_t>(c.K) * c.N), xg(x.size());
   DeviceBuffer<float> out2(static_cast<size_t>(c.M) * c.N);
   cublasHandle_t blas;
   ASSERT_EQ(cublasCreate(&blas), CUBLAS_STATUS_SUCCESS);
   ASSERT_EQ(kernels::LaunchGptqDequant(d.m, wd.get(), nullptr), cudaSuccess);
-  ASSERT_EQ(kernels::GemmF16(blas, c.M, c.N, c.K, dx.get(), c.K, wd.get(), c.N, false, out2.get(), c.N, 1.f, 0.f),
+  const __half* xin = dx.get();
+  if (d.m.seg[0].perm) {
+    ASSERT_EQ(kernels::LaunchGatherColumns(dx.get(), c.K, d.m.seg[0].perm, c.M, c.K, xg.get(), nullptr), cudaSuccess);
+    xin = xg.get();
+  }
+  ASSERT_EQ(kernels::GemmF16(blas, c.M, c.N, c.K, xin, c.K, wd.get(), c.K, true, out2.get(), c.N, 1.f, 0.f),
             CUBLAS_STATUS_SUCCESS);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   cublasDestroy(blas);
@@ -306,15 +311,23 @@ TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
       // fp16 rounding of x can flip at a boundary between host and device math: allow a
       // little more than the plain GEMV.
       EXPECT_LT(RelError(out.Download(), ref), 3e-3);
-      // The dequantized weight of each segment is in its own original row order.
-      DeviceBuffer<__half> wd(static_cast<size_t>(K) * N);
+      // Prefill: W^T in stored row order, bit-exact fp16 of scale * (q - zero), and x
+      // gathered into each segment's order.
+      DeviceBuffer<__half> wd(static_cast<size_t>(K) * N), xg(static_cast<size_t>(M) * K), dxh(ToHalf(x));
       ASSERT_EQ(kernels::LaunchGptqDequant(d.m, wd.get(), nullptr), cudaSuccess);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       const auto wdh = FromHalf(wd.Download());
+      for (int n = 0; n < N; n += 5)
+        for (int k = 0; k < K; k += 3)
+          ASSERT_EQ(wdh[static_cast<size_t>(n) * K + k], __half2float(__float2half(static_cast<float>(h.W(k, n)))))
+              << "n=" << n << " k=" << k;
       for (int sgi = 0; sgi < nseg; ++sgi) {
-        const int n = bounds[sgi];
-        for (int k = 0; k < K; k += 7)
-          ASSERT_NEAR(wdh[static_cast<size_t>(perms[sgi][k]) * N + n], h.W(k, n), 1e-3 * std::abs(h.W(k, n)) + 1e-6);
+        if (!d.m.seg[sgi].perm) continue;
+        ASSERT_EQ(kernels::LaunchGatherColumns(dxh.get(), K, d.m.seg[sgi].perm, M, K, xg.get(), nullptr), cudaSuccess);
+        const auto xgh = FromHalf(xg.Download());
+        for (int m = 0; m < M; ++m)
+          for (int k = 0; k < K; ++k)
+            ASSERT_EQ(xgh[static_cast<size_t>(m) * K + k], x[static_cast<size_t>(m) * K + perms[sgi][k]]);
       }
     }
     }

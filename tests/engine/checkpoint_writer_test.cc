@@ -113,6 +113,11 @@ TEST_F(CheckpointWriterTest, AllLayoutsRoundTripThroughLoader) {
     EXPECT_EQ(scattered, l.desc_act);
 
     for (const LayerWeights& lw : m.layers) {
+      // One act-order permutation per layer input, as in real checkpoints (q|k|v, gate|up).
+      EXPECT_EQ(lw.wq.gptq.perm, lw.wk.gptq.perm);
+      EXPECT_EQ(lw.wq.gptq.perm, lw.wv.gptq.perm);
+      EXPECT_EQ(lw.w_gate.gptq.perm, lw.w_up.gptq.perm);
+      if (l.desc_act && s.hidden > G) EXPECT_NE(lw.wq.gptq.perm, lw.w_gate.gptq.perm);
       for (const Linear* lin : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down}) {
         ASSERT_TRUE(lin->quantized);
         const GptqLinear& g = lin->gptq;

@@ -1,0 +1,112 @@
+// gemm_bench: TFLOP/s of the prefill projection GEMMs (cuBLAS, fp16 inputs, fp32 compute) on
+// the Llama-2-7B shapes, with the fp32 output the engine writes (beta 0 and beta 1, the
+// residual add) against an fp16 output: is a narrower output worth a kernel change?
+//
+//   gemm_bench [--rows 2048] [--repeat 20]
+//
+// Weights as W^T [N, K] (the prefill path's layout), x [rows, K]; time from CUDA events,
+// median of --repeat after a warm-up; FLOP = 2 rows N K.
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#ifdef LLAMA_HAVE_CUDA
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+#endif
+
+ABSL_FLAG(int, rows, 2048, "rows M (prompt tokens)");
+ABSL_FLAG(int, repeat, 20, "timed repetitions (median)");
+
+#ifdef LLAMA_HAVE_CUDA
+namespace {
+
+struct Shape {
+  const char* name;
+  int N, K;
+};
+
+// Median time in ms of `repeat` calls of f.
+template <typename F>
+double MedianMs(int repeat, F f) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  f();
+  std::vector<float> ms;
+  for (int i = 0; i < repeat; ++i) {
+    cudaEventRecord(a);
+    f();
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float t = 0;
+    cudaEventElapsedTime(&t, a, b);
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+int Run() {
+  const int M = absl::GetFlag(FLAGS_rows), repeat = absl::GetFlag(FLAGS_repeat);
+  const Shape shapes[] = {{"q|k|v", 12288, 4096}, {"o", 4096, 4096}, {"gate|up", 22016, 4096}, {"down", 4096, 11008}};
+  size_t max_w = 0, max_x = 0, max_c = 0;
+  for (const Shape& s : shapes) {
+    max_w = std::max(max_w, static_cast<size_t>(s.N) * s.K);
+    max_x = std::max(max_x, static_cast<size_t>(M) * s.K);
+    max_c = std::max(max_c, static_cast<size_t>(M) * s.N);
+  }
+  void *w = nullptr, *x = nullptr, *c32 = nullptr, *c16 = nullptr;
+  if (cudaMalloc(&w, max_w * 2) != cudaSuccess || cudaMalloc(&x, max_x * 2) != cudaSuccess ||
+      cudaMalloc(&c32, max_c * 4) != cudaSuccess || cudaMalloc(&c16, max_c * 2) != cudaSuccess) {
+    std::fprintf(stderr, "gemm_bench: cudaMalloc failed (no device?)\n");
+    return 1;
+  }
+  cudaMemset(w, 0x11, max_w * 2);  // small finite fp16 values
+  cudaMemset(x, 0x11, max_x * 2);
+  cublasHandle_t h;
+  if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return 1;
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  std::printf("device %s, rows %d, median of %d\n", prop.name, M, repeat);
+  std::printf("%-8s %6s %6s %14s %14s %14s\n", "gemm", "N", "K", "fp32 out", "fp32 += (b=1)", "fp16 out");
+  double total[3] = {0, 0, 0};
+  for (const Shape& s : shapes) {
+    const float one = 1.f, zero = 0.f;
+    auto gemm = [&](cudaDataType ct, void* c, const float* beta) {
+      return MedianMs(repeat, [&] {
+        cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, s.N, M, s.K, &one, w, CUDA_R_16F, s.K, x, CUDA_R_16F, s.K, beta, c,
+                     ct, s.N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      });
+    };
+    const double ms[3] = {gemm(CUDA_R_32F, c32, &zero), gemm(CUDA_R_32F, c32, &one), gemm(CUDA_R_16F, c16, &zero)};
+    const double flop = 2.0 * M * s.N * s.K;
+    std::printf("%-8s %6d %6d", s.name, s.N, s.K);
+    for (int i = 0; i < 3; ++i) {
+      std::printf(" %7.3f ms %3.0fT", ms[i], flop / ms[i] * 1e-9);
+      total[i] += ms[i];
+    }
+    std::printf("\n");
+  }
+  std::printf("layer sum: fp32 out %.3f ms, fp32 += %.3f ms, fp16 out %.3f ms\n", total[0], total[1], total[2]);
+  cublasDestroy(h);
+  return 0;
+}
+
+}  // namespace
+#endif
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+#ifdef LLAMA_HAVE_CUDA
+  return Run();
+#else
+  std::fprintf(stderr, "gemm_bench: this build has no CUDA backend\n");
+  return 1;
+#endif
+}
