@@ -116,7 +116,8 @@ bool GptqMmaLayoutFits(int K, int N);
 // segment): W^T with K in stored order, so y[:, segment] = x_perm W^T[segment]^T with
 // x_perm from LaunchGatherColumns (gptq_dequant.cu).
 cudaError_t LaunchGptqDequant(const GptqMatrix& w, __half* dst, cudaStream_t stream);
-// out[m * K + k] = x[m * ldx + perm[k]] for m < M (K % 8 == 0): x in a segment's stored order.
+// out[m * K + k] = x[m * ldx + perm[k]] for m < M (K, ldx % 8 == 0, K <= 24576; 16-byte
+// aligned x, perm, out): x in a segment's stored order.
 cudaError_t LaunchGatherColumns(const __half* x, int ldx, const int32_t* perm, int M, int K, __half* out,
                                 cudaStream_t stream);
 

@@ -167,10 +167,14 @@ if has ncu; then
 fi
 
 if has ncu_prefill; then
-  l=${LAYOUTS%% *}
-  ncu --profile-from-start off --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
-    "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda --profile_prefill 2048 >"$WORK/ncu_prefill.csv" 2>>"$OUT/ncu.log"
-  note "ncu prefill 2048 $l: exit $?"
-  python3 "$ROOT/deploy/gpu/ncu_breakdown.py" "$WORK/ncu_prefill.csv" 2>&1 | tee -a "$SUMMARY"
+  # NCU_PREFILL_FLAGS: e.g. "--clock-control none --cache-control none" (boost clocks, warm
+  # caches: kernel times as the benchmark sees them); NCU_LAYOUTS: layouts to profile.
+  for l in ${NCU_LAYOUTS:-${LAYOUTS%% *}}; do
+    ncu --profile-from-start off --csv ${NCU_PREFILL_FLAGS:-} \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+      "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda --profile_prefill 2048 >"$WORK/ncu_prefill.csv" 2>>"$OUT/ncu.log"
+    note "ncu prefill 2048 $l ${NCU_PREFILL_FLAGS:-}: exit $?"
+    python3 "$ROOT/deploy/gpu/ncu_breakdown.py" "$WORK/ncu_prefill.csv" 2>&1 | tee -a "$SUMMARY"
+  done
 fi
 note "done"

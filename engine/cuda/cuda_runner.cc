@@ -79,9 +79,10 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
     }
     // W^T in stored row order (kept resident, or dequantized now); one GEMM per run of
     // segments sharing a permutation, x gathered into that order first.
+    const unsigned skip = copts_.diagnostic_skip_prefill_ops;
     const __half* wt = p.prefill_weight;
     if (!wt) {
-      RETURN_IF_ERROR(Check(kernels::LaunchGptqDequant(p.gptq, dequant_, stream_), "gptq dequant"));
+      if (!(skip & 64)) RETURN_IF_ERROR(Check(kernels::LaunchGptqDequant(p.gptq, dequant_, stream_), "gptq dequant"));
       wt = dequant_;
     }
     const kernels::GptqMatrix& w = p.gptq;
@@ -90,8 +91,9 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
       const __half* x = in.x;
       int ldx = in.ldx;
       if (w.seg[s].perm) {
-        RETURN_IF_ERROR(Check(kernels::LaunchGatherColumns(in.x, in.ldx, w.seg[s].perm, rows, p.K, xperm_, stream_),
-                              "gather x"));
+        if (!(skip & 128))
+          RETURN_IF_ERROR(Check(kernels::LaunchGatherColumns(in.x, in.ldx, w.seg[s].perm, rows, p.K, xperm_, stream_),
+                                "gather x"));
         x = xperm_;
         ldx = p.K;
       }
@@ -122,7 +124,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
   const size_t qkv_count = gemv ? static_cast<size_t>(M) * qkv_n_ : 0;
   const size_t gate_up_count = gemv ? static_cast<size_t>(M) * 2 * ffn_ : 0;
-  const unsigned skip = gemv ? copts_.diagnostic_skip_ops : 0;
+  const unsigned skip = gemv ? copts_.diagnostic_skip_ops : copts_.diagnostic_skip_prefill_ops;
   // One row of its own sequence: every layer in one persistent kernel (kernels/decode_step.cu
   // is this loop for that case), else layer by layer below.
   const bool persistent = persistent_.grid > 0 && M == 1 && b.distinct;

@@ -48,6 +48,12 @@ struct CudaOptions {
   // decode-shaped steps, 1 q|k|v, 2 attention, 4 o, 8 gate|up, 16 down; 32 the lm_head. The
   // step-time difference is the op's cost inside the replayed graph.
   unsigned diagnostic_skip_ops = 0;
+  // The same for prefill forwards (> 8 rows; bit 2 also leaves RoPE out), plus 64: the GPTQ
+  // dequantization (the GEMMs read a stale scratch), 128: the act-order gather of x. Caution:
+  // the GEMMs after a left-out op read stale or never-written (zero) operands, and on an H200
+  // a GEMM over zeros draws less power and runs faster, so a difference overstates the op's
+  // own cost (tests/bench/RESULTS.md, session 6).
+  unsigned diagnostic_skip_prefill_ops = 0;
   // One-row decode steps as ONE persistent cooperative kernel (kernels/decode_step.h), when
   // the model fits it (one fused GPTQ matrix per projection, uniform groups, warp GEMV on).
   // Off by default: measured slower than the layered kernels on an H200 (488.7 vs 650.2 tok/s,

@@ -73,6 +73,10 @@ ABSL_FLAG(uint32_t, skip_ops, 0,
           "DIAGNOSIS ONLY, outputs garbage: leave ops out of decode steps (1 qkv, 2 attention, 4 o, 8 gate|up, "
           "16 down, 32 lm_head) to time their cost inside the graph");
 ABSL_FLAG(bool, decode_only, false, "only the on-device greedy decode figures");
+ABSL_FLAG(bool, ab_prefill, false, "--ab sets report prefill tok/s and time to first token instead of decode");
+ABSL_FLAG(uint32_t, skip_prefill_ops, 0,
+          "DIAGNOSIS ONLY, outputs garbage: leave ops out of prefill forwards (bits as --skip_ops for the layer ops; "
+          "2 also RoPE; 64 the GPTQ dequantization, 128 the act-order gather of x) to time their cost");
 ABSL_FLAG(std::string, ab, "",
           "A/B sets, ';'-separated, each a list of --flag=value: one runner per set over the same loaded "
           "weights, on-device greedy decode figures only (e.g. \"--fuse_rope_attention=false;--skip_ops=2\")");
@@ -137,6 +141,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
     co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);
+    co.diagnostic_skip_prefill_ops = absl::GetFlag(FLAGS_skip_prefill_ops);
     co.persistent_decode = absl::GetFlag(FLAGS_persistent_decode);
     co.persistent_blocks_per_sm = absl::GetFlag(FLAGS_persistent_blocks_per_sm);
     co.persistent_attn_parts = absl::GetFlag(FLAGS_persistent_attn_parts);
@@ -252,17 +257,18 @@ int Main() {
   auto roof = [&](double tok_s, double bytes) { return bw > 0 ? 100.0 * tok_s * bytes / bw : 0.0; };
 
   // Prefill throughput and TTFT.
-  auto time_prefill = [&](int n) {
+  auto time_prefill_on = [&](ModelRunner& rr, int n) {
     const auto p = RandomTokens(n, vocab, rng);
-    check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));  // warm-up
+    check(rr.Prefill(0, 0, p, absl::MakeSpan(logits)));  // warm-up
     std::vector<double> t;
     for (int i = 0; i < repeat; ++i) {
       const auto a = Clock::now();
-      check(r.Prefill(0, 0, p, absl::MakeSpan(logits)));
+      check(rr.Prefill(0, 0, p, absl::MakeSpan(logits)));
       t.push_back(Seconds(a, Clock::now()));
     }
     return Median(t);
   };
+  auto time_prefill = [&](int n) { return time_prefill_on(r, n); };
   const bool decode_only = absl::GetFlag(FLAGS_decode_only) || !absl::GetFlag(FLAGS_ab).empty();
   const double t_prefill = decode_only ? 0 : time_prefill(prefill_n);
   const double t_ttft = decode_only ? 0 : time_prefill(ttft_n);
@@ -293,8 +299,14 @@ int Main() {
     return n / Median(t);
   };
   if (const std::string ab = absl::GetFlag(FLAGS_ab); !ab.empty()) {
-    // One runner per set over the same host weights; decode figures only.
-    std::printf("\n%-72s %9s %7s %9s %7s\n", "A/B set", "tok/s", "roof", "long", "roof");
+    // One runner per set over the same host weights; decode figures, or with --ab_prefill
+    // prefill tok/s and time to first token.
+    const bool ab_prefill = absl::GetFlag(FLAGS_ab_prefill);
+    if (ab_prefill) {
+      std::printf("\n%-72s %12s %9s\n", "A/B set", "prefill t/s", "TTFT ms");
+    } else {
+      std::printf("\n%-72s %9s %7s %9s %7s\n", "A/B set", "tok/s", "roof", "long", "roof");
+    }
     // The phase clock (--phase_clock) of the last step of each decode run, printed under its row.
     auto phases = [&](ModelRunner& rr, const char* when) {
       std::string text;
@@ -307,6 +319,12 @@ int Main() {
       return text;
     };
     auto line = [&](const std::string& what, ModelRunner& rr) {
+      if (ab_prefill) {
+        const double tp = time_prefill_on(rr, prefill_n), tt = time_prefill_on(rr, ttft_n);
+        std::printf("%-72s %12.0f %9.2f\n", what.c_str(), prefill_n / tp, tt * 1e3);
+        std::fflush(stdout);
+        return;
+      }
       const double d = time_decode(rr, prompt_n, new_n, true);
       const std::string short_phases = phases(rr, "short");
       const double l = long_ctx > 0 ? time_decode(rr, long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
