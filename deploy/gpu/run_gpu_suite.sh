@@ -16,7 +16,8 @@
 # warp GEMV under gemv_bench), abx (llama_bench --ab "$AB_SETS" on the
 # first layout: many sets, one load), ncu_attn (ncu sections of the decode-attention kernels),
 # ncu (per-kernel breakdown of one
-# decode step, first layout), ncu_prefill (per-kernel times of one 2048-token prefill).
+# decode step, first layout), ncu_prefill (per-kernel times of one 2048-token prefill),
+# service (llamad --backend=cuda + llamactl end to end on two fixture branches).
 set -u
 ROOT=$(pwd)
 CARRY=${CARRY:-$ROOT/.carry}
@@ -176,5 +177,41 @@ if has ncu_prefill; then
     note "ncu prefill 2048 $l ${NCU_PREFILL_FLAGS:-}: exit $?"
     python3 "$ROOT/deploy/gpu/ncu_breakdown.py" "$WORK/ncu_prefill.csv" 2>&1 | tee -a "$SUMMARY"
   done
+fi
+if has service; then
+  # llamad --backend=cuda end to end: the local test hub (tests/hub/hub.py, stdlib Python)
+  # serves two fixture branches on loopback, llamad fetches both and loads them on the GPU,
+  # llamactl generates from each; the text must equal the fixtures' greedy reference (what
+  # tests/services/binaries_test.cc checks on the CPU backend); SIGTERM must exit 0.
+  F=$CARRY/fixtures
+  B2=gptq-4bit-32g-actorder_True
+  SVC_LD=$CARRY/lib-svc:$CARRY/lib:/usr/local/cuda/lib64
+  rm -rf "$WORK/hub.json" "$WORK/hfcache"
+  python3 "$ROOT/tests/hub/hub.py" --port-file "$WORK/hub.json" \
+    --repo "TheBloke/Llama-2-7b-Chat-GPTQ=main:$F/stories260K-GPTQ/main,$B2:$F/stories260K-GPTQ/$B2" \
+    >>"$OUT/service.log" 2>&1 &
+  hub_pid=$!
+  for i in $(seq 100); do [ -s "$WORK/hub.json" ] && break; sleep 0.1; done
+  endpoint=$(python3 -c "import json; print(json.load(open('$WORK/hub.json'))['endpoint'])")
+  LD_LIBRARY_PATH=$SVC_LD "$BIN/llamad" --listen=127.0.0.1:50151 --metrics_listen=127.0.0.1:0 \
+    --cache_dir="$WORK/hfcache" --hub_endpoint="$endpoint" --variants=main,$B2 --default_variant=main \
+    --backend=${SERVICE_BACKEND:-cuda} >>"$OUT/service.log" 2>&1 &
+  d_pid=$!
+  ctl() { LD_LIBRARY_PATH=$SVC_LD "$BIN/llamactl" --server=127.0.0.1:50151 "$@"; }
+  for i in $(seq 300); do  # bounded: ~60 s for fetch + load of both
+    [ "$(ctl list --output json 2>/dev/null | grep -o '"ready"' | wc -l)" = 2 ] && break
+    sleep 0.2
+  done
+  ctl list --output json >>"$OUT/service.log" 2>&1
+  note "service: llamad --backend=${SERVICE_BACKEND:-cuda} $(ctl list 2>&1 | tr '\n' ' ' | cut -c1-200)"
+  for v in main $B2; do
+    got="Once upon a time$(ctl --variant=$v --max_new_tokens=32 generate Once upon a time 2>>"$OUT/service.log")"
+    want=$(python3 -c "import json; print(json.load(open('$F/stories260K-reference/references.json'))['references']['$v']['greedy_once_upon_a_time_32_text'])")
+    if [ "$got" = "$want" ]; then note "service ${SERVICE_BACKEND:-cuda} $v: generated text equals the greedy reference"
+    else note "service ${SERVICE_BACKEND:-cuda} $v: MISMATCH"; printf 'got:  %s\nwant: %s\n' "$got" "$want" >>"$OUT/service.log"; fi
+  done
+  kill -TERM $d_pid; wait $d_pid
+  note "service: llamad exit status after SIGTERM: $?"
+  kill $hub_pid 2>/dev/null
 fi
 note "done"
