@@ -1,4 +1,4 @@
-// Helpers shared by the benchmark tools (llama_bench, gemv_bench).
+// Helpers shared by the benchmark tools (llama_bench, gemv_bench, gemm_bench).
 #pragma once
 
 #include <algorithm>

@@ -6,12 +6,12 @@
 //
 // Weights as W^T [N, K] (the prefill path's layout), x [rows, K]; time from CUDA events,
 // median of --repeat after a warm-up; FLOP = 2 rows N K.
-#include <algorithm>
 #include <cstdio>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "engine/tools/bench_util.h"
 #ifdef LLAMA_HAVE_CUDA
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
@@ -22,6 +22,7 @@ ABSL_FLAG(int, rows, 2048, "rows M (prompt tokens)");
 ABSL_FLAG(int, repeat, 20, "timed repetitions (median)");
 
 #ifdef LLAMA_HAVE_CUDA
+namespace llama {
 namespace {
 
 struct Shape {
@@ -36,7 +37,7 @@ double MedianMs(int repeat, F f) {
   cudaEventCreate(&a);
   cudaEventCreate(&b);
   f();
-  std::vector<float> ms;
+  std::vector<double> ms;
   for (int i = 0; i < repeat; ++i) {
     cudaEventRecord(a);
     f();
@@ -48,8 +49,7 @@ double MedianMs(int repeat, F f) {
   }
   cudaEventDestroy(a);
   cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return bench::Median(ms);
 }
 
 int Run() {
@@ -99,12 +99,13 @@ int Run() {
 }
 
 }  // namespace
+}  // namespace llama
 #endif
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
 #ifdef LLAMA_HAVE_CUDA
-  return Run();
+  return llama::Run();
 #else
   std::fprintf(stderr, "gemm_bench: this build has no CUDA backend\n");
   return 1;

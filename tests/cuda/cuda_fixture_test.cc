@@ -72,6 +72,14 @@ class CudaFixtureTest : public ::testing::TestWithParam<std::string> {
     cpu_ = std::move(*c);
   }
 
+  // Another CUDA runner over this fixture's weights, with `co` (3 slots x 512 positions, as cuda_).
+  absl::StatusOr<std::unique_ptr<ModelRunner>> CudaWith(const CudaOptions& co) {
+    RunnerOptions opt;
+    opt.max_slots = 3;
+    opt.max_context = 512;
+    return CreateCudaRunnerWithOptions(weights_, opt, co);
+  }
+
   std::vector<float> DecodeOne(ModelRunner& r, int slot, int pos, int32_t tok) {
     std::vector<float> logits(vocab_);
     EXPECT_TRUE(r.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&tok, 1),
@@ -194,10 +202,7 @@ TEST_P(CudaFixtureTest, ResidentPrefillWeightsMatchPerCallDequant) {
   const std::vector<int32_t> toks(seq.begin(), seq.end());
   CudaOptions co;
   co.prefill_fp16_weights = true;
-  RunnerOptions opt;
-  opt.max_slots = 1;
-  opt.max_context = 512;
-  auto r = CreateCudaRunnerWithOptions(weights_, opt, co);
+  auto r = CudaWith(co);
   ASSERT_TRUE(r.ok()) << r.status();
   std::vector<float> want(toks.size() * vocab_), got(want.size());
   ASSERT_TRUE(cuda_->Prefill(0, 0, toks, absl::MakeSpan(want), true).ok());
@@ -298,10 +303,7 @@ TEST_P(CudaFixtureTest, SpeedKnobsMatchReference) {
 TEST_P(CudaFixtureTest, UnfusedDecodeAttentionMatchesFused) {
   CudaOptions co;
   co.fuse_rope_attention = false;
-  RunnerOptions opt;
-  opt.max_slots = 3;
-  opt.max_context = 512;
-  auto r = CreateCudaRunnerWithOptions(weights_, opt, co);
+  auto r = CudaWith(co);
   ASSERT_TRUE(r.ok()) << r.status();
   const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
   double paths = 0, fused_cpu = 0, unfused_cpu = 0;
@@ -331,12 +333,9 @@ TEST_P(CudaFixtureTest, UnfusedDecodeAttentionMatchesFused) {
 // is dense); elsewhere the runner must say it is not engaged.
 TEST_P(CudaFixtureTest, PersistentDecodeMatchesLayeredAndCpu) {
   const bool fits = GetParam() == "gptq-4bit-32g-actorder_True" || GetParam() == "gptq-4bit-64g-actorder_True";
-  RunnerOptions opt;
-  opt.max_slots = 3;
-  opt.max_context = 512;
   CudaOptions on;
   on.persistent_decode = true;
-  auto persistent = CreateCudaRunnerWithOptions(weights_, opt, on);
+  auto persistent = CudaWith(on);
   ASSERT_TRUE(persistent.ok()) << persistent.status();
   EXPECT_EQ(CudaPersistentDecodeActive(**persistent), fits);
   EXPECT_FALSE(CudaPersistentDecodeActive(*cuda_));  // off by default
@@ -344,7 +343,7 @@ TEST_P(CudaFixtureTest, PersistentDecodeMatchesLayeredAndCpu) {
   CudaOptions one_part = on;
   one_part.persistent_attn_parts = 1;
   one_part.persistent_blocks_per_sm = 3;
-  auto single = CreateCudaRunnerWithOptions(weights_, opt, one_part);
+  auto single = CudaWith(one_part);
   ASSERT_TRUE(single.ok()) << single.status();
   EXPECT_TRUE(CudaPersistentDecodeActive(**single));
   const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
@@ -372,7 +371,7 @@ TEST_P(CudaFixtureTest, PersistentDecodeMatchesLayeredAndCpu) {
                    "persistent kernel via DecodeGreedy");
   CudaOptions bad = on;
   bad.persistent_attn_parts = 33;
-  auto r = CreateCudaRunnerWithOptions(weights_, opt, bad);
+  auto r = CudaWith(bad);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
 }
