@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -390,6 +391,15 @@ absl::StatusOr<std::vector<float>> TensorStore::ReadFloat(
       uint16_t h;
       std::memcpy(&h, v.data + 2 * i, 2);
       out[i] = bf ? BF16ToFloat(h) : HalfToFloat(h);
+    }
+  }
+  // No trained checkpoint holds inf or NaN: one means a corrupt or mis-converted file, and
+  // would otherwise surface only as NaN logits at inference time.
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(out[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(v.file, ": tensor ", name, ": value ", i, " of ", n, " is ",
+                                                     std::isnan(out[i]) ? "NaN" : "infinite",
+                                                     " (corrupt or mis-converted checkpoint)"));
     }
   }
   return out;

@@ -108,6 +108,30 @@ TEST_F(SafetensorsTest, RoundTripAllDtypesAndMetadata) {
   EXPECT_THAT(missing.status().message(), HasSubstr("nope"));
 }
 
+TEST_F(SafetensorsTest, NonFiniteValuesAreRejectedByName) {
+  const std::vector<float> ok = {1.0f, 2.0f, 3.0f};
+  const std::vector<float> nan = {1.0f, std::nanf(""), 3.0f};
+  const std::vector<float> inf = {1.0f, 2.0f, -INFINITY};
+  TensorData bf_inf{{"bf_inf", DType::kBF16, {2}}, {0x80, 0x3f, 0x80, 0x7f}};  // 1.0, +inf
+  ASSERT_TRUE(WriteSafetensors(Path("n.safetensors"),
+                               {MakeF32Tensor("ok", {3}, ok), MakeF32Tensor("layer.scales", {3}, nan),
+                                MakeF16Tensor("norm.weight", {3}, inf), bf_inf})
+                  .ok());
+  auto store = TensorStore::OpenFile(Path("n.safetensors"));
+  ASSERT_TRUE(store.ok());
+  EXPECT_TRUE(store->ReadFloat("ok").ok());
+  auto n = store->ReadFloat("layer.scales");
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(n.status().message(), HasSubstr("layer.scales: value 1 of 3 is NaN"));
+  auto i = store->ReadFloat("norm.weight");  // fp16 inf
+  ASSERT_FALSE(i.ok());
+  EXPECT_THAT(i.status().message(), HasSubstr("norm.weight: value 2 of 3 is infinite"));
+  auto b = store->ReadFloat("bf_inf");
+  ASSERT_FALSE(b.ok());
+  EXPECT_THAT(b.status().message(), HasSubstr("bf_inf: value 1 of 2 is infinite"));
+}
+
 TEST_F(SafetensorsTest, TruncatedFile) {
   const std::vector<float> v(100, 1.0f);
   const std::string p = Path("t.safetensors");
