@@ -4,9 +4,10 @@
 //
 //   gemm_bench [--rows 2048] [--repeat 20]
 //
-// Weights as W^T [N, K] (the prefill path's layout), x [rows, K]; time from CUDA events,
-// median of --repeat after a warm-up; FLOP = 2 rows N K.
+// Weights as W^T [N, K] (the prefill path's layout), x [rows, K], both random; time from
+// CUDA events, median of --repeat after a warm-up; FLOP = 2 rows N K.
 #include <cstdio>
+#include <random>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -67,8 +68,18 @@ int Run() {
     std::fprintf(stderr, "gemm_bench: cudaMalloc failed (no device?)\n");
     return 1;
   }
-  cudaMemset(w, 0x11, max_w * 2);  // small finite fp16 values
-  cudaMemset(x, 0x11, max_x * 2);
+  // Random operands: a GEMM over constant or zero operands draws less power and runs at
+  // higher clocks on an H200 (session 6's figures were taken with one constant), so they
+  // would overstate what the model's GEMMs see.
+  auto fill = [](void* dst, size_t n, float scale) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> u(-scale, scale);
+    std::vector<__half> h(n);
+    for (auto& v : h) v = __float2half(u(rng));
+    cudaMemcpy(dst, h.data(), n * 2, cudaMemcpyHostToDevice);
+  };
+  fill(w, max_w, 0.05f);
+  fill(x, max_x, 1.f);
   cublasHandle_t h;
   if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return 1;
   cudaDeviceProp prop{};
