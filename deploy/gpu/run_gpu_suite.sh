@@ -129,9 +129,11 @@ if has abx; then
   # A/B sets in one process (llama_bench --ab; the checkpoint loads once): AB_SETS, ;-separated.
   l=${LAYOUTS%% *}
   echo "=== $l --ab" >>"$OUT/bench.log"
-  "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda $BENCH_ARGS --ab "${AB_SETS:-}" >>"$OUT/bench.log" 2>&1
+  "$BIN/llama_bench" --model "$WORK/7b/$l" --backend cuda $BENCH_ARGS --ab "${AB_SETS:-}" >"$WORK/ab.log" 2>&1
   note "bench $l --ab: exit $?"
-  sed -n '/^A\/B set/,$p' "$OUT/bench.log" | tee -a "$SUMMARY"
+  cat "$WORK/ab.log" >>"$OUT/bench.log"
+  # This run's table only (several abx runs may share one $OUT).
+  sed -n '/^A\/B set/,$p' "$WORK/ab.log" | tee -a "$SUMMARY"
 fi
 
 if has ncu_attn; then
