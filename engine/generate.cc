@@ -36,8 +36,27 @@ StepOutput Sequence::Step(absl::Span<float> logits) {
     return out;
   }
   float lp = 0.0f;
-  out.token = sampler_.Sample(logits, tokens_, params_.logprobs ? &lp : nullptr);
-  out.logprob = lp;
+  const int token = sampler_.Sample(logits, tokens_, params_.logprobs ? &lp : nullptr);
+  return Advance(token, lp);
+}
+
+bool Sequence::greedy() const {
+  return params_.temperature == 0.0f && params_.repetition_penalty == 1.0f && !params_.logprobs;
+}
+
+StepOutput Sequence::StepChosen(int token) {
+  if (finished()) {
+    StepOutput out;
+    out.finish = finish_;
+    return out;
+  }
+  return Advance(token, 0.0f);
+}
+
+StepOutput Sequence::Advance(int token, float logprob) {
+  StepOutput out;
+  out.token = token;
+  out.logprob = logprob;
   tokens_.push_back(out.token);
 
   const bool eos = std::find(eos_ids_.begin(), eos_ids_.end(), out.token) != eos_ids_.end();

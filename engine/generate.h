@@ -31,6 +31,11 @@ class Sequence {
   // Samples the next token from the logits of the last position and returns what to
   // emit. After a finishing step, finished() is true and no more steps are taken.
   StepOutput Step(absl::Span<float> logits);
+  // Whether the next token is the plain argmax of the logits (temperature 0, no repetition
+  // penalty, no logprobs): a runner can then pick it (ModelRunner::DecodeArgmax).
+  bool greedy() const;
+  // Step with the token already picked as Step would (greedy() sequences only).
+  StepOutput StepChosen(int token);
   bool finished() const { return finish_ != FinishReason::kNone; }
   FinishReason finish_reason() const { return finish_; }
   const std::vector<int>& tokens() const { return tokens_; }  // prompt + generated
@@ -48,6 +53,8 @@ class Sequence {
   StreamDecoder decoder_;
   std::string pending_;  // decoded text not yet emitted (may be a stop-string prefix)
   FinishReason finish_ = FinishReason::kNone;
+
+  StepOutput Advance(int token, float logprob);
 };
 
 struct GenerateResult {

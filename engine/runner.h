@@ -47,6 +47,30 @@ class ModelRunner {
   virtual absl::Status Decode(absl::Span<const int> slots, absl::Span<const int> positions,
                               absl::Span<const int32_t> tokens, absl::Span<float> logits) = 0;
 
+  // One decode step for a batch of greedy sequences: as Decode, but out_ids[i] receives the
+  // argmax of row i's logits (lowest id on ties) instead of the logits. With run_ahead the
+  // runner may start the step that follows (same slots, positions + 1, tokens = out_ids)
+  // before it returns, so that a next call with exactly those inputs only collects it; any
+  // other call runs after it (the K/V it wrote at positions + 1 is rewritten before anyone
+  // attends to it). The default goes through Decode; the CUDA backend picks the ids on the
+  // device and reads back only them.
+  virtual absl::Status DecodeArgmax(absl::Span<const int> slots, absl::Span<const int> positions,
+                                    absl::Span<const int32_t> tokens, absl::Span<int32_t> out_ids,
+                                    bool run_ahead = false) {
+    (void)run_ahead;
+    const size_t vocab = config().vocab_size;
+    if (out_ids.size() < slots.size())
+      return absl::InvalidArgumentError("DecodeArgmax: out_ids is shorter than the batch");
+    std::vector<float> logits(slots.size() * vocab);
+    absl::Status st = Decode(slots, positions, tokens, absl::MakeSpan(logits));
+    if (!st.ok()) return st;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const auto row = logits.begin() + i * vocab;
+      out_ids[i] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+    }
+    return absl::OkStatus();
+  }
+
   // Greedy decoding of one sequence: feeds `token` at `pos` into `slot`, then each chosen
   // token at the next position; out_tokens[i] receives the argmax after step i (lowest id
   // on ties), so out_tokens.size() steps run and positions pos .. pos+size-1 are written.

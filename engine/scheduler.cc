@@ -353,17 +353,24 @@ void Scheduler::WorkerLoop() {
       tokens.push_back(a.seq->tokens().back());
     }
     if (!batch.empty()) {
-      logits.resize(static_cast<size_t>(vocab) * batch.size());
-      absl::Status s = runner_->Decode(slots, positions, tokens, absl::MakeSpan(logits));
-      if (!s.ok()) {
-        for (Active* a : batch) {
-          EndActive(*a, absl::Status(s.code(), absl::StrCat("decode of ", batch.size(),
-                                                             " sequences: ", s.message())));
-        }
+      // A batch of greedy sequences only needs each row's argmax: the runner picks it (on
+      // the GPU) and may run the next step ahead while this one's tokens are emitted.
+      bool greedy = true;
+      for (const Active* a : batch) greedy = greedy && a->seq->greedy();
+      std::vector<int32_t> ids(batch.size());
+      absl::Status s;
+      if (greedy) {
+        s = runner_->DecodeArgmax(slots, positions, tokens, absl::MakeSpan(ids), /*run_ahead=*/true);
       } else {
-        for (size_t i = 0; i < batch.size(); ++i) {
-          Emit(*batch[i], batch[i]->seq->Step(
-                                          absl::MakeSpan(logits.data() + i * vocab, vocab)));
+        logits.resize(static_cast<size_t>(vocab) * batch.size());
+        s = runner_->Decode(slots, positions, tokens, absl::MakeSpan(logits));
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        Active& a = *batch[i];
+        if (!s.ok()) {
+          EndActive(a, absl::Status(s.code(), absl::StrCat("decode of ", batch.size(), " sequences: ", s.message())));
+        } else {
+          Emit(a, greedy ? a.seq->StepChosen(ids[i]) : a.seq->Step(absl::MakeSpan(logits.data() + i * vocab, vocab)));
         }
       }
     }

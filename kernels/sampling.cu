@@ -59,12 +59,29 @@ __global__ void GreedyAdvanceKernel(const float* __restrict__ logits, int vocab,
   }
 }
 
+__global__ void ArgmaxAdvanceKernel(const float* __restrict__ logits, int vocab, int ld, int32_t* token,
+                                    int32_t* pos) {
+  AllowDependents();
+  WaitForPrerequisites();
+  const int best = BlockArgmax(logits + static_cast<size_t>(blockIdx.x) * ld, vocab);
+  if (threadIdx.x == 0) {
+    token[blockIdx.x] = best;
+    pos[blockIdx.x] += 1;
+  }
+}
+
 }  // namespace
 
 cudaError_t LaunchArgmax(const float* logits, int vocab, int ld, int32_t* out, int rows,
                          cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
   return Launch(ArgmaxKernel, dim3(rows), dim3(kThreads), 0, stream, logits, vocab, ld, out);
+}
+
+cudaError_t LaunchArgmaxAdvance(const float* logits, int vocab, int ld, int32_t* token, int32_t* pos, int rows,
+                                cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  return Launch(ArgmaxAdvanceKernel, dim3(rows), dim3(kThreads), 0, stream, logits, vocab, ld, token, pos);
 }
 
 cudaError_t LaunchGreedyAdvance(const float* logits, int vocab, int32_t* token, int32_t* pos,

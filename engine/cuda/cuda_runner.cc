@@ -1,6 +1,6 @@
 // CUDA ModelRunner: the forward pass (CudaRunner::Forward, read top to bottom), CUDA-graph
 // replay of decode steps and the on-device greedy loop. Buffers and the factory:
-// cuda_runner_setup.cc; the class: cuda_runner_internal.h.
+// cuda_runner_setup.cc; DecodeArgmax: cuda_runner_argmax.cc; the class: cuda_runner_internal.h.
 #include "engine/cuda/cuda_runner_internal.h"
 
 namespace llama::cuda_internal {
@@ -217,16 +217,28 @@ absl::Status CudaRunner::UploadIo(int rows) {
   return Check(cudaMemcpyAsync(d_pos_, h_io_ + 2 * R, rows * 4, cudaMemcpyHostToDevice, stream_), "copy positions");
 }
 
-// Decode-shaped batches (<= 8 rows) are captured once per (rows, splits, greedy) and replayed.
-absl::Status CudaRunner::Run(const Batch& b, bool greedy) {
+// What a step launches after the forward pass (captured with it in its graph).
+absl::Status CudaRunner::LaunchTail(const Batch& b, Tail tail) {
+  switch (tail) {
+    case Tail::kLogits:
+      return absl::OkStatus();
+    case Tail::kGreedyAdvance:
+      return Check(kernels::LaunchGreedyAdvance(logits_, vocab_, d_tokens_, d_pos_, d_hist_, d_step_, stream_),
+                   "greedy advance");
+    case Tail::kArgmaxAdvance:
+      return Check(kernels::LaunchArgmaxAdvance(logits_, vocab_, vocab_, d_tokens_, d_pos_, b.rows, stream_),
+                   "argmax advance");
+  }
+  return absl::InternalError("unknown step tail");
+}
+
+// Decode-shaped batches (<= 8 rows) are captured once per (rows, splits, tail) and replayed.
+absl::Status CudaRunner::Run(const Batch& b, Tail tail) {
   if (!copts_.use_graphs || b.rows > kernels::kGemvMaxRows) {
     RETURN_IF_ERROR(Forward(b));
-    if (greedy)
-      RETURN_IF_ERROR(Check(kernels::LaunchGreedyAdvance(logits_, vocab_, d_tokens_, d_pos_, d_hist_, d_step_, stream_),
-                            "greedy advance"));
-    return absl::OkStatus();
+    return LaunchTail(b, tail);
   }
-  const auto key = std::make_tuple(b.rows, b.splits, b.split_keys, b.distinct, greedy);
+  const auto key = std::make_tuple(b.rows, b.splits, b.split_keys, b.distinct, static_cast<int>(tail));
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     Batch cb = b;
@@ -235,9 +247,7 @@ absl::Status CudaRunner::Run(const Batch& b, bool greedy) {
     cb.logit_row0 = 0;
     RETURN_IF_ERROR(Check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "begin capture"));
     absl::Status st = Forward(cb);
-    if (st.ok() && greedy)
-      st = Check(kernels::LaunchGreedyAdvance(logits_, vocab_, d_tokens_, d_pos_, d_hist_, d_step_, stream_),
-                 "greedy advance");
+    if (st.ok()) st = LaunchTail(cb, tail);
     cudaGraph_t graph = nullptr;
     const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
     if (!st.ok()) {
@@ -257,6 +267,7 @@ absl::Status CudaRunner::Run(const Batch& b, bool greedy) {
 absl::Status CudaRunner::Prefill(int slot, int start_pos, absl::Span<const int32_t> tokens, absl::Span<float> logits,
                                  bool all_logits) {
   std::lock_guard<std::mutex> lock(mu_);
+  ahead_pending_ = false;
   const int T = static_cast<int>(tokens.size());
   if (T == 0) return absl::InvalidArgumentError("Prefill: no tokens");
   if (slot < 0 || slot >= opts_.max_slots)
@@ -288,7 +299,7 @@ absl::Status CudaRunner::Prefill(int slot, int start_pos, absl::Span<const int32
     b.logit_row0 = all_logits ? 0 : (last ? rows - 1 : rows);
     PickSplits(start_pos + off + rows, &b);
     if (rows <= kernels::kGemvMaxRows && b.logit_row0 == 0) {
-      RETURN_IF_ERROR(Run(b, false));  // short prompts reuse the decode graphs
+      RETURN_IF_ERROR(Run(b, Tail::kLogits));  // short prompts reuse the decode graphs
     } else {
       RETURN_IF_ERROR(Forward(b));
     }
@@ -306,36 +317,17 @@ absl::Status CudaRunner::Prefill(int slot, int start_pos, absl::Span<const int32
 absl::Status CudaRunner::Decode(absl::Span<const int> slots, absl::Span<const int> positions,
                                 absl::Span<const int32_t> tokens, absl::Span<float> logits) {
   std::lock_guard<std::mutex> lock(mu_);
+  ahead_pending_ = false;
   const int n = static_cast<int>(slots.size());
   if (n == 0) return absl::OkStatus();
-  if (positions.size() != slots.size() || tokens.size() != slots.size())
-    return absl::InvalidArgumentError("Decode: slots, positions and tokens differ in length");
-  if (n > rows_cap_)
-    return absl::InvalidArgumentError(absl::StrCat("Decode: batch of ", n, " exceeds ", rows_cap_));
   if (logits.size() < static_cast<size_t>(n) * vocab_)
     return absl::InvalidArgumentError(absl::StrCat("Decode: logits span holds ", logits.size(), " floats, need ",
                                                    static_cast<size_t>(n) * vocab_));
-  const size_t R = rows_cap_;
-  int max_keys = 0;
-  for (int i = 0; i < n; ++i) {
-    if (slots[i] < 0 || slots[i] >= opts_.max_slots)
-      return absl::InvalidArgumentError(absl::StrCat("Decode: slot ", slots[i], " outside [0, ", opts_.max_slots, ")"));
-    if (positions[i] < 0 || positions[i] >= max_ctx_)
-      return absl::InvalidArgumentError(absl::StrCat("Decode: position ", positions[i], " outside the context of ", max_ctx_));
-    if (tokens[i] < 0 || tokens[i] >= vocab_)
-      return absl::InvalidArgumentError(absl::StrCat("Decode: token id ", tokens[i], " outside vocab"));
-    h_io_[i] = tokens[i];
-    h_io_[R + i] = slots[i];
-    h_io_[2 * R + i] = positions[i];
-    max_keys = std::max(max_keys, positions[i] + 1);
-  }
+  Batch b;
+  RETURN_IF_ERROR(StageStep(slots, positions, tokens, &b));
   RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
   RETURN_IF_ERROR(UploadIo(n));
-  Batch b;
-  b.rows = n;
-  b.distinct = std::set<int>(slots.begin(), slots.end()).size() == slots.size();
-  PickSplits(max_keys, &b);
-  RETURN_IF_ERROR(Run(b, false));
+  RETURN_IF_ERROR(Run(b, Tail::kLogits));
   RETURN_IF_ERROR(Check(cudaMemcpyAsync(logits.data(), logits_, sizeof(float) * n * vocab_, cudaMemcpyDeviceToHost,
                                         stream_), "copy logits"));
   return Check(cudaStreamSynchronize(stream_), "decode");
@@ -343,6 +335,7 @@ absl::Status CudaRunner::Decode(absl::Span<const int> slots, absl::Span<const in
 
 absl::Status CudaRunner::DecodeGreedy(int slot, int pos, int32_t token, absl::Span<int32_t> out_tokens) {
   std::lock_guard<std::mutex> lock(mu_);
+  ahead_pending_ = false;
   const int n = static_cast<int>(out_tokens.size());
   if (n == 0) return absl::OkStatus();
   if (slot < 0 || slot >= opts_.max_slots)
@@ -365,7 +358,7 @@ absl::Status CudaRunner::DecodeGreedy(int slot, int pos, int32_t token, absl::Sp
     b.rows = 1;
     b.distinct = true;
     PickSplits(pos + i + 1, &b);
-    RETURN_IF_ERROR(Run(b, true));  // token, position and step advance on the device
+    RETURN_IF_ERROR(Run(b, Tail::kGreedyAdvance));  // token, position and step advance on the device
   }
   RETURN_IF_ERROR(Check(cudaMemcpyAsync(h_io_ + 3 * R + 1, d_hist_, n * 4, cudaMemcpyDeviceToHost, stream_),
                         "copy tokens"));

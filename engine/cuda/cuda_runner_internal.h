@@ -94,6 +94,8 @@ class CudaRunner final : public ModelRunner {
   absl::Status Decode(absl::Span<const int> slots, absl::Span<const int> positions,
                       absl::Span<const int32_t> tokens, absl::Span<float> logits) override;
   absl::Status DecodeGreedy(int slot, int pos, int32_t token, absl::Span<int32_t> out_tokens) override;
+  absl::Status DecodeArgmax(absl::Span<const int> slots, absl::Span<const int> positions,
+                            absl::Span<const int32_t> tokens, absl::Span<int32_t> out_ids, bool run_ahead) override;
 
  private:
   absl::Status Forward(const Batch& b);
@@ -104,7 +106,16 @@ class CudaRunner final : public ModelRunner {
   Act Half(__half* x, int K) const;
   Act RmsNormed(const float* resid, const float* weight) const;
   void PickSplits(int max_keys, Batch* b) const;
-  absl::Status Run(const Batch& b, bool greedy);  // graph replay when possible
+  enum class Tail { kLogits, kGreedyAdvance, kArgmaxAdvance };  // after the forward pass
+  absl::Status LaunchTail(const Batch& b, Tail tail);
+  absl::Status Run(const Batch& b, Tail tail);  // graph replay when possible
+  // DecodeArgmax: validates one step's inputs into h_io_ (tokens, slots, positions) and
+  // sets b's rows, distinctness and splits.
+  absl::Status StageStep(absl::Span<const int> slots, absl::Span<const int> positions, absl::Span<const int32_t> tokens,
+                         Batch* b);
+  // Enqueues a kArgmaxAdvance step over the inputs already on the device, then the copy of
+  // its ids into h_ids_[parity] and the record of ahead_done_[parity].
+  absl::Status EnqueueArgmaxStep(const Batch& b, int parity);
   absl::Status UploadIo(int rows);
   __half* KCache(int layer) const { return k_cache_ + layer * layer_cache_elems_; }
   __half* VCache(int layer) const { return v_cache_ + layer * layer_cache_elems_; }
@@ -122,7 +133,7 @@ class CudaRunner final : public ModelRunner {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::mutex mu_;
-  std::map<std::tuple<int, int, int, bool, bool>, cudaGraphExec_t> graphs_;
+  std::map<std::tuple<int, int, int, bool, int>, cudaGraphExec_t> graphs_;
 
   // Device buffers (arena-owned).
   int32_t* io_ = nullptr;       // [tokens | slots | positions] x rows_cap_, then step, then history
@@ -154,6 +165,15 @@ class CudaRunner final : public ModelRunner {
   float2* rope_table_ = nullptr;  // [max_ctx][hd / 2] (cos, sin)
   size_t layer_cache_elems_ = 0;
   cuda::PersistentDecode persistent_;  // grid 0: one-row decode runs layer by layer
+
+  // DecodeArgmax's run-ahead: the step enqueued after the last call's (its ids land in
+  // h_ids_[ahead_parity_]), and the inputs it was started with. Any other call clears it.
+  int32_t* h_ids_ = nullptr;  // pinned, [2][rows_cap_]
+  cudaEvent_t ahead_done_[2] = {nullptr, nullptr};
+  bool ahead_pending_ = false;
+  int ahead_parity_ = 0;
+  std::vector<int> ahead_slots_, ahead_positions_;
+  std::vector<int32_t> ahead_tokens_;
 };
 
 }  // namespace llama::cuda_internal

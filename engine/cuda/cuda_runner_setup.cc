@@ -11,6 +11,9 @@ CudaRunner::~CudaRunner() {
   if (blas_) cublasDestroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
   if (h_io_) cudaFreeHost(h_io_);
+  if (h_ids_) cudaFreeHost(h_ids_);
+  for (cudaEvent_t e : ahead_done_)
+    if (e) cudaEventDestroy(e);
   arena_.FreeAll();
 }
 
@@ -127,6 +130,9 @@ absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaMemset(k_cache_, 0, cache_elems * 2), "cudaMemset K cache"));
   RETURN_IF_ERROR(Check(cudaMemset(v_cache_, 0, cache_elems * 2), "cudaMemset V cache"));
   RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_io_), io_count * sizeof(int32_t)), "cudaMallocHost"));
+  RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_ids_), 2 * R * sizeof(int32_t)), "cudaMallocHost"));
+  for (cudaEvent_t& e : ahead_done_)
+    RETURN_IF_ERROR(Check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate"));
   if (copts_.persistent_decode && copts_.warp_gemv && copts_.tensor_core_gemv) {
     auto pd = cuda::PlanPersistentDecode(
         model_, {heads_, kv_heads_, hd_, max_ctx_, ffn_, cfg_.rms_norm_eps, copts_.persistent_attn_parts,

@@ -8,7 +8,8 @@
 //   --new (256) tokens — both on-device greedy (DecodeGreedy) and through Decode with logits
 //   copied to the host — and decode tok/s at --long_context (2048); each decode figure with
 //   its % of the memory-bandwidth roofline: bytes read per token / device-to-device copy
-//   bandwidth measured in the same run (read + write counted).
+//   bandwidth measured in the same run (read + write counted). Also DecodeArgmax with
+//   run-ahead, and one greedy request through the Scheduler (the service's decode path).
 // --ab "SET;SET": after the base figures, one runner per SET of --flag=value over the same
 // weights, on-device decode figures per set (A/B runs without reloading the checkpoint).
 // --profile_step: runs one decode step between cudaProfilerStart/Stop with graphs off, for
@@ -28,6 +29,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "engine/runner.h"
+#include "engine/scheduler.h"
+#include "engine/tokenizer.h"
 #include "engine/tools/bench_util.h"
 #include "engine/weights.h"
 #ifdef LLAMA_HAVE_CUDA
@@ -274,7 +277,11 @@ int Main() {
   const double t_ttft = decode_only ? 0 : time_prefill(ttft_n);
 
   // Decode: prompt, then greedy tokens on the device / through Decode + host argmax.
-  auto time_decode = [&](ModelRunner& rr, int ctx, int n, bool on_device) {
+  // How the decode figures drive the runner: DecodeGreedy (the loop on the device), Decode
+  // with the logits copied back and a host argmax, or DecodeArgmax with run-ahead (what the
+  // scheduler does for greedy batches).
+  enum DecodeMode { kOnDevice, kLogits, kArgmaxRunAhead };
+  auto time_decode = [&](ModelRunner& rr, int ctx, int n, DecodeMode mode) {
     std::mt19937 prompt_rng(1234 + ctx);
     const auto p = RandomTokens(ctx, vocab, prompt_rng);
     std::vector<double> t;
@@ -283,8 +290,15 @@ int Main() {
       check(rr.Prefill(0, 0, p, absl::MakeSpan(logits)));
       const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       const auto a = Clock::now();
-      if (on_device) {
+      if (mode == kOnDevice) {
         check(rr.DecodeGreedy(0, ctx, first, absl::MakeSpan(out)));
+      } else if (mode == kArgmaxRunAhead) {
+        int32_t tok = first;
+        for (int s = 0; s < n; ++s) {
+          int slot = 0, pos = ctx + s;
+          check(rr.DecodeArgmax(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
+                                absl::MakeConstSpan(&tok, 1), absl::MakeSpan(&tok, 1), /*run_ahead=*/true));
+        }
       } else {
         int32_t tok = first;
         for (int s = 0; s < n; ++s) {
@@ -325,9 +339,9 @@ int Main() {
         std::fflush(stdout);
         return;
       }
-      const double d = time_decode(rr, prompt_n, new_n, true);
+      const double d = time_decode(rr, prompt_n, new_n, kOnDevice);
       const std::string short_phases = phases(rr, "short");
-      const double l = long_ctx > 0 ? time_decode(rr, long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
+      const double l = long_ctx > 0 ? time_decode(rr, long_ctx, absl::GetFlag(FLAGS_long_new), kOnDevice) : 0;
       const std::string long_phases = long_ctx > 0 ? phases(rr, "long") : "";
       std::printf("%-72s %9.1f %6.1f%% %9.1f %6.1f%%\n%s%s", what.c_str(), d, roof(d, short_bytes), l,
                   roof(l, long_bytes), short_phases.c_str(), long_phases.c_str());
@@ -350,9 +364,10 @@ int Main() {
     }
     return 0;
   }
-  const double dec_dev = time_decode(r, prompt_n, new_n, true);
-  const double dec_api = decode_only ? 0 : time_decode(r, prompt_n, new_n, false);
-  const double dec_long = long_ctx > 0 ? time_decode(r, long_ctx, absl::GetFlag(FLAGS_long_new), true) : 0;
+  const double dec_dev = time_decode(r, prompt_n, new_n, kOnDevice);
+  const double dec_api = decode_only ? 0 : time_decode(r, prompt_n, new_n, kLogits);
+  const double dec_ahead = decode_only ? 0 : time_decode(r, prompt_n, new_n, kArgmaxRunAhead);
+  const double dec_long = long_ctx > 0 ? time_decode(r, long_ctx, absl::GetFlag(FLAGS_long_new), kOnDevice) : 0;
 
   std::printf("\n%-52s %12s %10s\n", "metric", "value", "% roofline");
   if (!decode_only) {
@@ -366,11 +381,47 @@ int Main() {
     std::printf("%-52s %12.1f %10s\n", what.c_str(), tok_s, pct.c_str());
   };
   row(absl::StrFormat("decode tok/s, batch 1, on-device greedy (%d+%d)", prompt_n, new_n), dec_dev, short_bytes);
-  if (!decode_only)
+  if (!decode_only) {
     row(absl::StrFormat("decode tok/s, batch 1, Decode()+host argmax (%d+%d)", prompt_n, new_n), dec_api, short_bytes);
+    row(absl::StrFormat("decode tok/s, batch 1, DecodeArgmax run-ahead (%d+%d)", prompt_n, new_n), dec_ahead,
+        short_bytes);
+  }
   if (long_ctx > 0)
     row(absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)), dec_long,
         long_bytes);
+  if (!decode_only) {
+    // The service's path: one greedy request through the scheduler, streamed; tok/s from its
+    // first chunk to its last. Needs the checkpoint's tokenizer; the runner moves into it.
+    auto tok = Tokenizer::Load(dir);
+    if (!tok.ok()) {
+      std::printf("(no scheduler figure: %s)\n", tok.status().ToString().c_str());
+      return 0;
+    }
+    SchedulerOptions so;
+    so.eos_ids = {-1};  // random weights: never stop before new_n tokens
+    Scheduler sched(std::move(*runner), std::shared_ptr<const Tokenizer>(std::move(*tok)), so);
+    std::vector<double> t;
+    for (int i = 0; i <= repeat; ++i) {
+      std::mt19937 prompt_rng(1234 + prompt_n);
+      const auto p = RandomTokens(prompt_n, vocab, prompt_rng);
+      GenerationRequest req;
+      req.prompt.assign(p.begin(), p.end());
+      req.params.max_new_tokens = new_n;
+      auto h = sched.Submit(std::move(req));
+      check(h.status());
+      StreamChunk c;
+      int got = 0;
+      Clock::time_point first = Clock::now();
+      while ((*h)->Next(&c)) {
+        if (got == 0 && !c.tokens.empty()) first = Clock::now();
+        got += static_cast<int>(c.tokens.size());
+      }
+      check((*h)->status());
+      if (i > 0) t.push_back(Seconds(first, Clock::now()) / std::max(1, got - 1));
+    }
+    row(absl::StrFormat("decode tok/s, batch 1, Scheduler greedy request (%d+%d)", prompt_n, new_n),
+        1.0 / Median(t), short_bytes);
+  }
   return 0;
 }
 

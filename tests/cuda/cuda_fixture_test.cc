@@ -212,6 +212,54 @@ TEST_P(CudaFixtureTest, ResidentPrefillWeightsMatchPerCallDequant) {
   EXPECT_LT(worst, 1e-4);
 }
 
+// DecodeArgmax picks on the device what Decode + a host argmax picks. Its run-ahead step is
+// collected when the next call continues the batch, and is overwritten when the batch
+// changes (a row dropped) or another call comes between (Decode).
+TEST_P(CudaFixtureTest, DecodeArgmaxRunAheadMatchesDecode) {
+  const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
+  auto ref = CudaWith(CudaOptions{});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  std::vector<int> slots = {0, 1, 2}, pos = {3, 17, 40};
+  std::vector<int32_t> toks;
+  std::vector<float> l(vocab_);
+  for (int s = 0; s < 3; ++s) {
+    const std::vector<int32_t> p(seq.begin(), seq.begin() + pos[s]);
+    ASSERT_TRUE(cuda_->Prefill(s, 0, p, absl::MakeSpan(l)).ok());
+    ASSERT_TRUE((*ref)->Prefill(s, 0, p, absl::MakeSpan(l)).ok());
+    toks.push_back(seq[pos[s]]);
+  }
+  for (int step = 0; step < 12; ++step) {
+    if (step == 6) {  // the batch changes: the step run ahead for three rows is not used
+      slots.erase(slots.begin() + 1);
+      pos.erase(pos.begin() + 1);
+      toks.erase(toks.begin() + 1);
+    }
+    const size_t n = slots.size();
+    std::vector<float> logits(n * vocab_);
+    ASSERT_TRUE((*ref)->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
+    std::vector<int32_t> want(n), got(n, -1);
+    for (size_t i = 0; i < n; ++i)
+      want[i] = static_cast<int32_t>(std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
+                                     (logits.begin() + i * vocab_));
+    if (step == 9) {  // another call between two run-ahead calls
+      ASSERT_TRUE(cuda_->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
+      for (size_t i = 0; i < n; ++i)
+        got[i] = static_cast<int32_t>(std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
+                                      (logits.begin() + i * vocab_));
+    } else {
+      ASSERT_TRUE(cuda_->DecodeArgmax(slots, pos, toks, absl::MakeSpan(got), /*run_ahead=*/true).ok());
+    }
+    EXPECT_EQ(got, want) << "step " << step;
+    toks = got;
+    for (int& p : pos) ++p;
+  }
+  std::vector<int32_t> one(1);
+  const std::vector<int> bad_slot = {7}, p0 = {0};
+  const std::vector<int32_t> t0 = {1};
+  EXPECT_EQ(cuda_->DecodeArgmax(bad_slot, p0, t0, absl::MakeSpan(one), true).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // A batched decode step over three slots at different positions equals three single steps.
 TEST_P(CudaFixtureTest, BatchedDecodeMatchesCpu) {
   const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
