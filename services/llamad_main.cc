@@ -55,9 +55,10 @@ ABSL_FLAG(std::string, aliases, Env("LLAMA_ALIASES", ""),
           "[LLAMA_ALIASES]");
 ABSL_FLAG(std::string, backend, Env("LLAMA_BACKEND", "cpu"), "cpu | cuda [LLAMA_BACKEND]");
 ABSL_FLAG(int, device, EnvInt("LLAMA_DEVICE", 0), "CUDA device index [LLAMA_DEVICE]");
-ABSL_FLAG(bool, prefill_fp16_weights, EnvInt("LLAMA_PREFILL_FP16_WEIGHTS", 0) != 0,
-          "CUDA backend: keep fp16 copies of the GPTQ weights for prefill (faster time to first token, "
-          "+13 GB per Llama-2-7B variant) [LLAMA_PREFILL_FP16_WEIGHTS=1]");
+ABSL_FLAG(std::string, prefill_fp16_weights, Env("LLAMA_PREFILL_FP16_WEIGHTS", "auto"),
+          "CUDA backend, prefill GEMM weights: auto (fp16 copies of a variant's GPTQ weights, +13 GB for "
+          "Llama-2-7B, kept when half of the GPU stays free: faster time to first token), true (always) or "
+          "false (dequantized per prefill) [LLAMA_PREFILL_FP16_WEIGHTS]");
 ABSL_FLAG(int, threads, EnvInt("LLAMA_THREADS", 0),
           "CPU backend threads, 0 = all cores [LLAMA_THREADS]");
 ABSL_FLAG(int, max_slots, EnvInt("LLAMA_MAX_SLOTS", 8),
@@ -108,7 +109,12 @@ int main(int argc, char** argv) {
   vopts.runner.max_context = absl::GetFlag(FLAGS_max_context);
   vopts.runner.threads = absl::GetFlag(FLAGS_threads);
   vopts.runner.device = absl::GetFlag(FLAGS_device);
-  vopts.runner.prefill_fp16_weights = absl::GetFlag(FLAGS_prefill_fp16_weights);
+  const auto prefill_weights = llama::ParsePrefillWeights(absl::GetFlag(FLAGS_prefill_fp16_weights));
+  if (!prefill_weights.ok()) {
+    std::fprintf(stderr, "llamad: --prefill_fp16_weights: %s\n", prefill_weights.status().ToString().c_str());
+    return 2;
+  }
+  vopts.runner.prefill_weights = *prefill_weights;
   vopts.max_queue = absl::GetFlag(FLAGS_max_queue);
 
   llama::services::Metrics metrics;

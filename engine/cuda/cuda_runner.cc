@@ -48,7 +48,7 @@ absl::Status CudaRunner::Materialize(const Act& a, int rows) {
 // with atomic adds (a non-accumulating `out` must have been zeroed by an earlier kernel),
 // computing x in its prologue when every part is quantized. Prefill rows: x materialized
 // in fp16, weights as fp16 W^T in stored row order (dequantized per call, or resident with
-// CudaOptions::prefill_fp16_weights), cuBLAS (beta = 1 accumulates).
+// CudaOptions::prefill_weights), cuBLAS (beta = 1 accumulates).
 absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out,
                                 int rows, bool accumulate) {
   bool fuse = rows <= kernels::kGemvMaxRows;

@@ -19,8 +19,9 @@ struct CudaOptions {
   bool tensor_core_gemv = true;    // GPTQ weights in the mma layout (decode GEMV on tensor cores)
   // Prefill GEMMs read an fp16 copy of every GPTQ weight dequantized once at load instead of
   // dequantizing each projection per prefill (4.4 ms of a 7B prefill on an H200): 2 bytes per
-  // weight more device memory (+12.7 GB for Llama-2-7B, 3x its 4-bit size). Off by default.
-  bool prefill_fp16_weights = false;
+  // weight more device memory (+12.7 GB for Llama-2-7B, 3x its 4-bit size). kAuto (default):
+  // when at least half of the device stays free with the copies (engine/runner.h).
+  PrefillWeights prefill_weights = PrefillWeights::kAuto;
   // Prefill attention: the fused flash-attention kernel (kernels/flash_prefill.h) where the
   // shape fits (head_dim 128), else cuBLAS S = QK^T, a softmax kernel and O = PV.
   bool flash_prefill = true;
@@ -80,6 +81,10 @@ bool CudaPersistentDecodeActive(const ModelRunner& runner);
 // Diagnostic (CudaOptions::diagnostic_phase_clock): the last persistent step's phase
 // durations in us averaged over layers (q|k|v, attention, o, gate|up, down) and the step.
 std::vector<double> CudaPersistentDecodePhaseMicros(const ModelRunner& runner);
+
+// Whether `runner` (a CUDA runner) keeps fp16 prefill weights for every GPTQ projection
+// (CudaOptions::prefill_weights, kAuto's decision included); false for any other runner.
+bool CudaPrefillWeightsResident(const ModelRunner& runner);
 
 // Number of visible CUDA devices (0 when none or no driver). For tests and tools.
 int CudaDeviceCount();

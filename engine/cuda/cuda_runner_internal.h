@@ -87,6 +87,7 @@ class CudaRunner final : public ModelRunner {
   std::string device_name() const override { return device_name_; }
   size_t memory_bytes() const override { return arena_.bytes(); }
   bool persistent_decode() const { return persistent_.grid > 0; }
+  bool prefill_weights_resident() const { return prefill_resident_; }
   const cuda::PersistentDecode& persistent() const { return persistent_; }
 
   absl::Status Prefill(int slot, int start_pos, absl::Span<const int32_t> tokens, absl::Span<float> logits,
@@ -102,6 +103,7 @@ class CudaRunner final : public ModelRunner {
   absl::Status MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out, int rows,
                       bool accumulate);
   absl::Status Materialize(const Act& act, int rows);
+  absl::Status SetUpPrefillWeights();
   absl::Status KeepPrefillWeights();
   Act Half(__half* x, int K) const;
   Act RmsNormed(const float* resid, const float* weight) const;
@@ -128,7 +130,8 @@ class CudaRunner final : public ModelRunner {
   DeviceModel model_;
   std::string device_name_;
   int max_ctx_ = 0, rows_cap_ = 0, max_splits_ = 1, q_block_ = 1;
-  bool flash_prefill_ = false;  // prefill attention by kernels::LaunchFlashPrefillAttention
+  bool flash_prefill_ = false;
+  bool prefill_resident_ = false;  // every GPTQ projection has its fp16 prefill copy  // prefill attention by kernels::LaunchFlashPrefillAttention
   int dim_ = 0, ffn_ = 0, heads_ = 0, kv_heads_ = 0, hd_ = 0, vocab_ = 0, qkv_n_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;

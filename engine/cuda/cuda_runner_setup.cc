@@ -17,7 +17,43 @@ CudaRunner::~CudaRunner() {
   arena_.FreeAll();
 }
 
-// CudaOptions::prefill_fp16_weights: every GPTQ projection dequantized once, kept resident.
+// CudaOptions::prefill_weights: kResident keeps the copies (or fails the load), kAuto keeps
+// them when KeepResidentPrefillWeights says the device has room, else (and for kPerCall)
+// prefill dequantizes each projection into one scratch buffer.
+absl::Status CudaRunner::SetUpPrefillWeights() {
+  size_t copy_bytes = 0;
+  for (const DeviceLayer& layer : model_.layers) {
+    std::vector<const DeviceProjection*> parts = {&layer.wo, &layer.down};
+    for (const DeviceProjection& p : layer.qkv) parts.push_back(&p);
+    for (const DeviceProjection& p : layer.gate_up) parts.push_back(&p);
+    for (const DeviceProjection* p : parts)
+      if (p->quantized) copy_bytes += sizeof(__half) * p->N * p->K;
+  }
+  const PrefillWeights mode = copts_.prefill_weights;
+  bool keep = mode == PrefillWeights::kResident && copy_bytes > 0;
+  if (mode == PrefillWeights::kAuto && copy_bytes > 0) {
+    size_t free = 0, total = 0;
+    keep = cudaMemGetInfo(&free, &total) == cudaSuccess && KeepResidentPrefillWeights(free, total, copy_bytes) &&
+           (copts_.memory_budget_bytes == 0 || arena_.bytes() + copy_bytes <= copts_.memory_budget_bytes);
+    cudaGetLastError();
+  }
+  if (keep) {
+    const absl::Status st = KeepPrefillWeights();
+    if (st.ok()) {
+      prefill_resident_ = true;
+      return st;
+    }
+    if (mode == PrefillWeights::kResident) return st;
+    // kAuto lost the memory to someone else meanwhile: projections without a copy
+    // dequantize per call.
+  }
+  auto d = arena_.AllocArray<__half>(std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
+  if (!d.ok()) return d.status();
+  dequant_ = *d;
+  return absl::OkStatus();
+}
+
+// Every GPTQ projection dequantized once, kept resident (SetUpPrefillWeights).
 absl::Status CudaRunner::KeepPrefillWeights() {
   for (DeviceLayer& layer : model_.layers) {
     std::vector<DeviceProjection*> parts = {&layer.wo, &layer.down};
@@ -102,11 +138,6 @@ absl::Status CudaRunner::Init() {
   ALLOC(xfrag_, __half, 3 * std::max({dim_, ffn_, heads_ * hd_}), "GEMV input scratch");
   ALLOC(xsum_, float, 3 * std::max({dim_, ffn_, heads_ * hd_}) / 32 + 1, "GEMV input group sums");
   ALLOC(logits_, float, R * vocab_, "logits");
-  if (copts_.prefill_fp16_weights) {
-    RETURN_IF_ERROR(KeepPrefillWeights());
-  } else {
-    ALLOC(dequant_, __half, std::max<size_t>(model_.max_dequant_elems, 8), "prefill dequant scratch");
-  }
   if (model_.max_permuted_k > 0) ALLOC(xperm_, __half, R * model_.max_permuted_k, "prefill x in act-order");
   const kernels::AttnShape shape{heads_, kv_heads_, hd_, max_ctx_};
   flash_prefill_ = copts_.flash_prefill && kernels::FlashPrefillFits(shape);
@@ -125,6 +156,8 @@ absl::Status CudaRunner::Init() {
   ALLOC(v_cache_, __half, cache_elems, absl::StrFormat("V cache (%d slots x %d positions)", opts_.max_slots, max_ctx_));
   ALLOC(rope_table_, float2, static_cast<size_t>(max_ctx_) * (hd_ / 2), "RoPE table");
 #undef ALLOC
+  // Decided last, so that kAuto sees what every other buffer leaves free.
+  RETURN_IF_ERROR(SetUpPrefillWeights());
   RETURN_IF_ERROR(Check(kernels::LaunchRopeTable(rope_table_, max_ctx_, hd_, cfg_.rope_theta, stream_), "rope table"));
   RETURN_IF_ERROR(Check(cudaMemset(attn_arrivals_, 0, static_cast<size_t>(attn_rows) * heads_ * 4), "cudaMemset"));
   RETURN_IF_ERROR(Check(cudaMemset(k_cache_, 0, cache_elems * 2), "cudaMemset K cache"));
@@ -166,6 +199,11 @@ std::vector<double> CudaPersistentDecodePhaseMicros(const ModelRunner& runner) {
   return r ? cuda::PhaseMicros(r->persistent()) : std::vector<double>{};
 }
 
+bool CudaPrefillWeightsResident(const ModelRunner& runner) {
+  const auto* r = dynamic_cast<const CudaRunner*>(&runner);
+  return r && r->prefill_weights_resident();
+}
+
 int CudaDeviceCount() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -196,7 +234,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunnerWithOptions(
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateCudaRunner(std::shared_ptr<const ModelWeights> weights,
                                                               const RunnerOptions& options) {
   CudaOptions cuda;
-  cuda.prefill_fp16_weights = options.prefill_fp16_weights;
+  cuda.prefill_weights = options.prefill_weights;
   return CreateCudaRunnerWithOptions(std::move(weights), options, cuda);
 }
 

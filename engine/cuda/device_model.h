@@ -20,7 +20,7 @@ struct DeviceProjection {
   bool quantized = false;
   kernels::GptqMatrix gptq;       // quantized
   const __half* dense = nullptr;  // [N, K] fp16, when !quantized
-  // Quantized, with CudaOptions::prefill_fp16_weights: W^T fp16 [N, K] in stored row order
+  // Quantized, with resident CudaOptions::prefill_weights: W^T fp16 [N, K] in stored row order
   // (kernels::LaunchGptqDequant), kept for prefill GEMMs; null: dequantized per prefill.
   const __half* prefill_weight = nullptr;
 };

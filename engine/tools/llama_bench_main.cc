@@ -55,8 +55,9 @@ ABSL_FLAG(int, profile_prefill, 0, "one prefill of this many tokens inside cudaP
 ABSL_FLAG(bool, graphs, true, "CUDA graphs for decode steps");
 ABSL_FLAG(bool, mma, true, "GPTQ decode GEMV on tensor cores (mma layout)");
 ABSL_FLAG(bool, pdl, true, "programmatic dependent launch (kernels overlap their predecessor)");
-ABSL_FLAG(bool, prefill_fp16_weights, false,
-          "prefill GEMMs read fp16 weights dequantized once at load (+2 bytes per weight) instead of per prefill");
+ABSL_FLAG(std::string, prefill_fp16_weights, "auto",
+          "prefill GEMM weights: auto (fp16 copies kept when half the device stays free), true (kept from load, "
+          "+2 bytes per weight) or false (dequantized per prefill)");
 ABSL_FLAG(bool, flash_prefill, true, "prefill attention: the fused flash kernel where it fits, else cuBLAS + softmax");
 ABSL_FLAG(bool, stream_gemv, false, "streaming (persistent) GPTQ GEMV for decode, else split-K");
 ABSL_FLAG(int, gemv_blocks_per_sm, 3, "streaming GEMV: blocks per SM");
@@ -131,7 +132,9 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
     co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
     co.tensor_core_gemv = absl::GetFlag(FLAGS_mma);
-    co.prefill_fp16_weights = absl::GetFlag(FLAGS_prefill_fp16_weights);
+    auto pw = ParsePrefillWeights(absl::GetFlag(FLAGS_prefill_fp16_weights));
+    if (!pw.ok()) return pw.status();
+    co.prefill_weights = *pw;
     co.flash_prefill = absl::GetFlag(FLAGS_flash_prefill);
     co.stream_gemv = absl::GetFlag(FLAGS_stream_gemv);
     co.gemv_blocks_per_sm = absl::GetFlag(FLAGS_gemv_blocks_per_sm);
@@ -216,7 +219,9 @@ int Main() {
               r.device_name().c_str(), Seconds(t_load, Clock::now()), r.memory_bytes() / 1e9);
 #ifdef LLAMA_HAVE_CUDA
   if (*backend == Backend::kCuda)
-    std::printf("decode     %s\n", CudaPersistentDecodeActive(r) ? "one persistent kernel per step" : "layer by layer");
+    std::printf("decode     %s\nprefill    %s\n",
+                CudaPersistentDecodeActive(r) ? "one persistent kernel per step" : "layer by layer",
+                CudaPrefillWeightsResident(r) ? "fp16 weight copies resident" : "weights dequantized per prefill");
 #endif
   std::mt19937 rng(1234);
   std::vector<float> logits(vocab);

@@ -195,17 +195,26 @@ TEST_P(CudaFixtureTest, ChunkedPrefillMatchesCpu) {
   EXPECT_LT(worst, 5e-2);
 }
 
-// Prefill GEMMs over fp16 weights kept from load (CudaOptions::prefill_fp16_weights) compute
-// what dequantizing per prefill does: the same dequantized bits, the same GEMMs.
+// Prefill GEMMs over fp16 weights kept from load (CudaOptions::prefill_weights kResident)
+// compute what dequantizing per prefill (kPerCall) does: the same dequantized bits, the same
+// GEMMs. kAuto keeps them for a model this small (the device has room).
 TEST_P(CudaFixtureTest, ResidentPrefillWeightsMatchPerCallDequant) {
   const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
   const std::vector<int32_t> toks(seq.begin(), seq.end());
-  CudaOptions co;
-  co.prefill_fp16_weights = true;
-  auto r = CudaWith(co);
+  CudaOptions resident, per_call;
+  resident.prefill_weights = PrefillWeights::kResident;
+  per_call.prefill_weights = PrefillWeights::kPerCall;
+  auto r = CudaWith(resident);
+  auto p = CudaWith(per_call);
   ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(p.ok()) << p.status();
+  const bool quantized = GetParam() != "fp32";
+  EXPECT_EQ(CudaPrefillWeightsResident(**r), quantized);
+  EXPECT_FALSE(CudaPrefillWeightsResident(**p));
+  EXPECT_EQ(CudaPrefillWeightsResident(*cuda_), quantized) << "kAuto with a device this empty";
+  if (quantized) EXPECT_GT((*r)->memory_bytes(), (*p)->memory_bytes());
   std::vector<float> want(toks.size() * vocab_), got(want.size());
-  ASSERT_TRUE(cuda_->Prefill(0, 0, toks, absl::MakeSpan(want), true).ok());
+  ASSERT_TRUE((*p)->Prefill(0, 0, toks, absl::MakeSpan(want), true).ok());
   ASSERT_TRUE((*r)->Prefill(0, 0, toks, absl::MakeSpan(got), true).ok());
   const auto [worst, rel] = Compare(got, want);
   std::printf("[ %s ] resident fp16 prefill weights vs per-call dequant: max abs %.2g\n", GetParam().c_str(), worst);
