@@ -74,8 +74,11 @@ TEST_F(CacheTest, MissingSnapshotLinkIsRestoredFromTheBlobWithoutDownloading) {
 TEST_F(CacheTest, NotEnoughDiskFailsBeforeTouchingTheCache) {
   absl::StatusOr<int64_t> avail = AvailableBytes(opts_.cache_dir);
   ASSERT_TRUE(avail.ok()) << avail.status();
-  // Needing more than statvfs reports: a full disk as far as the fetcher can tell.
-  opts_.disk_reserve_bytes = *avail;
+  // Needing more than statvfs reports: a full disk as far as the fetcher can tell. A margin of
+  // 1 TiB over the free space, which other tests running at the same time may change a little
+  // between this call and the fetcher's (it made this test flaky with exactly *avail).
+  const int64_t full = *avail + (int64_t{1} << 40);
+  opts_.disk_reserve_bytes = full;
   absl::StatusOr<FetchResult> r = FetchRepo(kRepo, "main", opts_);
   ASSERT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
   EXPECT_THAT(r.status().message(), HasSubstr("no space left"));
@@ -92,7 +95,7 @@ TEST_F(CacheTest, NotEnoughDiskFailsBeforeTouchingTheCache) {
   for (const auto& e : fs::recursive_directory_iterator(opts_.cache_dir)) {
     before.insert(e.path().string());
   }
-  opts_.disk_reserve_bytes = *avail;
+  opts_.disk_reserve_bytes = full;
   r = FetchRepo(kRepo, "gptq-4bit-32g-actorder_True", opts_);
   ASSERT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
   for (const auto& e : fs::recursive_directory_iterator(opts_.cache_dir)) {
