@@ -134,8 +134,11 @@ absl::StatusOr<GenerateResult> Generate(ModelRunner& runner, const Tokenizer& to
   Sequence seq(&tok, prompt, effective, std::move(eos_ids));
   GenerateResult result;
   result.prompt_tokens = prompt_len;
+  // The first token comes from the prefill's logits; after it a greedy sequence lets the
+  // runner pick each token (ModelRunner::DecodeArgmax: on a GPU, one step ahead).
+  int32_t chosen = -1;
   while (true) {
-    StepOutput out = seq.Step(absl::MakeSpan(logits));
+    StepOutput out = chosen >= 0 ? seq.StepChosen(chosen) : seq.Step(absl::MakeSpan(logits));
     result.tokens.push_back(out.token);
     result.text += out.text;
     if (on_step && !on_step(out) && !seq.finished()) {
@@ -145,9 +148,13 @@ absl::StatusOr<GenerateResult> Generate(ModelRunner& runner, const Tokenizer& to
     if (seq.finished()) break;
     const int pos = static_cast<int>(seq.tokens().size()) - 1;
     const int32_t token = out.token;
-    if (absl::Status st = runner.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
-                                        absl::MakeConstSpan(&token, 1), absl::MakeSpan(logits));
-        !st.ok()) {
+    const absl::Status st =
+        seq.greedy() ? runner.DecodeArgmax(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
+                                           absl::MakeConstSpan(&token, 1), absl::MakeSpan(&chosen, 1),
+                                           /*run_ahead=*/true)
+                     : runner.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
+                                     absl::MakeConstSpan(&token, 1), absl::MakeSpan(logits));
+    if (!st.ok()) {
       return Annotate(st, absl::StrCat("decode at position ", pos));
     }
   }

@@ -214,6 +214,14 @@ if has service; then
   done
   kill -TERM $d_pid; wait $d_pid
   note "service: llamad exit status after SIGTERM: $?"
+  # The local path too: llamactl run (engine Generate, greedy steps picked on the device).
+  for v in main $B2; do
+    got=$(LD_LIBRARY_PATH=$SVC_LD "$BIN/llamactl" run --model "$F/stories260K-GPTQ/$v" --backend=cuda \
+      --max_new_tokens=32 --prompt "Once upon a time" 2>>"$OUT/service.log")
+    want=$(python3 -c "import json; print(json.load(open('$F/stories260K-reference/references.json'))['references']['$v']['greedy_once_upon_a_time_32_text'])")
+    if [ "$got" = "$want" ]; then note "llamactl run cuda $v: text equals the greedy reference"
+    else note "llamactl run cuda $v: MISMATCH"; printf 'got:  %s\nwant: %s\n' "$got" "$want" >>"$OUT/service.log"; fi
+  done
   kill $hub_pid 2>/dev/null
 fi
 note "done"
