@@ -34,6 +34,18 @@ int FreePort() {
   return port;
 }
 
+// A bad --prefill_fp16_weights is a usage error (exit 2) named in the message, before llamad
+// binds or fetches anything.
+TEST(BinariesTest, LlamadRejectsABadPrefillWeightsValue) {
+  int code = 0;
+  const std::string out = RunCommand(absl::StrCat(LLAMAD_BIN, " --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0",
+                                                  " --prefill_fp16_weights=sometimes 2>&1"),
+                                     &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--prefill_fp16_weights"), std::string::npos) << out;
+  EXPECT_NE(out.find("expected auto"), std::string::npos) << out;
+}
+
 TEST(BinariesTest, LlamadServesLlamactlAndDrainsOnSigterm) {
   Hub hub(Hub::FixtureBranches());
   ASSERT_TRUE(hub.ok());
