@@ -151,7 +151,7 @@ absl::StatusOr<GenerateResult> Generate(ModelRunner& runner, const Tokenizer& to
     const absl::Status st =
         seq.greedy() ? runner.DecodeArgmax(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
                                            absl::MakeConstSpan(&token, 1), absl::MakeSpan(&chosen, 1),
-                                           /*run_ahead=*/true)
+                                           /*run_ahead=*/seq.generated() + 1 < effective.max_new_tokens)
                      : runner.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
                                      absl::MakeConstSpan(&token, 1), absl::MakeSpan(logits));
     if (!st.ok()) {

@@ -355,12 +355,16 @@ void Scheduler::WorkerLoop() {
     if (!batch.empty()) {
       // A batch of greedy sequences only needs each row's argmax: the runner picks it (on
       // the GPU) and may run the next step ahead while this one's tokens are emitted.
-      bool greedy = true;
-      for (const Active* a : batch) greedy = greedy && a->seq->greedy();
+      // No step ahead when every sequence reaches its length with this one.
+      bool greedy = true, more = false;
+      for (const Active* a : batch) {
+        greedy = greedy && a->seq->greedy();
+        more = more || a->seq->generated() + 1 < a->seq->params().max_new_tokens;
+      }
       std::vector<int32_t> ids(batch.size());
       absl::Status s;
       if (greedy) {
-        s = runner_->DecodeArgmax(slots, positions, tokens, absl::MakeSpan(ids), /*run_ahead=*/true);
+        s = runner_->DecodeArgmax(slots, positions, tokens, absl::MakeSpan(ids), /*run_ahead=*/more);
       } else {
         logits.resize(static_cast<size_t>(vocab) * batch.size());
         s = runner_->Decode(slots, positions, tokens, absl::MakeSpan(logits));

@@ -256,12 +256,21 @@ TEST_P(CudaFixtureTest, DecodeArgmaxRunAheadMatchesDecode) {
         got[i] = static_cast<int32_t>(std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
                                       (logits.begin() + i * vocab_));
     } else {
-      ASSERT_TRUE(cuda_->DecodeArgmax(slots, pos, toks, absl::MakeSpan(got), /*run_ahead=*/true).ok());
+      // The last step without a step ahead, the next-to-last one collected by it.
+      ASSERT_TRUE(cuda_->DecodeArgmax(slots, pos, toks, absl::MakeSpan(got), /*run_ahead=*/step < 11).ok());
     }
     EXPECT_EQ(got, want) << "step " << step;
     toks = got;
     for (int& p : pos) ++p;
   }
+  // Nothing runs ahead after a call without run_ahead: the next call starts afresh.
+  std::vector<float> logits(slots.size() * vocab_);
+  ASSERT_TRUE((*ref)->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
+  std::vector<int32_t> got(slots.size());
+  ASSERT_TRUE(cuda_->DecodeArgmax(slots, pos, toks, absl::MakeSpan(got), false).ok());
+  for (size_t i = 0; i < slots.size(); ++i)
+    EXPECT_EQ(got[i], std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
+                          (logits.begin() + i * vocab_));
   std::vector<int32_t> one(1);
   const std::vector<int> bad_slot = {7}, p0 = {0};
   const std::vector<int32_t> t0 = {1};
