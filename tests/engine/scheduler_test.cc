@@ -104,6 +104,22 @@ class FakeRunner : public ModelRunner {
     return absl::OkStatus();
   }
 
+  // Greedy batches: recorded ('A' with run_ahead, 'a' without), then the default (Decode +
+  // argmax), so `calls` still shows the 'D'.
+  absl::Status DecodeArgmax(absl::Span<const int> slots, absl::Span<const int> positions,
+                            absl::Span<const int32_t> tokens, absl::Span<int32_t> out_ids,
+                            bool run_ahead) override {
+    {
+      absl::MutexLock lock(&mu_);
+      argmax_calls_ += run_ahead ? 'A' : 'a';
+    }
+    return ModelRunner::DecodeArgmax(slots, positions, tokens, out_ids, run_ahead);
+  }
+  std::string argmax_calls() const {
+    absl::MutexLock lock(&mu_);
+    return argmax_calls_;
+  }
+
   // Gate: while closed, every Prefill/Decode call blocks until opened (see RunnerGate).
   void Close() { gate_.Close(); }
   void Open() { gate_.Open(); }
@@ -166,6 +182,7 @@ class FakeRunner : public ModelRunner {
   int max_batch_ ABSL_GUARDED_BY(mu_) = 0;
   int max_prefill_len_ ABSL_GUARDED_BY(mu_) = 0;
   std::string calls_ ABSL_GUARDED_BY(mu_);
+  std::string argmax_calls_ ABSL_GUARDED_BY(mu_);
   ::llama::testing::RunnerGate gate_;
 };
 
@@ -211,6 +228,31 @@ TEST_F(SchedulerFakeTest, StreamsMatchReferenceWithChunkedPrefill) {
   EXPECT_EQ(s.active, 0);
   EXPECT_EQ(s.tokens_generated, 4 * 12);
   EXPECT_EQ(s.requests_completed, 4);
+}
+
+// Greedy requests decode through DecodeArgmax, asking for a step ahead except on their last
+// step; a sampled request takes Decode and the host sampler.
+TEST_F(SchedulerFakeTest, GreedyBatchesLetTheRunnerPickAndRunAhead) {
+  Make(2, 128);
+  auto h = sched_->Submit(Greedy({1, 10, 11}, 4));
+  ASSERT_TRUE(h.ok()) << h.status();
+  Collected c = Collect(**h);
+  EXPECT_TRUE(c.status.ok()) << c.status;
+  EXPECT_EQ(c.tokens, Reference({1, 10, 11}, 4));
+  // The first token comes from the prefill; three decode steps, the last without a step ahead.
+  EXPECT_EQ(runner_->argmax_calls(), "AAa");
+  EXPECT_EQ(runner_->calls(), "PDDD");
+
+  GenerationRequest sampled = Greedy({1, 20}, 3);
+  sampled.params.temperature = 0.7f;
+  sampled.params.seed = 5;
+  h = sched_->Submit(std::move(sampled));
+  ASSERT_TRUE(h.ok()) << h.status();
+  c = Collect(**h);
+  EXPECT_TRUE(c.status.ok()) << c.status;
+  EXPECT_EQ(c.tokens.size(), 3u);
+  EXPECT_EQ(runner_->argmax_calls(), "AAa") << "no DecodeArgmax for a sampled request";
+  EXPECT_EQ(runner_->calls(), "PDDDPDD");
 }
 
 TEST_F(SchedulerFakeTest, FourStreamsInterleave) {
