@@ -88,20 +88,42 @@ int Sampler::Sample(absl::Span<float> logits, absl::Span<const int> history, flo
     chosen = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   } else {
     const int n = static_cast<int>(logits.size());
+    const double inv_t = 1.0 / p_.temperature;
+    // The largest logit (kept by any top-k): the weights' reference point.
+    const float mx = *std::max_element(logits.begin(), logits.end());
+    // Unnormalised probabilities at this temperature, for the candidates only (the buffers
+    // are kept between calls: no per-token allocation of vocab-sized vectors).
+    std::vector<double>& w = weights_;
+    w.resize(n);
+    if ((p_.top_k <= 0 || p_.top_k >= n) && p_.top_p >= 1.0f) {
+      // Every id is a candidate, in id order: no candidate list.
+      double total = 0.0;
+      for (int id = 0; id < n; ++id) {
+        w[id] = std::exp((static_cast<double>(logits[id]) - mx) * inv_t);
+        total += w[id];
+      }
+      const double u = Uniform01(rng_) * total;
+      double acc = 0.0;
+      chosen = n - 1;
+      for (int id = 0; id < n; ++id) {
+        acc += w[id];
+        if (u < acc) {
+          chosen = id;
+          break;
+        }
+      }
+      if (logprob != nullptr) *logprob = LogSoftmaxAt(logits, chosen);
+      return chosen;
+    }
     const ByLogitDesc order{logits};
-    std::vector<int> cand(n);
+    std::vector<int>& cand = candidates_;
+    cand.resize(n);
     std::iota(cand.begin(), cand.end(), 0);
     // top-k: keep the k largest (unordered), O(vocab).
-    int keep = n;
     if (p_.top_k > 0 && p_.top_k < n) {
       std::nth_element(cand.begin(), cand.begin() + p_.top_k, cand.end(), order);
-      keep = p_.top_k;
-      cand.resize(keep);
+      cand.resize(p_.top_k);
     }
-    const double inv_t = 1.0 / p_.temperature;
-    const float mx = logits[*std::min_element(cand.begin(), cand.end(), order)];
-    // Unnormalised probabilities of the kept candidates at this temperature.
-    std::vector<double> w(n, 0.0);
     double total = 0.0;
     for (int id : cand) {
       w[id] = std::exp((static_cast<double>(logits[id]) - mx) * inv_t);

@@ -36,6 +36,8 @@ class Sampler {
  private:
   SamplingParams p_;
   std::mt19937_64 rng_;
+  std::vector<double> weights_;  // scratch of Sample, [vocab]
+  std::vector<int> candidates_;  // scratch of Sample
 };
 
 // Finds the earliest stop string in `text`; returns its byte offset or npos. Callers keep
