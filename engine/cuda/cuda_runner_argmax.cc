@@ -28,10 +28,14 @@ absl::Status CudaRunner::StageStep(absl::Span<const int> slots, absl::Span<const
     h_io_[2 * R + i] = positions[i];
     max_keys = std::max(max_keys, positions[i] + 1);
   }
-  b->rows = n;
+  ShapeStep(slots, max_keys, b);
+  return absl::OkStatus();
+}
+
+void CudaRunner::ShapeStep(absl::Span<const int> slots, int max_keys, Batch* b) const {
+  b->rows = static_cast<int>(slots.size());
   b->distinct = std::set<int>(slots.begin(), slots.end()).size() == slots.size();
   PickSplits(max_keys, b);
-  return absl::OkStatus();
 }
 
 absl::Status CudaRunner::EnqueueArgmaxStep(const Batch& b, int parity) {
@@ -77,9 +81,7 @@ absl::Status CudaRunner::DecodeArgmax(absl::Span<const int> slots, absl::Span<co
   }
   if (ahead) {
     Batch next;
-    next.rows = n;
-    next.distinct = std::set<int>(slots.begin(), slots.end()).size() == slots.size();
-    PickSplits(max_keys, &next);
+    ShapeStep(slots, max_keys, &next);
     RETURN_IF_ERROR(EnqueueArgmaxStep(next, 1 - parity));
   }
   RETURN_IF_ERROR(Check(cudaEventSynchronize(ahead_done_[parity]), "decode argmax"));

@@ -111,10 +111,13 @@ class CudaRunner final : public ModelRunner {
   enum class Tail { kLogits, kGreedyAdvance, kArgmaxAdvance };  // after the forward pass
   absl::Status LaunchTail(const Batch& b, Tail tail);
   absl::Status Run(const Batch& b, Tail tail);  // graph replay when possible
-  // DecodeArgmax: validates one step's inputs into h_io_ (tokens, slots, positions) and
-  // sets b's rows, distinctness and splits.
+  // Decode / DecodeArgmax: validates one step's inputs into h_io_ (tokens, slots,
+  // positions) and shapes b (ShapeStep).
   absl::Status StageStep(absl::Span<const int> slots, absl::Span<const int> positions, absl::Span<const int32_t> tokens,
                          Batch* b);
+  // A decode step over `slots` whose longest row attends to max_keys keys: rows,
+  // distinctness, splits.
+  void ShapeStep(absl::Span<const int> slots, int max_keys, Batch* b) const;
   // Enqueues a kArgmaxAdvance step over the inputs already on the device, then the copy of
   // its ids into h_ids_[parity] and the record of ahead_done_[parity].
   absl::Status EnqueueArgmaxStep(const Batch& b, int parity);
@@ -130,8 +133,8 @@ class CudaRunner final : public ModelRunner {
   DeviceModel model_;
   std::string device_name_;
   int max_ctx_ = 0, rows_cap_ = 0, max_splits_ = 1, q_block_ = 1;
-  bool flash_prefill_ = false;
-  bool prefill_resident_ = false;  // every GPTQ projection has its fp16 prefill copy  // prefill attention by kernels::LaunchFlashPrefillAttention
+  bool flash_prefill_ = false;     // prefill attention by kernels::LaunchFlashPrefillAttention
+  bool prefill_resident_ = false;  // every GPTQ projection has its fp16 prefill copy
   int dim_ = 0, ffn_ = 0, heads_ = 0, kv_heads_ = 0, hd_ = 0, vocab_ = 0, qkv_n_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;

@@ -17,18 +17,26 @@ CudaRunner::~CudaRunner() {
   arena_.FreeAll();
 }
 
+namespace {
+// The GPTQ projections of a layer (their prefill weights: SetUpPrefillWeights).
+std::vector<DeviceProjection*> QuantizedProjections(DeviceLayer& layer) {
+  std::vector<DeviceProjection*> parts;
+  for (DeviceProjection* p : {&layer.wo, &layer.down})
+    if (p->quantized) parts.push_back(p);
+  for (std::vector<DeviceProjection>* group : {&layer.qkv, &layer.gate_up})
+    for (DeviceProjection& p : *group)
+      if (p.quantized) parts.push_back(&p);
+  return parts;
+}
+}  // namespace
+
 // CudaOptions::prefill_weights: kResident keeps the copies (or fails the load), kAuto keeps
 // them when KeepResidentPrefillWeights says the device has room, else (and for kPerCall)
 // prefill dequantizes each projection into one scratch buffer.
 absl::Status CudaRunner::SetUpPrefillWeights() {
   size_t copy_bytes = 0;
-  for (const DeviceLayer& layer : model_.layers) {
-    std::vector<const DeviceProjection*> parts = {&layer.wo, &layer.down};
-    for (const DeviceProjection& p : layer.qkv) parts.push_back(&p);
-    for (const DeviceProjection& p : layer.gate_up) parts.push_back(&p);
-    for (const DeviceProjection* p : parts)
-      if (p->quantized) copy_bytes += sizeof(__half) * p->N * p->K;
-  }
+  for (DeviceLayer& layer : model_.layers)
+    for (const DeviceProjection* p : QuantizedProjections(layer)) copy_bytes += sizeof(__half) * p->N * p->K;
   const PrefillWeights mode = copts_.prefill_weights;
   bool keep = mode == PrefillWeights::kResident && copy_bytes > 0;
   if (mode == PrefillWeights::kAuto && copy_bytes > 0) {
@@ -56,11 +64,7 @@ absl::Status CudaRunner::SetUpPrefillWeights() {
 // Every GPTQ projection dequantized once, kept resident (SetUpPrefillWeights).
 absl::Status CudaRunner::KeepPrefillWeights() {
   for (DeviceLayer& layer : model_.layers) {
-    std::vector<DeviceProjection*> parts = {&layer.wo, &layer.down};
-    for (DeviceProjection& p : layer.qkv) parts.push_back(&p);
-    for (DeviceProjection& p : layer.gate_up) parts.push_back(&p);
-    for (DeviceProjection* p : parts) {
-      if (!p->quantized) continue;
+    for (DeviceProjection* p : QuantizedProjections(layer)) {
       auto w = arena_.AllocArray<__half>(static_cast<size_t>(p->N) * p->K, "prefill fp16 weights");
       if (!w.ok()) return w.status();
       RETURN_IF_ERROR(Check(kernels::LaunchGptqDequant(p->gptq, *w, stream_), "gptq dequant"));
