@@ -26,21 +26,33 @@ __device__ __forceinline__ float RopeHigh(float lo, float hi, float2 cs) {
   return __fadd_rn(__fmul_rn(hi, cs.x), __fmul_rn(lo, cs.y));
 }
 
-// Dims d0..d0+7 of rope(x) at the position whose (cos, sin) row is `cs`, rounded through fp16
-// as the cache stores them.
-__device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
-                                          float (&out)[8]) {
+// The (cos, sin) of dims d0..d0+7 from a position's row `cs` of the RoPE table.
+__device__ __forceinline__ void RopeAngles(int d0, int hd, const float2* __restrict__ cs, float2 (&c)[8]) {
+  const int half = hd / 2;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) c[j] = cs[d0 + j < half ? d0 + j : d0 + j - half];
+}
+
+// Dims d0..d0+7 of rope(x) at the position whose angles of those dims are `c` (RopeAngles),
+// rounded through fp16 as the cache stores them; RopeEight takes the position's table row.
+__device__ __forceinline__ void RopeEightWith(const float* __restrict__ x, int d0, int hd, const float2 (&c)[8],
+                                              float (&out)[8]) {
   const int half = hd / 2;
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
-    // One load of x[d], its partner and their angle (the selects stay on the indices: a
-    // select between two loaded values doubled this kernel's global loads).
+    // One load of x[d] and one of its partner (the selects stay on the indices: a select
+    // between two loaded values doubled this kernel's global loads).
     const int d = d0 + j;
     const bool lo = d < half;
     const float a = x[d], b = x[lo ? d + half : d - half];
-    const float2 c = cs[lo ? d : d - half];
-    out[j] = __half2float(__float2half(lo ? RopeLow(a, b, c) : RopeHigh(b, a, c)));
+    out[j] = __half2float(__float2half(lo ? RopeLow(a, b, c[j]) : RopeHigh(b, a, c[j])));
   }
+}
+__device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
+                                          float (&out)[8]) {
+  float2 c[8];
+  RopeAngles(d0, hd, cs, c);
+  RopeEightWith(x, d0, hd, c, out);
 }
 
 __device__ __forceinline__ void StoreEight(__half* dst, const float (&v)[8]) {

@@ -3,9 +3,9 @@
 // kernel (kernels/decode_step.cu) runs its blocks inside its phases. Split in two so that a
 // caller can put a dependency wait in between:
 //   Pre  (immutable data only): the warp's first kUnroll weight loads, its scales and zeros
-//        staged in shared memory;
-//   Post (after the wait): the unit's x staged in fragment order with its group sums, the
-//        stream over the unit, the atomic adds into `out`.
+//        staged in shared memory (kOneTrip: the act-order indices of the rows it stages);
+//   Post (after the wait): the unit's x staged in fragment order with its group sums (kOneTrip:
+//        in one round trip), the stream over the unit, the atomic adds into `out`.
 // Included by .cu files only.
 #pragma once
 
@@ -18,6 +18,7 @@ constexpr int kMaxUnitKb = 32;       // kb_per_unit <= 32 (2048 rows)
 constexpr int kMaxUnitGroups = 32;   // groups of one unit staged in shared memory (host checks)
 constexpr int kPrepPer = 4;          // consecutive x values per PrepareX thread
 constexpr int kPrepPerBlock = kThreads * kPrepPer;
+constexpr int kMaxStageChunks = kMaxUnitKb * 64 / kPrepPerBlock;  // row chunks of a unit per thread
 
 // Position of input row k (of one segment) in the fragment-ordered x: per 64-row block kb and
 // lane column t, 16 halves: for each 16-row tile c, (x[2t], x[2t+1], x[2t+8], x[2t+9]).
@@ -116,17 +117,94 @@ struct GemvWarpSmem {
   }
 };
 
+// StageDirect in one round trip (GemvTuning::warp_one_trip; the block's columns in one
+// segment): the unit's input values (act-order gathered through idx, loaded before the wait,
+// or contiguous) and, for RMSNorm, the whole row's squares are all loaded before anything
+// waits on them. The same arithmetic in the same order as StageDirect, so the same bits.
+template <int G>
+__device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInput& in, int sg, int kb0, int kb1,
+                                             const int (&idx)[kMaxStageChunks][kPrepPer], bool gathered,
+                                             const GemvWarpSmem& sm) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int rows = (kb1 - kb0) * 64, k0 = kb0 * 64, K = w.K;
+  const bool rms = in.kind == GemvSource::kRmsNorm, glu = in.kind == GemvSource::kSwiGlu;
+  float v[kMaxStageChunks][kPrepPer], u[kMaxStageChunks][kPrepPer];
+#pragma unroll
+  for (int c = 0; c < kMaxStageChunks; ++c) {
+    const int r = c * kPrepPerBlock + tid * kPrepPer;
+    if (r >= rows) continue;
+    if (!gathered && in.kind != GemvSource::kHalf) {
+      const float4 a = *reinterpret_cast<const float4*>(in.src + k0 + r);
+      const float4 b = *reinterpret_cast<const float4*>(rms ? in.norm_weight + k0 + r : in.src + K + k0 + r);
+      v[c][0] = a.x, v[c][1] = a.y, v[c][2] = a.z, v[c][3] = a.w;
+      u[c][0] = b.x, u[c][1] = b.y, u[c][2] = b.z, u[c][3] = b.w;
+      continue;
+    }
+#pragma unroll
+    for (int j = 0; j < kPrepPer; ++j) {
+      const int i = gathered ? idx[c][j] : k0 + r + j;
+      if (in.kind == GemvSource::kHalf) {
+        v[c][j] = __half2float(in.x[i]);
+      } else {
+        v[c][j] = in.src[i];
+        u[c][j] = rms ? in.norm_weight[i] : in.src[K + i];
+      }
+    }
+  }
+  float ss = 0.f;
+  if (rms) {
+    const float4* row = reinterpret_cast<const float4*>(in.src);
+#pragma unroll 4
+    for (int i = tid; i < K / 4; i += kThreads) {
+      const float4 a = row[i];
+      ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
+    }
+  }
+  float inv = 1.f;
+  if (rms) {
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) sm.red[warp] = ss;
+    __syncthreads();
+    float tot = 0.f;
+    for (int wp = 0; wp < kWarps; ++wp) tot += sm.red[wp];
+    inv = rsqrtf(tot / K + in.eps);
+  }
+  __half* xh = reinterpret_cast<__half*>(sm.x[sg]);
+#pragma unroll
+  for (int c = 0; c < kMaxStageChunks; ++c) {
+    const int r = c * kPrepPerBlock + tid * kPrepPer;
+    if (c * kPrepPerBlock >= rows) break;  // block-uniform: every thread reaches GroupSum
+    float sum = 0.f;
+    if (r < rows) {
+#pragma unroll
+      for (int j = 0; j < kPrepPer; ++j) {
+        const float a = v[c][j];
+        const __half h = rms ? __float2half(a * inv * u[c][j])
+                             : glu ? __float2half(a / (1.f + expf(-a)) * u[c][j]) : __float2half(a);
+        xh[XFragIndex(r + j)] = h;
+        sum += __half2float(h);
+      }
+    }
+    const float group = GroupSum(sum, G / kPrepPer);
+    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg][r / G] = group;
+  }
+}
+
 // GEMV block `vb` of a grid of (N / 16 / 8) x ksplit blocks: 8 warps, 8 consecutive
 // 16-column tiles, one K unit of 64-row blocks [kb0, kb1). Warp w takes column tile
 // (vb / ksplit) * 8 + w and K unit vb % ksplit, so the eight warps of a block read the same
 // slice of x. A fragments are 1024 + q (rows n0) and 1024 + 16 q (rows n1) straight from one
 // LOP3 each; a group's sums are fixed up once: s * (sum - (1024 + z) * xsum) and
 // s / 16 * (sum - (1024 + 16 z) * xsum).
-template <int G>
+// kOneTrip: StageOneTrip for direct inputs where the block's columns lie in one segment (a
+// template parameter: the path's registers would otherwise cost the other path too).
+template <int G, bool kOneTrip = false>
 struct GemvWarpBlock {
   uint4 cur[kUnroll];
+  int idx[kMaxStageChunks][kPrepPer];  // kOneTrip, act-order: x rows of the rows this thread stages
   const uint4* q = nullptr;
   int nt0 = 0, nt = 0, kb0 = 0, kb1 = 0, g_first = 0, n_groups = 0, si = 0;
+  bool one_trip = false;
   bool active = false;
 
   __device__ __forceinline__ static int SegmentOf(const GptqMatrix& w, int tile) {
@@ -148,10 +226,22 @@ struct GemvWarpBlock {
     kb1 = min(kb_count, kb0 + kb_per_unit);
     active = nt * 16 < w.N;
     si = SegmentOf(w, nt);
+    const int s_lo = SegmentOf(w, nt0), s_hi = SegmentOf(w, min(nt0 + kWarps, w.N / 16) - 1);
     q = reinterpret_cast<const uint4*>(w.qtiles) + static_cast<size_t>(nt) * kb_count * 32 + lane;
 #pragma unroll
     for (int i = 0; i < kUnroll; ++i)
       if (active && kb0 + i < kb1) cur[i] = __ldcs(q + (kb0 + i) * 32);
+    one_trip = kOneTrip && s_lo == s_hi;
+    const int32_t* perm = SegmentPerm(w, s_lo);
+    if (kOneTrip && one_trip && perm) {
+#pragma unroll
+      for (int c = 0; c < kMaxStageChunks; ++c) {
+        const int r = c * kPrepPerBlock + static_cast<int>(threadIdx.x) * kPrepPer;
+        if (r >= (kb1 - kb0) * 64) continue;
+        const int4 p = __ldg(reinterpret_cast<const int4*>(perm + kb0 * 64 + r));
+        idx[c][0] = p.x, idx[c][1] = p.y, idx[c][2] = p.z, idx[c][3] = p.w;
+      }
+    }
     g_first = kb0 * 64 / G;
     n_groups = (kb1 * 64 - 1) / G - g_first + 1;
     for (int i = lane; active && i < n_groups * 8; i += 32) {
@@ -170,8 +260,11 @@ struct GemvWarpBlock {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
     const int s_lo = SegmentOf(w, nt0), s_hi = SegmentOf(w, min(nt0 + kWarps, w.N / 16) - 1);
-    if (in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
-        (rms_in_block && in.kind == GemvSource::kRmsNorm)) {
+    const bool direct = in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
+                        (rms_in_block && in.kind == GemvSource::kRmsNorm);
+    if (kOneTrip && direct && one_trip) {
+      StageOneTrip<G>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);
+    } else if (direct) {
       StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);
     } else {
       // Stage the prepared x (64 halves = 8 uint4 per 64-row block) and group sums.

@@ -50,12 +50,12 @@ __global__ void __launch_bounds__(kThreads) PrepareXKernel(GptqMatrix w, GemvInp
 
 // GEMV kernel: one GemvWarpBlock per CUDA block (kernels/gemv_warp_block.cuh); weights,
 // scales and zeros are loaded before the PDL wait.
-template <int G>
+template <int G, bool kOneTrip>
 __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
                                                                   int ksplit, int kb_per_unit, bool rms_in_block) {
   __shared__ __align__(16) unsigned char smem[GemvWarpSmem::kBytes];
   const GemvWarpSmem sm = GemvWarpSmem::At(smem);
-  GemvWarpBlock<G> block;
+  GemvWarpBlock<G, kOneTrip> block;
   block.Pre(w, blockIdx.x, ksplit, kb_per_unit, sm);
   AllowDependents();
   WaitForPrerequisites();
@@ -111,8 +111,16 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   }
   const int ksplit = (w.K / 64 + kb - 1) / kb;
   const dim3 grid(((w.N / 16 + kWarps - 1) / kWarps) * ksplit);
-  auto kernel = w.group_rows == 32 ? GptqGemvWarpKernel<32> : w.group_rows == 64 ? GptqGemvWarpKernel<64>
-                                                                                 : GptqGemvWarpKernel<128>;
+  // One-trip staging (GemvTuning::warp_one_trip): 1 for matrices without act-order, 2 for all.
+  bool act_order = false, perm_aligned = true;
+  for (int s = 0; s < w.num_segments; ++s) {
+    act_order |= w.seg[s].perm != nullptr;
+    perm_aligned &= reinterpret_cast<uintptr_t>(w.seg[s].perm) % 16 == 0;  // loaded 4 indices at a time
+  }
+  const bool one_trip = perm_aligned && (tuning.warp_one_trip >= 2 || (tuning.warp_one_trip == 1 && !act_order));
+  auto kernel = w.group_rows == 32   ? (one_trip ? GptqGemvWarpKernel<32, true> : GptqGemvWarpKernel<32, false>)
+                : w.group_rows == 64 ? (one_trip ? GptqGemvWarpKernel<64, true> : GptqGemvWarpKernel<64, false>)
+                                     : (one_trip ? GptqGemvWarpKernel<128, true> : GptqGemvWarpKernel<128, false>);
   return Launch(kernel, grid, dim3(kThreads), 0, stream, w, in, out, ksplit, kb, rms_in_block);
 }
 

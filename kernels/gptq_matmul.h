@@ -86,6 +86,11 @@ struct GemvTuning {
   bool warp_skip_prepare = false;  // benchmarks only: the warp GEMV without its input kernel
   bool warp_rms_in_block = false;  // RMSNorm inputs: every block computes the row's scale itself
   int warp_target_blocks = 0;      // fewest blocks the K units aim for (0: 13 x SMs / 5, ~2.6 per SM)
+  // Direct inputs (fp16, SwiGLU, RMSNorm in block) of a block whose columns lie in one
+  // segment: act-order indices loaded before the PDL wait, then the unit's inputs and the
+  // row's squares in one round trip (gemv_warp_block.cuh, StageOneTrip), instead of two or
+  // three. 0 never, 1 matrices without act-order, 2 every matrix.
+  int warp_one_trip = 0;
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile

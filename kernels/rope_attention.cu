@@ -38,10 +38,10 @@ __device__ __forceinline__ int CopyCachedRows(const __half* __restrict__ k_cache
 }
 
 // The block's split of keys [k0, k0 + nk) of (row m, head h) at position pos, the new key
-// last when nold < nk: rotates q (and the new key, which it stores in shared memory and, for
+// last when nold < nk (cs: the angles of the thread's 8 dims at pos): rotates q (and the new key, which it stores in shared memory and, for
 // one q head per kv head, in the cache), then leaves the unnormalized P.V in s_acc[hd] and
 // (max, sum) in *s_ml. The cached rows are in flight to ks / vs (cp.async).
-__device__ __forceinline__ void SplitAttention(const float* __restrict__ row, const float2* __restrict__ cs,
+__device__ __forceinline__ void SplitAttention(const float* __restrict__ row, const float2 (&cs)[8],
                                                __half* __restrict__ k_cache, __half* __restrict__ v_cache,
                                                size_t new_at, const AttnShape& s, int h, int kvh, int nk, int nold,
                                                __half* ks, __half* vs, float* p, float* wacc, float* s_acc,
@@ -51,13 +51,13 @@ __device__ __forceinline__ void SplitAttention(const float* __restrict__ row, co
   const int tpr = hd / 8, par = kThreads / tpr;
   const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
   float qf[8];
-  RopeEight(row + h * hd, d0, hd, cs, qf);
+  RopeEightWith(row + h * hd, d0, hd, cs, qf);
   const float scale = rsqrtf(static_cast<float>(hd));
 #pragma unroll
   for (int j = 0; j < 8; ++j) qf[j] *= scale;
   if (nold < nk && r0 == 0) {  // this split holds the new key: rotate it, store it
     float kf[8], vf[8];
-    RopeEight(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
+    RopeEightWith(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
     const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
 #pragma unroll
     for (int j = 0; j < 8; ++j) vf[j] = v[j];
@@ -129,17 +129,19 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
 
   // The cached keys (positions before pos[m]) were written by earlier launches. When the
   // positions are final before this kernel starts (a replayed graph: the host and the last
-  // graph wrote them), they are copied into shared memory before the wait; otherwise an
-  // earlier kernel may still be writing them, so the rows they point at are only prefetched
-  // into L2 (a hint: a stale value costs bandwidth, never correctness) and read after it.
-  bool copied = false;
+  // graph wrote them), they are copied into shared memory before the wait, and the RoPE
+  // angles of the position are loaded then too; otherwise an earlier kernel may still be
+  // writing them, so the rows they point at are only prefetched into L2 (a hint: a stale
+  // value costs bandwidth, never correctness) and everything is read after it.
+  const int d0 = (threadIdx.x % (hd / 8)) * 8;
+  float2 cs[8];
+  int pos = positions[m];
   {
-    const int pos = positions[m];
     const int nold = min(S, pos - k0);
     const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
     if (positions_final) {
       CopyCachedRows(k_cache, v_cache, base, row_stride, k0, max(nold, 0), hd, ks, vs);
-      copied = true;
+      if (k0 <= pos) RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
     } else {
       for (int r = threadIdx.x; r < 2 * nold; r += kThreads) {
         const __half* cache = r < nold ? k_cache : v_cache;
@@ -151,14 +153,16 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   ZeroByGrid(zero.p[0], zero.n[0]);
   ZeroByGrid(zero.p[1], zero.n[1]);
 
-  const int pos = positions[m];
+  if (!positions_final) pos = positions[m];
   if (k0 <= pos) {
     const int nk = min(S, pos + 1 - k0), nold = min(nk, pos - k0);
     const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
-    if (!copied) CopyCachedRows(k_cache, v_cache, base, row_stride, k0, nold, hd, ks, vs);
-    SplitAttention(qkv + static_cast<size_t>(m) * ld_qkv, table + static_cast<size_t>(pos) * (hd / 2), k_cache,
-                   v_cache, base + static_cast<size_t>(pos) * row_stride, s, h, kvh, nk, nold, ks, vs, p, wacc, s_acc,
-                   &s_ml);
+    if (!positions_final) {
+      CopyCachedRows(k_cache, v_cache, base, row_stride, k0, nold, hd, ks, vs);
+      RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
+    }
+    SplitAttention(qkv + static_cast<size_t>(m) * ld_qkv, cs, k_cache, v_cache,
+                   base + static_cast<size_t>(pos) * row_stride, s, h, kvh, nk, nold, ks, vs, p, wacc, s_acc, &s_ml);
   } else if (threadIdx.x == 0) {
     s_ml = make_float2(-FLT_MAX, 0.f);  // past this row's keys: an empty split
   }

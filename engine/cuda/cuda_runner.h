@@ -39,6 +39,10 @@ struct CudaOptions {
   int gemv_warp_kb = 32;
   bool gemv_rms_in_block = true;   // RMSNorm input computed per GEMV block instead of an input kernel
   int gemv_warp_target_blocks = 0; // warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)
+  // Warp GEMV inputs in one round trip (kernels::GemvTuning::warp_one_trip): 0 never, 1 for
+  // matrices without act-order (measured faster there, a wash with act-order: RESULTS.md,
+  // session 8), 2 for every matrix.
+  int gemv_one_trip_input = 1;
   // Decode attention keys per split: 0 picks by context (32 up to 512 keys, else 64); 32, 64
   // or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
   int attn_split_keys = 0;

@@ -4,8 +4,9 @@
 //   gemv_bench [--group 128] [--act_order] [--rows 1] [--variants "split;warp:16;stream:2:8:4;..."]
 //
 // Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks>[:<target blocks>]
-// = the warp GEMV with RMSNorm x from an input kernel; warprms:<unit> = RMSNorm computed in
-// every block (the engine's default); warpnp:<unit> = no input work at all (x assumed ready);
+// = the warp GEMV with RMSNorm x from an input kernel; warprms:<unit>[:<target>[:<one trip 0|1|2>]]
+// = RMSNorm computed in every block (the engine's default; GemvTuning::warp_one_trip);
+// warpnp:<unit> = no input work at all (x assumed ready);
 // stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the
 // input kind the engine uses) back to back over enough copies of the weights that nothing is
@@ -182,6 +183,7 @@ int Main() {
       const std::vector<std::string> f = absl::StrSplit(v, ':');
       t.warp_kb = std::stoi(f[1]);
       if (f.size() > 2) t.warp_target_blocks = std::stoi(f[2]);
+      if (f.size() > 3) t.warp_one_trip = std::stoi(f[3]);
     } else {
       std::vector<std::string> f3 = absl::StrSplit(v, ':');
       if (f3.size() != 4 || f3[0] != "stream") {

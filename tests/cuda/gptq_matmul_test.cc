@@ -115,7 +115,10 @@ std::vector<Variant> Variants() {
           {"warp, unit <= 5 (320 rows)", true, {false, 2, 8, false, true, 5}},
           {"warp, unit <= 2 (128 rows)", true, {false, 2, 8, false, true, 2}},
           {"warp, unit 1 (64 rows)", true, {false, 2, 8, false, true, 1}},
-          {"warp, RMSNorm in every block", true, {false, 2, 8, false, true, 16, false, true}}};
+          {"warp, RMSNorm in every block", true, {false, 2, 8, false, true, 16, false, true}},
+          {"warp, input in one round trip", true, {false, 2, 8, false, true, 16, false, true, 0, 2}},
+          {"warp, input in one round trip, units <= 32", true, {false, 2, 8, false, true, 32, false, true, 0, 2}},
+          {"warp, input in one round trip, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 2}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
