@@ -68,6 +68,10 @@ struct CudaOptions {
   // kernel's register budget).
   bool persistent_decode = false;
   int persistent_attn_parts = 32;
+  // Act-order down_proj: its permutation folded into gate|up's output columns at upload
+  // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
+  // gathering it. Same function (CPU logits bit-identical); off until measured on a GPU.
+  bool fold_down_permutation = false;
   int persistent_blocks_per_sm = 2;
   bool diagnostic_phase_clock = false;  // benchmarks: CudaPersistentDecodePhaseMicros
 };

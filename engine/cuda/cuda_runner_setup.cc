@@ -111,7 +111,7 @@ absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(CheckBlas(cublasCreate(&blas_), "cublasCreate"));
   RETURN_IF_ERROR(CheckBlas(cublasSetStream(blas_, stream_), "cublasSetStream"));
 
-  auto m = cuda::UploadModel(*weights_, arena_, copts_.tensor_core_gemv);
+  auto m = cuda::UploadModel(*weights_, arena_, copts_.tensor_core_gemv, copts_.fold_down_permutation);
   if (!m.ok()) return m.status();
   model_ = std::move(*m);
   weights_.reset();  // the device copy is all that is needed from here on

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "engine/act_order_fold.h"
 
 namespace llama::cuda {
 namespace {
@@ -177,7 +178,8 @@ absl::StatusOr<std::vector<DeviceProjection>> UploadGroup(const std::vector<cons
 
 }  // namespace
 
-absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, bool mma_layout) {
+absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, bool mma_layout,
+                                        bool fold_down_permutation) {
   const ModelConfig& c = w.config;
   const int hd = c.head_dim;
   if (hd % 8 != 0 || hd > 256)
@@ -220,11 +222,26 @@ absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& aren
     auto wo = UploadFused({&lw.wo}, 0, pre + "self_attn.o_proj", arena, m, mma_layout);
     if (!wo.ok()) return wo.status();
     d.wo = *wo;
-    auto gu = UploadGroup({&lw.w_gate, &lw.w_up}, pre + "mlp.gate_up_proj", arena, m, mma_layout, &fused);
+    // The MLP, with down's permutation folded into gate|up's columns when asked and possible
+    // (a copy of the three: the host weights stay as loaded).
+    const Linear *gate = &lw.w_gate, *up = &lw.w_up, *down_in = &lw.w_down;
+    Linear fgate, fup, fdown;
+    if (fold_down_permutation && lw.w_down.quantized && !lw.w_down.gptq.perm.empty()) {
+      fgate = lw.w_gate;
+      fup = lw.w_up;
+      fdown = lw.w_down;
+      if (FoldDownPermutation(fgate, fup, fdown)) {
+        gate = &fgate;
+        up = &fup;
+        down_in = &fdown;
+        ++m.folded_down_layers;
+      }
+    }
+    auto gu = UploadGroup({gate, up}, pre + "mlp.gate_up_proj", arena, m, mma_layout, &fused);
     if (!gu.ok()) return gu.status();
     d.gate_up = std::move(*gu);
     m.fused_gate_up_layers += fused;
-    auto down = UploadFused({&lw.w_down}, 0, pre + "mlp.down_proj", arena, m, mma_layout);
+    auto down = UploadFused({down_in}, 0, pre + "mlp.down_proj", arena, m, mma_layout);
     if (!down.ok()) return down.status();
     d.down = *down;
     m.layers.push_back(std::move(d));

@@ -42,12 +42,15 @@ struct DeviceModel {
   size_t max_dequant_elems = 0;     // largest quantized K*N (prefill dequant scratch)
   int max_permuted_k = 0;           // largest K of a projection with an act-order segment (0: none)
   int fused_qkv_layers = 0, fused_gate_up_layers = 0;
+  int folded_down_layers = 0;       // down's act-order permutation folded into gate|up (below)
   size_t weight_bytes = 0;
 };
 
 // Checks shapes the kernels need (InvalidArgument / Unimplemented naming the layer and
 // tensor) and uploads. Partial uploads stay in `arena` (the caller frees it on error).
 // mma_layout: GPTQ weights in the tensor-core layout where the shapes allow.
-absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, bool mma_layout);
+// fold_down_permutation: engine/act_order_fold.h, on a copy of each layer's gate/up/down.
+absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, bool mma_layout,
+                                        bool fold_down_permutation = false);
 
 }  // namespace llama::cuda

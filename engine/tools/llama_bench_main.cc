@@ -64,6 +64,7 @@ ABSL_FLAG(int, gemv_blocks_per_sm, 3, "streaming GEMV: blocks per SM");
 ABSL_FLAG(int, gemv_l2_prefetch, 8, "streaming GEMV: L2 prefetch distance, 512-byte tiles per warp (0: off)");
 ABSL_FLAG(bool, warp_gemv, true, "one decode row: x prepared once, then the warp-streaming GPTQ GEMV");
 ABSL_FLAG(bool, gemv_rms_in_block, true, "warp GEMV: RMSNorm input computed per block, no input kernel");
+ABSL_FLAG(bool, fold_down_perm, false, "act-order down_proj: its permutation folded into gate|up's columns at load");
 ABSL_FLAG(int, gemv_one_trip_input, 1, "warp GEMV inputs in one round trip: 0 never, 1 without act-order, 2 always");
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
@@ -146,6 +147,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_rms_in_block = absl::GetFlag(FLAGS_gemv_rms_in_block);
     co.gemv_warp_target_blocks = absl::GetFlag(FLAGS_gemv_warp_target_blocks);
     co.gemv_one_trip_input = absl::GetFlag(FLAGS_gemv_one_trip_input);
+    co.fold_down_permutation = absl::GetFlag(FLAGS_fold_down_perm);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
     co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);

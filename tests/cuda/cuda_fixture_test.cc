@@ -221,6 +221,31 @@ TEST_P(CudaFixtureTest, ResidentPrefillWeightsMatchPerCallDequant) {
   EXPECT_LT(worst, 1e-4);
 }
 
+// Down's act-order permutation folded into gate|up's columns (engine/act_order_fold.h):
+// prefill and decode logits as without the fold (the GEMVs' atomics make neither path
+// bit-reproducible, hence a bound), and both within the usual bound of the CPU backend.
+TEST_P(CudaFixtureTest, FoldedDownPermutationMatchesUnfolded) {
+  const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
+  const std::vector<int32_t> toks(seq.begin(), seq.begin() + 40);
+  CudaOptions fold;
+  fold.fold_down_permutation = true;
+  auto f = CudaWith(fold);
+  ASSERT_TRUE(f.ok()) << f.status();
+  std::vector<float> want(toks.size() * vocab_), got(want.size()), ref(want.size());
+  ASSERT_TRUE(cuda_->Prefill(0, 0, toks, absl::MakeSpan(want), true).ok());
+  ASSERT_TRUE((*f)->Prefill(0, 0, toks, absl::MakeSpan(got), true).ok());
+  ASSERT_TRUE(cpu_->Prefill(0, 0, toks, absl::MakeSpan(ref), true).ok());
+  auto [worst, rel] = Compare(got, want);
+  std::printf("[ %s ] folded vs unfolded prefill: max abs %.2g\n", GetParam().c_str(), worst);
+  EXPECT_LT(rel, 1e-4);
+  EXPECT_LT(Compare(got, ref).first, 5e-2);
+  for (int pos = 40; pos < 48; ++pos) {
+    const std::vector<float> a = DecodeOne(*cuda_, 0, pos, seq[pos]), b = DecodeOne(**f, 0, pos, seq[pos]);
+    std::tie(worst, rel) = Compare(b, a);
+    EXPECT_LT(rel, 1e-3) << "decode at " << pos << ", max abs " << worst;
+  }
+}
+
 // DecodeArgmax picks on the device what Decode + a host argmax picks. Its run-ahead step is
 // collected when the next call continues the batch, and is overwritten when the batch
 // changes (a row dropped) or another call comes between (Decode).
