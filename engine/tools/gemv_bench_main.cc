@@ -1,7 +1,7 @@
 // gemv_bench: achieved memory bandwidth of the GPTQ decode GEMV kernels on the Llama-2-7B
 // projection shapes (random weights), against the device-to-device copy bandwidth.
 //
-//   gemv_bench [--group 128] [--act_order] [--rows 1] [--variants "split;warp:16;stream:2:8:4;..."]
+//   gemv_bench [--group 128] [--act_order [--no_perm down,...]] [--rows 1] [--variants "split;warp:16;..."]
 //
 // Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks>[:<target blocks>]
 // = the warp GEMV with RMSNorm x from an input kernel; warprms:<unit>[:<target>[:<one trip 0|1|2>]]
@@ -33,6 +33,9 @@
 
 ABSL_FLAG(int, group, 128, "GPTQ group size");
 ABSL_FLAG(bool, act_order, false, "random act-order permutation per projection");
+ABSL_FLAG(std::string, no_perm, "",
+          "with --act_order, projections left without a permutation (comma-separated of qkv,o,gate_up,down; "
+          "down: what the engine's fold_down_permutation does)");
 ABSL_FLAG(int, rows, 1, "batch rows M");
 ABSL_FLAG(int, repeat, 20, "timed repetitions (median)");
 ABSL_FLAG(std::string, variants, "split;warp:16;warpnp:16",
@@ -110,6 +113,13 @@ int Main() {
   using namespace llama::kernels;
   const int G = absl::GetFlag(FLAGS_group), M = absl::GetFlag(FLAGS_rows);
   const bool act = absl::GetFlag(FLAGS_act_order);
+  const std::vector<std::string> no_perm = absl::StrSplit(absl::GetFlag(FLAGS_no_perm), ',', absl::SkipEmpty());
+  const char* const keys[] = {"qkv", "o", "gate_up", "down"};
+  for (const std::string& k : no_perm)
+    if (std::find(std::begin(keys), std::end(keys), k) == std::end(keys)) {
+      std::fprintf(stderr, "--no_perm: unknown projection %s (qkv, o, gate_up, down)\n", k.c_str());
+      return 2;
+    }
   const std::vector<Proj> projs = {{"q|k|v 4096->3x4096", 4096, {4096, 4096, 4096}, GemvSource::kRmsNorm},
                                    {"o 4096->4096", 4096, {4096}, GemvSource::kHalf},
                                    {"gate|up 4096->2x11008", 4096, {11008, 11008}, GemvSource::kRmsNorm},
@@ -122,8 +132,9 @@ int Main() {
   }
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device %s, copy bandwidth %.0f GB/s, group %d%s, M=%d\n", prop.name, copy_bw / 1e9, G,
-              act ? " act-order" : "", M);
+  std::printf("device %s, copy bandwidth %.0f GB/s, group %d%s%s%s, M=%d\n", prop.name, copy_bw / 1e9, G,
+              act ? " act-order" : "", act && !no_perm.empty() ? ", no permutation: " : "",
+              act ? absl::GetFlag(FLAGS_no_perm).c_str() : "", M);
   // Inputs (shared by all copies): x fp16, resid fp32, norm weight, gate_up fp32; outputs.
   std::vector<float> f(static_cast<size_t>(M) * 2 * 11008);
   for (auto& v : f) v = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) * 1e-3f;
@@ -149,7 +160,8 @@ int Main() {
   for (int c = 0; c < copies; ++c)
     for (size_t i = 0; i < projs.size(); ++i) {
       size_t b = 0;
-      layers[c].push_back(MakeMatrix(projs[i], G, act, rng, &b));
+      const bool permuted = act && std::find(no_perm.begin(), no_perm.end(), keys[i]) == no_perm.end();
+      layers[c].push_back(MakeMatrix(projs[i], G, permuted, rng, &b));
       proj_bytes[i] = b + static_cast<size_t>(M) * projs[i].K * 2;
     }
   for (size_t b : proj_bytes) layer_bytes += b;
