@@ -38,9 +38,10 @@ __device__ __forceinline__ int CopyCachedRows(const __half* __restrict__ k_cache
 }
 
 // The block's split of keys [k0, k0 + nk) of (row m, head h) at position pos, the new key
-// last when nold < nk (cs: the angles of the thread's 8 dims at pos): rotates q (and the new key, which it stores in shared memory and, for
-// one q head per kv head, in the cache), then leaves the unnormalized P.V in s_acc[hd] and
-// (max, sum) in *s_ml. The cached rows are in flight to ks / vs (cp.async).
+// last when nold < nk (cs: the RoPE angles of the thread's 8 dims at pos): rotates q (and
+// the new key, which it stores in shared memory and, for one q head per kv head, in the
+// cache), then leaves the unnormalized P.V in s_acc[hd] and (max, sum) in *s_ml. The cached
+// rows are in flight to ks / vs (cp.async).
 __device__ __forceinline__ void SplitAttention(const float* __restrict__ row, const float2 (&cs)[8],
                                                __half* __restrict__ k_cache, __half* __restrict__ v_cache,
                                                size_t new_at, const AttnShape& s, int h, int kvh, int nk, int nold,

@@ -43,6 +43,10 @@ struct CudaOptions {
   // matrices without act-order (measured faster there, a wash with act-order: RESULTS.md,
   // session 8), 2 for every matrix.
   int gemv_one_trip_input = 1;
+  // Act-order down_proj: its permutation folded into gate|up's output columns at upload
+  // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
+  // gathering it. Same function (CPU logits bit-identical); off until measured on a GPU.
+  bool fold_down_permutation = false;
   // Decode attention keys per split: 0 picks by context (32 up to 512 keys, else 64); 32, 64
   // or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
   int attn_split_keys = 0;
@@ -68,10 +72,6 @@ struct CudaOptions {
   // kernel's register budget).
   bool persistent_decode = false;
   int persistent_attn_parts = 32;
-  // Act-order down_proj: its permutation folded into gate|up's output columns at upload
-  // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
-  // gathering it. Same function (CPU logits bit-identical); off until measured on a GPU.
-  bool fold_down_permutation = false;
   int persistent_blocks_per_sm = 2;
   bool diagnostic_phase_clock = false;  // benchmarks: CudaPersistentDecodePhaseMicros
 };

@@ -234,7 +234,6 @@ absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& aren
         gate = &fgate;
         up = &fup;
         down_in = &fdown;
-        ++m.folded_down_layers;
       }
     }
     auto gu = UploadGroup({gate, up}, pre + "mlp.gate_up_proj", arena, m, mma_layout, &fused);

@@ -42,7 +42,6 @@ struct DeviceModel {
   size_t max_dequant_elems = 0;     // largest quantized K*N (prefill dequant scratch)
   int max_permuted_k = 0;           // largest K of a projection with an act-order segment (0: none)
   int fused_qkv_layers = 0, fused_gate_up_layers = 0;
-  int folded_down_layers = 0;       // down's act-order permutation folded into gate|up (below)
   size_t weight_bytes = 0;
 };
 
