@@ -3,9 +3,10 @@
 // kernel (kernels/decode_step.cu) runs its blocks inside its phases. Split in two so that a
 // caller can put a dependency wait in between:
 //   Pre  (immutable data only): the warp's first kUnroll weight loads, its scales and zeros
-//        staged in shared memory (kOneTrip: the act-order indices of the rows it stages);
-//   Post (after the wait): the unit's x staged in fragment order with its group sums (kOneTrip:
-//        in one round trip), the stream over the unit, the atomic adds into `out`.
+//        staged in shared memory (kStageOneTrip: the act-order indices of the rows it stages);
+//   Post (after the wait): the unit's x staged in fragment order with its group sums
+//        (kStageOneTrip: in one round trip; kStageRowGather: RMSNorm inputs gathered from the
+//        row in shared memory), the stream over the unit, the atomic adds into `out`.
 // Included by .cu files only.
 #pragma once
 
@@ -99,6 +100,7 @@ struct GemvWarpSmem {
   float (*xsum)[kMaxUnitGroups];     // [kMaxSegments]
   float* red;                        // [kWarps]
   float* inv_rms;                    // [1]
+  float* row = nullptr;              // kStageRowGather: [K] (dynamic shared memory, not in kBytes)
   static constexpr size_t kBytes = sizeof(float4) * kWarps * kMaxUnitGroups * 8 +
                                    sizeof(uint4) * kMaxSegments * kMaxUnitKb * 8 +
                                    sizeof(float) * (kMaxSegments * kMaxUnitGroups + kWarps + 4);
@@ -190,16 +192,84 @@ __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInpu
   }
 }
 
+// RMSNorm input of an act-order matrix (GemvTuning::warp_row_gather): the whole row times the
+// norm weights staged in shared memory (`row`, K floats) with the row's squares (the first
+// segment's indices loaded during the reduction); each segment's rows are then gathered from
+// shared memory instead of by random 4-byte global loads (two per row: value and norm
+// weight). The product is rounded before the scale is applied, (x w) inv instead of
+// (x inv) w: not the same bits as StageDirect, within fp32 rounding of them.
+// Indices into x of the rows this thread stages (StageRowGather's chunks): perm[k0 + r ..]
+// (null perm: k0 + r ..).
+__device__ __forceinline__ void LoadRowIndices(const int32_t* perm, int k0, int rows,
+                                               int (&idx)[kMaxStageChunks][kPrepPer]) {
+#pragma unroll
+  for (int c = 0; c < kMaxStageChunks; ++c) {
+    const int r = c * kPrepPerBlock + static_cast<int>(threadIdx.x) * kPrepPer, k = k0 + r;
+    if (r >= rows) continue;
+    const int4 p = perm ? __ldg(reinterpret_cast<const int4*>(perm + k)) : make_int4(k, k + 1, k + 2, k + 3);
+    idx[c][0] = p.x, idx[c][1] = p.y, idx[c][2] = p.z, idx[c][3] = p.w;
+  }
+}
+
+template <int G>
+__device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
+                                               int kb1, const GemvWarpSmem& sm) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int rows = (kb1 - kb0) * 64, k0 = kb0 * 64, K = w.K;
+  const float4* src = reinterpret_cast<const float4*>(in.src);
+  const float4* nw = reinterpret_cast<const float4*>(in.norm_weight);
+  float4* row = reinterpret_cast<float4*>(sm.row);
+  float ss = 0.f;
+#pragma unroll 4
+  for (int i = tid; i < K / 4; i += kThreads) {
+    const float4 a = src[i], b = __ldg(nw + i);
+    ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
+    row[i] = make_float4(a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w);
+  }
+  int idx[kMaxStageChunks][kPrepPer];
+  LoadRowIndices(SegmentPerm(w, s_lo), k0, rows, idx);  // in flight during the barrier
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  if (lane == 0) sm.red[warp] = ss;
+  __syncthreads();  // also publishes the row
+  float tot = 0.f;
+  for (int wp = 0; wp < kWarps; ++wp) tot += sm.red[wp];
+  const float inv = rsqrtf(tot / K + in.eps);
+  for (int sg = s_lo; sg <= s_hi; ++sg) {
+    if (sg != s_lo) LoadRowIndices(SegmentPerm(w, sg), k0, rows, idx);
+    __half* xh = reinterpret_cast<__half*>(sm.x[sg]);
+#pragma unroll
+    for (int c = 0; c < kMaxStageChunks; ++c) {
+      const int r = c * kPrepPerBlock + tid * kPrepPer;
+      if (c * kPrepPerBlock >= rows) break;  // block-uniform: every thread reaches GroupSum
+      float sum = 0.f;
+      if (r < rows) {
+#pragma unroll
+        for (int j = 0; j < kPrepPer; ++j) {
+          const __half h = __float2half(sm.row[idx[c][j]] * inv);
+          xh[XFragIndex(r + j)] = h;
+          sum += __half2float(h);
+        }
+      }
+      const float group = GroupSum(sum, G / kPrepPer);
+      if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg][r / G] = group;
+    }
+  }
+}
+
 // GEMV block `vb` of a grid of (N / 16 / 8) x ksplit blocks: 8 warps, 8 consecutive
 // 16-column tiles, one K unit of 64-row blocks [kb0, kb1). Warp w takes column tile
 // (vb / ksplit) * 8 + w and K unit vb % ksplit, so the eight warps of a block read the same
 // slice of x. A fragments are 1024 + q (rows n0) and 1024 + 16 q (rows n1) straight from one
 // LOP3 each; a group's sums are fixed up once: s * (sum - (1024 + z) * xsum) and
 // s / 16 * (sum - (1024 + 16 z) * xsum).
-// kOneTrip: StageOneTrip for direct inputs where the block's columns lie in one segment (a
-// template parameter: the path's registers would otherwise cost the other path too).
-template <int G, bool kOneTrip = false>
+// kStage (a template parameter: a path's registers would otherwise cost the others too):
+// kStageOneTrip: StageOneTrip for direct inputs where the block's columns lie in one segment;
+// kStageRowGather: StageRowGather for RMSNorm inputs (act-order matrices), StageDirect for
+// the others.
+enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2 };
+template <int G, int kStage = kStageTwoTrip>
 struct GemvWarpBlock {
+  static constexpr bool kOneTrip = kStage == kStageOneTrip;
   uint4 cur[kUnroll];
   int idx[kMaxStageChunks][kPrepPer];  // kOneTrip, act-order: x rows of the rows this thread stages
   const uint4* q = nullptr;
@@ -244,11 +314,36 @@ struct GemvWarpBlock {
     }
     g_first = kb0 * 64 / G;
     n_groups = (kb1 * 64 - 1) / G - g_first + 1;
-    for (int i = lane; active && i < n_groups * 8; i += 32) {
-      const int gi = i >> 3, r = i & 7;
-      const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;
-      sm.par[warp][gi][r] = make_float4(__half2float(w.scales[at]), __half2float(w.scales[at + 8]) * (1.f / 16.f),
-                                        1024.f + w.zeros[at], 1024.f + 16.f * w.zeros[at + 8]);
+    StageParams(w, sm.par[warp]);
+  }
+
+  // The unit's scales and zeros of the warp's tile into par[group][lane row r]:
+  // (s n0, s n1 / 16, 1024 + z n0, 1024 + 16 z n1). Each lane takes lane rows r, r + 1 of a
+  // group per pass, and every pass's loads are issued before any is used: one round trip
+  // (a loop that stored each load before the next took one per pass: up to 8 with g32).
+  __device__ __forceinline__ void StageParams(const GptqMatrix& w, float4 (*par)[8]) const {
+    constexpr int kUnitGroups = kMaxUnitKb * 64 / G < kMaxUnitGroups ? kMaxUnitKb * 64 / G : kMaxUnitGroups;
+    constexpr int kPasses = kUnitGroups * 8 / 64;
+    const int lane = threadIdx.x & 31;
+    uint32_t s0[kPasses], s1[kPasses];
+    uint16_t z0[kPasses], z1[kPasses];
+#pragma unroll
+    for (int p = 0; p < kPasses; ++p) {
+      const int i = 2 * (lane + 32 * p), gi = i >> 3, r = i & 7;
+      if (!active || i >= n_groups * 8) continue;
+      const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;  // even: 4- / 2-byte aligned
+      s0[p] = *reinterpret_cast<const uint32_t*>(w.scales + at);
+      s1[p] = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
+      z0[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at);
+      z1[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
+    }
+#pragma unroll
+    for (int p = 0; p < kPasses; ++p) {
+      const int i = 2 * (lane + 32 * p), gi = i >> 3, r = i & 7;
+      if (!active || i >= n_groups * 8) continue;
+      const float2 a = __half22float2(AsHalf2(s0[p])), b = __half22float2(AsHalf2(s1[p]));
+      par[gi][r] = make_float4(a.x, b.x * (1.f / 16.f), 1024.f + (z0[p] & 0xFF), 1024.f + 16.f * (z1[p] & 0xFF));
+      par[gi][r + 1] = make_float4(a.y, b.y * (1.f / 16.f), 1024.f + (z0[p] >> 8), 1024.f + 16.f * (z1[p] >> 8));
     }
   }
 
@@ -262,7 +357,9 @@ struct GemvWarpBlock {
     const int s_lo = SegmentOf(w, nt0), s_hi = SegmentOf(w, min(nt0 + kWarps, w.N / 16) - 1);
     const bool direct = in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
                         (rms_in_block && in.kind == GemvSource::kRmsNorm);
-    if (kOneTrip && direct && one_trip) {
+    if (kStage == kStageRowGather && rms_in_block && in.kind == GemvSource::kRmsNorm) {
+      StageRowGather<G>(w, in, s_lo, s_hi, kb0, kb1, sm);
+    } else if (kOneTrip && direct && one_trip) {
       StageOneTrip<G>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);
     } else if (direct) {
       StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);

@@ -49,13 +49,16 @@ __global__ void __launch_bounds__(kThreads) PrepareXKernel(GptqMatrix w, GemvInp
 }
 
 // GEMV kernel: one GemvWarpBlock per CUDA block (kernels/gemv_warp_block.cuh); weights,
-// scales and zeros are loaded before the PDL wait.
-template <int G, bool kOneTrip>
+// scales and zeros are loaded before the PDL wait. kStageRowGather: K floats of dynamic
+// shared memory for the row.
+template <int G, int kStage>
 __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
                                                                   int ksplit, int kb_per_unit, bool rms_in_block) {
   __shared__ __align__(16) unsigned char smem[GemvWarpSmem::kBytes];
-  const GemvWarpSmem sm = GemvWarpSmem::At(smem);
-  GemvWarpBlock<G, kOneTrip> block;
+  extern __shared__ float4 dynamic_smem[];
+  GemvWarpSmem sm = GemvWarpSmem::At(smem);
+  if (kStage == kStageRowGather) sm.row = reinterpret_cast<float*>(dynamic_smem);
+  GemvWarpBlock<G, kStage> block;
   block.Pre(w, blockIdx.x, ksplit, kb_per_unit, sm);
   AllowDependents();
   WaitForPrerequisites();
@@ -65,6 +68,20 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, 
 }  // namespace
 
 namespace {
+constexpr int kMaxRowGatherK = 8192;  // kStageRowGather: K floats of dynamic shared memory
+
+using WarpKernelFn = void (*)(GptqMatrix, GemvInput, float*, int, int, bool);
+template <int G>
+WarpKernelFn WarpKernelFor(int stage) {
+  return stage == kStageRowGather  ? GptqGemvWarpKernel<G, kStageRowGather>
+         : stage == kStageOneTrip ? GptqGemvWarpKernel<G, kStageOneTrip>
+                                  : GptqGemvWarpKernel<G, kStageTwoTrip>;
+}
+// The kernel for group size 32, 64 or 128 and a staging (kStage*).
+WarpKernelFn WarpKernel(int group_rows, int stage) {
+  return group_rows == 32 ? WarpKernelFor<32>(stage) : group_rows == 64 ? WarpKernelFor<64>(stage) : WarpKernelFor<128>(stage);
+}
+
 // The matrix and a K unit of kb_per_unit 64-row blocks suit the warp GEMV (scratch aside).
 bool UnitFits(const GptqMatrix& w, int kb_per_unit) {
   const int G = w.group_rows;
@@ -118,10 +135,23 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
     perm_aligned &= reinterpret_cast<uintptr_t>(w.seg[s].perm) % 16 == 0;  // loaded 4 indices at a time
   }
   const bool one_trip = perm_aligned && (tuning.warp_one_trip >= 2 || (tuning.warp_one_trip == 1 && !act_order));
-  auto kernel = w.group_rows == 32   ? (one_trip ? GptqGemvWarpKernel<32, true> : GptqGemvWarpKernel<32, false>)
-                : w.group_rows == 64 ? (one_trip ? GptqGemvWarpKernel<64, true> : GptqGemvWarpKernel<64, false>)
-                                     : (one_trip ? GptqGemvWarpKernel<128, true> : GptqGemvWarpKernel<128, false>);
-  return Launch(kernel, grid, dim3(kThreads), 0, stream, w, in, out, ksplit, kb, rms_in_block);
+  // Row gather (GemvTuning::warp_row_gather): RMSNorm inputs of act-order matrices.
+  const bool row_gather = tuning.warp_row_gather && act_order && perm_aligned && rms_in_block &&
+                          in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK;
+  const int stage = row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
+  static const cudaError_t attrs = [] {  // once per process: the row needs up to 32 KB more
+    cudaError_t e = cudaSuccess;
+    for (auto k : {GptqGemvWarpKernel<32, kStageRowGather>, GptqGemvWarpKernel<64, kStageRowGather>,
+                   GptqGemvWarpKernel<128, kStageRowGather>})
+      if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(kMaxRowGatherK * sizeof(float)));
+    return e;
+  }();
+  if (row_gather && attrs != cudaSuccess) return attrs;
+  auto kernel = WarpKernel(w.group_rows, stage);
+  const size_t dynamic = row_gather ? w.K * sizeof(float) : 0;
+  return Launch(kernel, grid, dim3(kThreads), dynamic, stream, w, in, out, ksplit, kb, rms_in_block);
 }
 
 GemvWarpPlan PlanGptqGemvWarp(const GptqMatrix& w, int max_blocks) {

@@ -91,6 +91,10 @@ struct GemvTuning {
   // row's squares in one round trip (gemv_warp_block.cuh, StageOneTrip), instead of two or
   // three. 0 never, 1 matrices without act-order, 2 every matrix.
   int warp_one_trip = 0;
+  // RMSNorm inputs of act-order matrices (K <= 8192): the row times the norm weights staged in
+  // shared memory, the unit's rows gathered from there (gemv_warp_block.cuh, StageRowGather)
+  // instead of by random global loads. Before warp_one_trip.
+  bool warp_row_gather = false;
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile

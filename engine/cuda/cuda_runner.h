@@ -40,13 +40,18 @@ struct CudaOptions {
   bool gemv_rms_in_block = true;   // RMSNorm input computed per GEMV block instead of an input kernel
   int gemv_warp_target_blocks = 0; // warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)
   // Warp GEMV inputs in one round trip (kernels::GemvTuning::warp_one_trip): 0 never, 1 for
-  // matrices without act-order (measured faster there, a wash with act-order: RESULTS.md,
-  // session 8), 2 for every matrix.
-  int gemv_one_trip_input = 1;
+  // matrices without act-order, 2 for every matrix. With gemv_row_gather, 2 leaves only
+  // act-order o_proj to it (+0.5% decode on an H200; alone, with act-order RMSNorm inputs,
+  // it lost: tests/bench/RESULTS.md, sessions 8 and 9).
+  int gemv_one_trip_input = 2;
+  // RMSNorm inputs of act-order matrices staged through shared memory (the whole row, then a
+  // gather from there; kernels::GemvTuning::warp_row_gather): decode +8 to +9% on an H200.
+  bool gemv_row_gather = true;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
-  // gathering it. Same function (CPU logits bit-identical); off until measured on a GPU.
-  bool fold_down_permutation = false;
+  // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)
+  // on an H200 (tests/bench/RESULTS.md, session 9).
+  bool fold_down_permutation = true;
   // Decode attention keys per split: 0 picks by context (32 up to 512 keys, else 64); 32, 64
   // or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
   int attn_split_keys = 0;

@@ -4,7 +4,7 @@
 //   gemv_bench [--group 128] [--act_order [--no_perm down,...]] [--rows 1] [--variants "split;warp:16;..."]
 //
 // Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks>[:<target blocks>]
-// = the warp GEMV with RMSNorm x from an input kernel; warprms:<unit>[:<target>[:<one trip 0|1|2>]]
+// = the warp GEMV with RMSNorm x from an input kernel; warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>]]]
 // = RMSNorm computed in every block (the engine's default; GemvTuning::warp_one_trip);
 // warpnp:<unit> = no input work at all (x assumed ready);
 // stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
@@ -196,6 +196,7 @@ int Main() {
       t.warp_kb = std::stoi(f[1]);
       if (f.size() > 2) t.warp_target_blocks = std::stoi(f[2]);
       if (f.size() > 3) t.warp_one_trip = std::stoi(f[3]);
+      if (f.size() > 4) t.warp_row_gather = std::stoi(f[4]) != 0;
     } else {
       std::vector<std::string> f3 = absl::StrSplit(v, ':');
       if (f3.size() != 4 || f3[0] != "stream") {

@@ -118,7 +118,11 @@ std::vector<Variant> Variants() {
           {"warp, RMSNorm in every block", true, {false, 2, 8, false, true, 16, false, true}},
           {"warp, input in one round trip", true, {false, 2, 8, false, true, 16, false, true, 0, 2}},
           {"warp, input in one round trip, units <= 32", true, {false, 2, 8, false, true, 32, false, true, 0, 2}},
-          {"warp, input in one round trip, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 2}}};
+          {"warp, input in one round trip, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 2}},
+          // RMSNorm inputs of act-order matrices gathered from the row in shared memory.
+          {"warp, row gather", true, {false, 2, 8, false, true, 16, false, true, 0, 1, true}},
+          {"warp, row gather, units <= 32", true, {false, 2, 8, false, true, 32, false, true, 0, 1, true}},
+          {"warp, row gather, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 1, true}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
