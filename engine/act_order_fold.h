@@ -9,10 +9,9 @@
 // fold (tests/engine/act_order_fold_test.cc checks the CPU backend's logits).
 //
 // Why: a GEMV gathering down's input reads 2 x 11008 fp32 values at random positions per
-// step (gate and up, 88 KB at 7B), likely too much to stay in L1; act-order decode runs 16%
-// slower than `main` at equal bytes (tests/bench/RESULTS.md, session 8; this fold's share of
-// that is not measured yet). The CUDA backend applies it at upload when
-// CudaOptions::fold_down_permutation is set.
+// step (gate and up, 88 KB at 7B). The fold gains 4.5% (32g) to 6.1% (128g) decode on an
+// H200 (tests/bench/RESULTS.md, session 9). The CUDA backend applies it at upload when
+// CudaOptions::fold_down_permutation is set (the default).
 #pragma once
 
 #include "engine/weights.h"
