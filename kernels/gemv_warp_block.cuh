@@ -192,12 +192,6 @@ __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInpu
   }
 }
 
-// RMSNorm input of an act-order matrix (GemvTuning::warp_row_gather): the whole row times the
-// norm weights staged in shared memory (`row`, K floats) with the row's squares (the first
-// segment's indices loaded during the reduction); each segment's rows are then gathered from
-// shared memory instead of by random 4-byte global loads (two per row: value and norm
-// weight). The product is rounded before the scale is applied, (x w) inv instead of
-// (x inv) w: not the same bits as StageDirect, within fp32 rounding of them.
 // Indices into x of the rows this thread stages (StageRowGather's chunks): perm[k0 + r ..]
 // (null perm: k0 + r ..).
 __device__ __forceinline__ void LoadRowIndices(const int32_t* perm, int k0, int rows,
@@ -211,6 +205,12 @@ __device__ __forceinline__ void LoadRowIndices(const int32_t* perm, int k0, int 
   }
 }
 
+// RMSNorm input of an act-order matrix (GemvTuning::warp_row_gather): the whole row times the
+// norm weights staged in shared memory (`row`, K floats) with the row's squares (the first
+// segment's indices loaded during the reduction); each segment's rows are then gathered from
+// shared memory instead of by random 4-byte global loads (two per row: value and norm
+// weight). The product is rounded before the scale is applied, (x w) inv instead of
+// (x inv) w: not the same bits as StageDirect, within fp32 rounding of them.
 template <int G>
 __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                                int kb1, const GemvWarpSmem& sm) {

@@ -79,7 +79,9 @@ WarpKernelFn WarpKernelFor(int stage) {
 }
 // The kernel for group size 32, 64 or 128 and a staging (kStage*).
 WarpKernelFn WarpKernel(int group_rows, int stage) {
-  return group_rows == 32 ? WarpKernelFor<32>(stage) : group_rows == 64 ? WarpKernelFor<64>(stage) : WarpKernelFor<128>(stage);
+  return group_rows == 32   ? WarpKernelFor<32>(stage)
+         : group_rows == 64 ? WarpKernelFor<64>(stage)
+                            : WarpKernelFor<128>(stage);
 }
 
 // The matrix and a K unit of kb_per_unit 64-row blocks suit the warp GEMV (scratch aside).
@@ -135,9 +137,11 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
     perm_aligned &= reinterpret_cast<uintptr_t>(w.seg[s].perm) % 16 == 0;  // loaded 4 indices at a time
   }
   const bool one_trip = perm_aligned && (tuning.warp_one_trip >= 2 || (tuning.warp_one_trip == 1 && !act_order));
-  // Row gather (GemvTuning::warp_row_gather): RMSNorm inputs of act-order matrices.
+  // Row gather (GemvTuning::warp_row_gather): RMSNorm inputs of act-order matrices (the row
+  // and the norm weights read as float4).
   const bool row_gather = tuning.warp_row_gather && act_order && perm_aligned && rms_in_block &&
-                          in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK;
+                          in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK &&
+                          reinterpret_cast<uintptr_t>(in.norm_weight) % 16 == 0;
   const int stage = row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
   static const cudaError_t attrs = [] {  // once per process: the row needs up to 32 KB more
     cudaError_t e = cudaSuccess;

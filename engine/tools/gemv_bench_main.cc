@@ -4,8 +4,10 @@
 //   gemv_bench [--group 128] [--act_order [--no_perm down,...]] [--rows 1] [--variants "split;warp:16;..."]
 //
 // Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks>[:<target blocks>]
-// = the warp GEMV with RMSNorm x from an input kernel; warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>]]]
-// = RMSNorm computed in every block (the engine's default; GemvTuning::warp_one_trip);
+// = the warp GEMV with RMSNorm x from an input kernel;
+// warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>]]] = RMSNorm computed in every
+// block (the engine's default; GemvTuning::warp_one_trip, warp_row_gather; the engine runs
+// warprms:32:0:2:1);
 // warpnp:<unit> = no input work at all (x assumed ready);
 // stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the
