@@ -87,6 +87,18 @@ class CudaFixtureTest : public ::testing::TestWithParam<std::string> {
     return logits;
   }
 
+  // After `from` tokens of seq prefilled into slot 0 of a, b and the CPU runner: 8 decode
+  // steps of seq on each; the largest max-abs logit difference of a vs b and of a vs the CPU.
+  std::pair<double, double> DecodeDiffs(ModelRunner& a, ModelRunner& b, const std::vector<int>& seq, int from) {
+    double ab = 0, cpu = 0;
+    for (int pos = from; pos < from + 8; ++pos) {
+      const std::vector<float> x = DecodeOne(a, 0, pos, seq[pos]);
+      ab = std::max<double>(ab, Compare(x, DecodeOne(b, 0, pos, seq[pos])).first);
+      cpu = std::max<double>(cpu, Compare(x, DecodeOne(*cpu_, 0, pos, seq[pos])).first);
+    }
+    return {ab, cpu};
+  }
+
   // Reference's top-2 margin after `prefix` (the reference model is the CPU backend,
   // which matches references.json within 1e-3).
   float ReferenceMargin(const std::vector<int>& prefix) {
@@ -244,13 +256,7 @@ TEST_P(CudaFixtureTest, FoldedDownPermutationMatchesUnfolded) {
   std::printf("[ %s ] folded vs unfolded prefill: max abs %.2g\n", GetParam().c_str(), worst);
   EXPECT_LT(rel, 1e-4);
   EXPECT_LT(Compare(got, ref).first, 5e-2);
-  double worst_decode = 0, worst_cpu = 0;
-  for (int pos = 40; pos < 48; ++pos) {
-    const std::vector<float> a = DecodeOne(**u, 0, pos, seq[pos]), b = DecodeOne(**f, 0, pos, seq[pos]);
-    const std::vector<float> c = DecodeOne(*cpu_, 0, pos, seq[pos]);
-    worst_decode = std::max<double>(worst_decode, Compare(b, a).first);
-    worst_cpu = std::max<double>(worst_cpu, Compare(b, c).first);
-  }
+  const auto [worst_decode, worst_cpu] = DecodeDiffs(**f, **u, seq, 40);
   std::printf("[ %s ] folded vs unfolded decode: max abs %.3g; folded vs CPU %.3g\n", GetParam().c_str(),
               worst_decode, worst_cpu);
   EXPECT_LT(worst_decode, 5e-2);
@@ -276,12 +282,7 @@ TEST_P(CudaFixtureTest, RowGatherMatchesGlobalGather) {
   ASSERT_TRUE((*a)->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
   ASSERT_TRUE((*b)->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
   ASSERT_TRUE(cpu_->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
-  double paths = 0, vs_cpu = 0;
-  for (int pos = 40; pos < 48; ++pos) {
-    const std::vector<float> x = DecodeOne(**a, 0, pos, seq[pos]), y = DecodeOne(**b, 0, pos, seq[pos]);
-    paths = std::max<double>(paths, Compare(x, y).first);
-    vs_cpu = std::max<double>(vs_cpu, Compare(x, DecodeOne(*cpu_, 0, pos, seq[pos])).first);
-  }
+  const auto [paths, vs_cpu] = DecodeDiffs(**a, **b, seq, 40);
   std::printf("[ %s ] row gather vs global gather decode: max abs %.3g; vs CPU %.3g\n", GetParam().c_str(), paths,
               vs_cpu);
   EXPECT_LT(paths, 5e-2);
