@@ -138,21 +138,22 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   }
   const bool one_trip = perm_aligned && (tuning.warp_one_trip >= 2 || (tuning.warp_one_trip == 1 && !act_order));
   // Row gather (GemvTuning::warp_row_gather): RMSNorm inputs of act-order matrices (the row
-  // and the norm weights read as float4).
-  const bool row_gather = tuning.warp_row_gather && act_order && perm_aligned && rms_in_block &&
-                          in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK &&
-                          reinterpret_cast<uintptr_t>(in.norm_weight) % 16 == 0;
-  const int stage = row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
-  static const cudaError_t attrs = [] {  // once per process: the row needs up to 32 KB more
+  // and the norm weights read as float4), where the kernels may take 32 KB more shared memory
+  // (set once per process; a device that refuses falls back to the other staging).
+  static const cudaError_t attrs = [] {
     cudaError_t e = cudaSuccess;
     for (auto k : {GptqGemvWarpKernel<32, kStageRowGather>, GptqGemvWarpKernel<64, kStageRowGather>,
                    GptqGemvWarpKernel<128, kStageRowGather>})
       if (e == cudaSuccess)
         e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  static_cast<int>(kMaxRowGatherK * sizeof(float)));
+    if (e != cudaSuccess) cudaGetLastError();  // not sticky: leave no error behind for later checks
     return e;
   }();
-  if (row_gather && attrs != cudaSuccess) return attrs;
+  const bool row_gather = tuning.warp_row_gather && attrs == cudaSuccess && act_order && perm_aligned &&
+                          rms_in_block && in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK &&
+                          reinterpret_cast<uintptr_t>(in.norm_weight) % 16 == 0;
+  const int stage = row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
   auto kernel = WarpKernel(w.group_rows, stage);
   const size_t dynamic = row_gather ? w.K * sizeof(float) : 0;
   return Launch(kernel, grid, dim3(kThreads), dynamic, stream, w, in, out, ksplit, kb, rms_in_block);
