@@ -17,6 +17,9 @@ namespace llama::kernels::gemv {
 constexpr int kUnroll = 4;           // 64-row blocks (16-byte loads per lane) in flight per warp
 constexpr int kMaxUnitKb = 32;       // kb_per_unit <= 32 (2048 rows)
 constexpr int kMaxUnitGroups = 32;   // groups of one unit staged in shared memory (host checks)
+// kWide blocks (GemvTuning::warp_wide_units, g32 only): up to 64 groups per unit, their
+// scales and zeros packed as fp16 in the same shared memory, one segment per block.
+constexpr int kMaxWideGroups = 64;
 constexpr int kPrepPer = 4;          // consecutive x values per PrepareX thread
 constexpr int kPrepPerBlock = kThreads * kPrepPer;
 constexpr int kMaxStageChunks = kMaxUnitKb * 64 / kPrepPerBlock;  // row chunks of a unit per thread
@@ -71,7 +74,7 @@ __device__ __forceinline__ float GroupSum(float v, int lanes) {
 // Plain fp16, SwiGLU or (rms_in_block) RMSNorm input: the block computes its unit's x itself
 // (rows [kb0, kb1) x 64 of segments s_lo..s_hi, act-order gathered) into s_x in fragment
 // order, with the group sums.
-template <int G>
+template <int G, bool kWide = false>
 __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                             int kb1, uint4 (*s_x)[kMaxUnitKb * 8],
                                             float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms) {
@@ -85,7 +88,8 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
       const int r = r0 + threadIdx.x * kPrepPer;
       const float sum = r < rows ? StageFourRows(in, w.K, perm, kb0 * 64 + r, r, inv, xh) : 0.f;
       const float group = GroupSum(sum, G / kPrepPer);
-      if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0) s_xsum[sg][r / G] = group;
+      if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0)
+        *(kWide ? reinterpret_cast<float*>(s_xsum) + r / G : &s_xsum[sg][r / G]) = group;
     }
   }
 }
@@ -101,6 +105,12 @@ struct GemvWarpSmem {
   float* red;                        // [kWarps]
   float* inv_rms;                    // [1]
   float* row = nullptr;              // kStageRowGather: [K] (dynamic shared memory, not in kBytes)
+  // Group j's x sum of segment sg (kWide: of the block's one segment, up to kMaxWideGroups).
+  template <bool kWide>
+  __device__ __forceinline__ float& XSum(int sg, int j) const {
+    if constexpr (kWide) return reinterpret_cast<float*>(xsum)[j];
+    else return xsum[sg][j];
+  }
   static constexpr size_t kBytes = sizeof(float4) * kWarps * kMaxUnitGroups * 8 +
                                    sizeof(uint4) * kMaxSegments * kMaxUnitKb * 8 +
                                    sizeof(float) * (kMaxSegments * kMaxUnitGroups + kWarps + 4);
@@ -123,7 +133,7 @@ struct GemvWarpSmem {
 // segment): the unit's input values (act-order gathered through idx, loaded before the wait,
 // or contiguous) and, for RMSNorm, the whole row's squares are all loaded before anything
 // waits on them. The same arithmetic in the same order as StageDirect, so the same bits.
-template <int G>
+template <int G, bool kWide = false>
 __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInput& in, int sg, int kb0, int kb1,
                                              const int (&idx)[kMaxStageChunks][kPrepPer], bool gathered,
                                              const GemvWarpSmem& sm) {
@@ -188,7 +198,7 @@ __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInpu
       }
     }
     const float group = GroupSum(sum, G / kPrepPer);
-    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg][r / G] = group;
+    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.XSum<kWide>(sg, r / G) = group;
   }
 }
 
@@ -211,7 +221,7 @@ __device__ __forceinline__ void LoadRowIndices(const int32_t* perm, int k0, int 
 // shared memory instead of by random 4-byte global loads (two per row: value and norm
 // weight). The product is rounded before the scale is applied, (x w) inv instead of
 // (x inv) w: not the same bits as StageDirect, within fp32 rounding of them.
-template <int G>
+template <int G, bool kWide = false>
 __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                                int kb1, const GemvWarpSmem& sm) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -251,7 +261,7 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
         }
       }
       const float group = GroupSum(sum, G / kPrepPer);
-      if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg][r / G] = group;
+      if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.XSum<kWide>(sg, r / G) = group;
     }
   }
 }
@@ -266,9 +276,13 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
 // kStageOneTrip: StageOneTrip for direct inputs where the block's columns lie in one segment;
 // kStageRowGather: StageRowGather for RMSNorm inputs (act-order matrices), StageDirect for
 // the others.
+// kWide (G == 32; the host picks it only where no block straddles segments): units of up to
+// kMaxWideGroups groups, (s n0, s n1, 1024 + z n0, 1024 + 16 z n1) staged as fp16 in 8 bytes
+// and widened at each group's start (the same floats), group sums indexed without segment.
 enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2 };
-template <int G, int kStage = kStageTwoTrip>
+template <int G, int kStage = kStageTwoTrip, bool kWide = false>
 struct GemvWarpBlock {
+  static_assert(!kWide || G == 32, "wide units: g32 only");
   static constexpr bool kOneTrip = kStage == kStageOneTrip;
   uint4 cur[kUnroll];
   int idx[kMaxStageChunks][kPrepPer];  // kOneTrip, act-order: x rows of the rows this thread stages
@@ -314,7 +328,10 @@ struct GemvWarpBlock {
     }
     g_first = kb0 * 64 / G;
     n_groups = (kb1 * 64 - 1) / G - g_first + 1;
-    StageParams(w, sm.par[warp]);
+    if constexpr (kWide)
+      StageParamsWide(w, reinterpret_cast<uint2(*)[8]>(sm.par[0]) + warp * kMaxWideGroups);
+    else
+      StageParams(w, sm.par[warp]);
   }
 
   // The unit's scales and zeros of the warp's tile into par[group][lane row r]:
@@ -347,6 +364,39 @@ struct GemvWarpBlock {
     }
   }
 
+  // kWide: StageParams for up to kMaxWideGroups groups into par[group][lane row r] as fp16
+  // (s n0, s n1, 1024 + z n0, 1024 + 16 z n1), all exact; in two batches of loads (two round
+  // trips) to bound the registers.
+  __device__ __forceinline__ void StageParamsWide(const GptqMatrix& w, uint2 (*par)[8]) const {
+    constexpr int kPasses = kMaxWideGroups * 8 / 64, kBatch = kPasses / 2;
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int b = 0; b < kPasses; b += kBatch) {
+      uint32_t s0[kBatch], s1[kBatch];
+      uint16_t z0[kBatch], z1[kBatch];
+#pragma unroll
+      for (int p = 0; p < kBatch; ++p) {
+        const int i = 2 * (lane + 32 * (b + p)), gi = i >> 3, r = i & 7;
+        if (!active || i >= n_groups * 8) continue;
+        const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;
+        s0[p] = *reinterpret_cast<const uint32_t*>(w.scales + at);
+        s1[p] = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
+        z0[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at);
+        z1[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
+      }
+#pragma unroll
+      for (int p = 0; p < kBatch; ++p) {
+        const int i = 2 * (lane + 32 * (b + p)), gi = i >> 3, r = i & 7;
+        if (!active || i >= n_groups * 8) continue;
+        const __half2 a = AsHalf2(s0[p]), c = AsHalf2(s1[p]);
+        par[gi][r] = make_uint2(AsBits(__halves2half2(__low2half(a), __low2half(c))),
+                                AsBits(__floats2half2_rn(1024.f + (z0[p] & 0xFF), 1024.f + 16.f * (z1[p] & 0xFF))));
+        par[gi][r + 1] = make_uint2(AsBits(__halves2half2(__high2half(a), __high2half(c))),
+                                    AsBits(__floats2half2_rn(1024.f + (z0[p] >> 8), 1024.f + 16.f * (z1[p] >> 8))));
+      }
+    }
+  }
+
   // After the wait: stages x (computed here for plain fp16, SwiGLU and, with rms_in_block,
   // RMSNorm inputs; copied from in.xfrag / in.xsum otherwise), then streams the unit. Whole
   // block (barriers inside); shared memory is still read by some warps when it returns.
@@ -358,11 +408,11 @@ struct GemvWarpBlock {
     const bool direct = in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
                         (rms_in_block && in.kind == GemvSource::kRmsNorm);
     if (kStage == kStageRowGather && rms_in_block && in.kind == GemvSource::kRmsNorm) {
-      StageRowGather<G>(w, in, s_lo, s_hi, kb0, kb1, sm);
+      StageRowGather<G, kWide>(w, in, s_lo, s_hi, kb0, kb1, sm);
     } else if (kOneTrip && direct && one_trip) {
-      StageOneTrip<G>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);
+      StageOneTrip<G, kWide>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);
     } else if (direct) {
-      StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);
+      StageDirect<G, kWide>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);
     } else {
       // Stage the prepared x (64 halves = 8 uint4 per 64-row block) and group sums.
       const int nx = (kb1 - kb0) * 8;
@@ -372,7 +422,7 @@ struct GemvWarpBlock {
       }
       for (int i = threadIdx.x; i < (s_hi - s_lo + 1) * n_groups; i += kThreads) {
         const int sg = s_lo + i / n_groups, j = i % n_groups;
-        sm.xsum[sg][j] = __ldcg(in.xsum + static_cast<size_t>(sg) * (w.K / G) + g_first + j);
+        sm.XSum<kWide>(sg, j) = __ldcg(in.xsum + static_cast<size_t>(sg) * (w.K / G) + g_first + j);
       }
     }
     __syncthreads();
@@ -408,8 +458,14 @@ struct GemvWarpBlock {
             if (gl != cur_g) {
               if (cur_g >= 0) close();
               cur_g = gl;
-              par = sm.par[warp][gl][g];
-              gsum = sm.xsum[si][gl];
+              if constexpr (kWide) {
+                const uint2 p = reinterpret_cast<const uint2(*)[8]>(sm.par[0])[warp * kMaxWideGroups + gl][g];
+                const float2 sc = __half22float2(AsHalf2(p.x)), zp = __half22float2(AsHalf2(p.y));
+                par = make_float4(sc.x, sc.y * (1.f / 16.f), zp.x, zp.y);
+              } else {
+                par = sm.par[warp][gl][g];
+              }
+              gsum = sm.XSum<kWide>(si, gl);
             }
           }
           const uint32_t wd = words[cc], w8 = wd >> 8;

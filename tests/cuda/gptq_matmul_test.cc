@@ -122,7 +122,12 @@ std::vector<Variant> Variants() {
           // RMSNorm inputs of act-order matrices gathered from the row in shared memory.
           {"warp, row gather", true, {false, 2, 8, false, true, 16, false, true, 0, 1, true}},
           {"warp, row gather, units <= 32", true, {false, 2, 8, false, true, 32, false, true, 0, 1, true}},
-          {"warp, row gather, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 1, true}}};
+          {"warp, row gather, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 1, true}},
+          // g32: units of up to 64 groups (kWide), with each staging; a target of 1 block takes
+          // the largest unit, so every K >= 2048 at g32 gets them.
+          {"warp, wide g32 units, one trip", true, {false, 2, 8, false, true, 32, false, true, 1, 2, false, true}},
+          {"warp, wide g32 units, row gather", true, {false, 2, 8, false, true, 32, false, true, 1, 1, true, true}},
+          {"warp, wide g32 units, two trips", true, {false, 2, 8, false, true, 32, false, true, 1, 0, false, true}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
@@ -202,7 +207,9 @@ INSTANTIATE_TEST_SUITE_P(
         // Llama-2-7B shapes.
         Case{4096, 4096, 128, false, 1}, Case{4096, 4096, 64, true, 8}, Case{4096, 11008, 128, false, 1},
         Case{4096, 11008, 32, true, 2}, Case{11008, 4096, 128, true, 1}, Case{11008, 4096, 32, true, 8},
-        Case{4096, 4096, 32, true, 64}),
+        Case{4096, 4096, 32, true, 64},
+        // One row at g32 with K >= 2048: units of more than 32 groups (kWide).
+        Case{4096, 4096, 32, true, 1}, Case{4096, 1024, 32, false, 1}),
     Name);
 
 // Q|K|V-style fusion: three segments side by side along N, each with its own act-order
@@ -213,7 +220,7 @@ TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
   // n1 == 0: one segment (an o_proj), where the warp GEMV merges attention splits itself.
   for (const auto& [K, n0, n1, G, M] : std::vector<std::tuple<int, int, int, int, int>>{
            {64, 64, 32, 32, 1}, {64, 64, 32, 128, 3}, {4096, 512, 256, 128, 1}, {1024, 256, 128, 32, 8},
-           {4096, 512, 0, 128, 1}, {1024, 256, 0, 32, 1}}) {
+           {4096, 512, 0, 128, 1}, {1024, 256, 0, 32, 1}, {4096, 512, 256, 32, 1}, {2048, 192, 64, 32, 1}}) {
     const int N = n0 + 2 * n1, nseg = n1 > 0 ? 3 : 1;
     const int bounds[4] = {0, n0, n0 + n1, N};
     HostGptq h = RandomGptq(K, N, G, false);
