@@ -137,7 +137,8 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   // Wide units (GemvTuning::warp_wide_units): g32 with up to 64 groups per unit; the kWide
   // kernels only where the unit picked has more than kMaxUnitGroups.
   const bool wide_ok = tuning.warp_wide_units && WideFits(w);
-  const int kb = PickUnit(w, in, tuning.warp_kb, tuning.warp_target_blocks, wide_ok ? kMaxWideGroups : kMaxUnitGroups);
+  const int kb =
+      PickUnit(w, in, tuning.warp_kb, tuning.warp_target_blocks, wide_ok ? kMaxWideGroups : kMaxUnitGroups);
   const bool wide = wide_ok && kb * 64 / w.group_rows > kMaxUnitGroups;
   const bool prepare = !tuning.warp_skip_prepare;
   if (kb == 0) return cudaErrorNotSupported;
