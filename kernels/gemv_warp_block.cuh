@@ -334,6 +334,17 @@ struct GemvWarpBlock {
       StageParams(w, sm.par[warp]);
   }
 
+  // Lane rows r, r + 1 (r even) of the unit's group gi for the warp's tile: the fp16 scale
+  // pairs of rows n0 and n1, and their zero-point byte pairs.
+  __device__ __forceinline__ void LoadParPair(const GptqMatrix& w, int gi, int r, uint32_t& s0, uint32_t& s1,
+                                              uint16_t& z0, uint16_t& z1) const {
+    const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;  // even: 4- / 2-byte aligned
+    s0 = *reinterpret_cast<const uint32_t*>(w.scales + at);
+    s1 = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
+    z0 = *reinterpret_cast<const uint16_t*>(w.zeros + at);
+    z1 = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
+  }
+
   // The unit's scales and zeros of the warp's tile into par[group][lane row r]:
   // (s n0, s n1 / 16, 1024 + z n0, 1024 + 16 z n1). Each lane takes lane rows r, r + 1 of a
   // group per pass, and every pass's loads are issued before any is used: one round trip
@@ -347,12 +358,7 @@ struct GemvWarpBlock {
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {
       const int i = 2 * (lane + 32 * p), gi = i >> 3, r = i & 7;
-      if (!active || i >= n_groups * 8) continue;
-      const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;  // even: 4- / 2-byte aligned
-      s0[p] = *reinterpret_cast<const uint32_t*>(w.scales + at);
-      s1[p] = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
-      z0[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at);
-      z1[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
+      if (active && i < n_groups * 8) LoadParPair(w, gi, r, s0[p], s1[p], z0[p], z1[p]);
     }
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {
@@ -377,12 +383,7 @@ struct GemvWarpBlock {
 #pragma unroll
       for (int p = 0; p < kBatch; ++p) {
         const int i = 2 * (lane + 32 * (b + p)), gi = i >> 3, r = i & 7;
-        if (!active || i >= n_groups * 8) continue;
-        const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;
-        s0[p] = *reinterpret_cast<const uint32_t*>(w.scales + at);
-        s1[p] = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
-        z0[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at);
-        z1[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
+        if (active && i < n_groups * 8) LoadParPair(w, gi, r, s0[p], s1[p], z0[p], z1[p]);
       }
 #pragma unroll
       for (int p = 0; p < kBatch; ++p) {
