@@ -76,6 +76,18 @@ struct ByLogitDesc {
   }
 };
 
+// The first of `count` candidates id_at(0), id_at(1), ... at which the running sum of their
+// weights exceeds u (the last one when rounding leaves u unreached).
+template <typename IdAt>
+int Draw(double u, int count, IdAt id_at, const std::vector<double>& w) {
+  double acc = 0.0;
+  for (int i = 0; i < count; ++i) {
+    acc += w[id_at(i)];
+    if (u < acc) return id_at(i);
+  }
+  return id_at(count - 1);
+}
+
 }  // namespace
 
 int Sampler::Sample(absl::Span<float> logits, absl::Span<const int> history, float* logprob) {
@@ -102,16 +114,7 @@ int Sampler::Sample(absl::Span<float> logits, absl::Span<const int> history, flo
         w[id] = std::exp((static_cast<double>(logits[id]) - mx) * inv_t);
         total += w[id];
       }
-      const double u = Uniform01(rng_) * total;
-      double acc = 0.0;
-      chosen = n - 1;
-      for (int id = 0; id < n; ++id) {
-        acc += w[id];
-        if (u < acc) {
-          chosen = id;
-          break;
-        }
-      }
+      chosen = Draw(Uniform01(rng_) * total, n, [](int i) { return i; }, w);
       if (logprob != nullptr) *logprob = LogSoftmaxAt(logits, chosen);
       return chosen;
     }
@@ -160,16 +163,7 @@ int Sampler::Sample(absl::Span<float> logits, absl::Span<const int> history, flo
 
     // Draw from the kept candidates. Their order is a deterministic function of the
     // logits, so a seed reproduces the same tokens.
-    const double u = Uniform01(rng_) * total;
-    double acc = 0.0;
-    chosen = cand.back();
-    for (int id : cand) {
-      acc += weight(id);
-      if (u < acc) {
-        chosen = id;
-        break;
-      }
-    }
+    chosen = Draw(Uniform01(rng_) * total, static_cast<int>(cand.size()), [&cand](int i) { return cand[i]; }, w);
   }
   if (logprob != nullptr) *logprob = LogSoftmaxAt(logits, chosen);
   return chosen;
