@@ -17,9 +17,6 @@ namespace llama::kernels::gemv {
 constexpr int kUnroll = 4;           // 64-row blocks (16-byte loads per lane) in flight per warp
 constexpr int kMaxUnitKb = 32;       // kb_per_unit <= 32 (2048 rows)
 constexpr int kMaxUnitGroups = 32;   // groups of one unit staged in shared memory (host checks)
-// kWide blocks (GemvTuning::warp_wide_units, g32 only): up to 64 groups per unit, their
-// scales and zeros packed as fp16 in the same shared memory, one segment per block.
-constexpr int kMaxWideGroups = 64;
 constexpr int kPrepPer = 4;          // consecutive x values per PrepareX thread
 constexpr int kPrepPerBlock = kThreads * kPrepPer;
 constexpr int kMaxStageChunks = kMaxUnitKb * 64 / kPrepPerBlock;  // row chunks of a unit per thread
@@ -74,7 +71,7 @@ __device__ __forceinline__ float GroupSum(float v, int lanes) {
 // Plain fp16, SwiGLU or (rms_in_block) RMSNorm input: the block computes its unit's x itself
 // (rows [kb0, kb1) x 64 of segments s_lo..s_hi, act-order gathered) into s_x in fragment
 // order, with the group sums.
-template <int G, bool kWide = false>
+template <int G>
 __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                             int kb1, uint4 (*s_x)[kMaxUnitKb * 8],
                                             float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms) {
@@ -88,8 +85,7 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
       const int r = r0 + threadIdx.x * kPrepPer;
       const float sum = r < rows ? StageFourRows(in, w.K, perm, kb0 * 64 + r, r, inv, xh) : 0.f;
       const float group = GroupSum(sum, G / kPrepPer);
-      if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0)
-        *(kWide ? reinterpret_cast<float*>(s_xsum) + r / G : &s_xsum[sg][r / G]) = group;
+      if (r < rows && (threadIdx.x & (G / kPrepPer - 1)) == 0) s_xsum[sg][r / G] = group;
     }
   }
 }
@@ -101,18 +97,13 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
 struct GemvWarpSmem {
   float4 (*par)[kMaxUnitGroups][8];  // [kWarps]
   uint4 (*x)[kMaxUnitKb * 8];        // [kMaxSegments]
+  uint4* zero;                       // [2]: 32 zero bytes (GemvWarpBlock kSlots)
   float (*xsum)[kMaxUnitGroups];     // [kMaxSegments]
   float* red;                        // [kWarps]
   float* inv_rms;                    // [1]
   float* row = nullptr;              // kStageRowGather: [K] (dynamic shared memory, not in kBytes)
-  // Group j's x sum of segment sg (kWide: of the block's one segment, up to kMaxWideGroups).
-  template <bool kWide>
-  __device__ __forceinline__ float& XSum(int sg, int j) const {
-    if constexpr (kWide) return reinterpret_cast<float*>(xsum)[j];
-    else return xsum[sg][j];
-  }
   static constexpr size_t kBytes = sizeof(float4) * kWarps * kMaxUnitGroups * 8 +
-                                   sizeof(uint4) * kMaxSegments * kMaxUnitKb * 8 +
+                                   sizeof(uint4) * (kMaxSegments * kMaxUnitKb * 8 + 2) +
                                    sizeof(float) * (kMaxSegments * kMaxUnitGroups + kWarps + 4);
   // Carves the arrays out of `base` (16-byte aligned, kBytes long).
   __device__ __forceinline__ static GemvWarpSmem At(unsigned char* base) {
@@ -121,6 +112,8 @@ struct GemvWarpSmem {
     base += sizeof(float4) * kWarps * kMaxUnitGroups * 8;
     s.x = reinterpret_cast<uint4(*)[kMaxUnitKb * 8]>(base);
     base += sizeof(uint4) * kMaxSegments * kMaxUnitKb * 8;
+    s.zero = reinterpret_cast<uint4*>(base);
+    base += sizeof(uint4) * 2;
     s.xsum = reinterpret_cast<float(*)[kMaxUnitGroups]>(base);
     base += sizeof(float) * kMaxSegments * kMaxUnitGroups;
     s.red = reinterpret_cast<float*>(base);
@@ -133,7 +126,7 @@ struct GemvWarpSmem {
 // segment): the unit's input values (act-order gathered through idx, loaded before the wait,
 // or contiguous) and, for RMSNorm, the whole row's squares are all loaded before anything
 // waits on them. The same arithmetic in the same order as StageDirect, so the same bits.
-template <int G, bool kWide = false>
+template <int G>
 __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInput& in, int sg, int kb0, int kb1,
                                              const int (&idx)[kMaxStageChunks][kPrepPer], bool gathered,
                                              const GemvWarpSmem& sm) {
@@ -198,7 +191,7 @@ __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInpu
       }
     }
     const float group = GroupSum(sum, G / kPrepPer);
-    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.XSum<kWide>(sg, r / G) = group;
+    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg][r / G] = group;
   }
 }
 
@@ -221,7 +214,7 @@ __device__ __forceinline__ void LoadRowIndices(const int32_t* perm, int k0, int 
 // shared memory instead of by random 4-byte global loads (two per row: value and norm
 // weight). The product is rounded before the scale is applied, (x w) inv instead of
 // (x inv) w: not the same bits as StageDirect, within fp32 rounding of them.
-template <int G, bool kWide = false>
+template <int G>
 __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                                int kb1, const GemvWarpSmem& sm) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -261,7 +254,7 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
         }
       }
       const float group = GroupSum(sum, G / kPrepPer);
-      if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.XSum<kWide>(sg, r / G) = group;
+      if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg][r / G] = group;
     }
   }
 }
@@ -276,13 +269,10 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
 // kStageOneTrip: StageOneTrip for direct inputs where the block's columns lie in one segment;
 // kStageRowGather: StageRowGather for RMSNorm inputs (act-order matrices), StageDirect for
 // the others.
-// kWide (G == 32; the host picks it only where no block straddles segments): units of up to
-// kMaxWideGroups groups, (s n0, s n1, 1024 + z n0, 1024 + 16 z n1) staged as fp16 in 8 bytes
-// and widened at each group's start (the same floats), group sums indexed without segment.
+// kSlots (GemvTuning::warp_group_slots): the stream of StreamSlots instead of Post's own loop.
 enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2 };
-template <int G, int kStage = kStageTwoTrip, bool kWide = false>
+template <int G, int kStage = kStageTwoTrip, bool kSlots = false>
 struct GemvWarpBlock {
-  static_assert(!kWide || G == 32, "wide units: g32 only");
   static constexpr bool kOneTrip = kStage == kStageOneTrip;
   uint4 cur[kUnroll];
   int idx[kMaxStageChunks][kPrepPer];  // kOneTrip, act-order: x rows of the rows this thread stages
@@ -328,21 +318,7 @@ struct GemvWarpBlock {
     }
     g_first = kb0 * 64 / G;
     n_groups = (kb1 * 64 - 1) / G - g_first + 1;
-    if constexpr (kWide)
-      StageParamsWide(w, reinterpret_cast<uint2(*)[8]>(sm.par[0]) + warp * kMaxWideGroups);
-    else
-      StageParams(w, sm.par[warp]);
-  }
-
-  // Lane rows r, r + 1 (r even) of the unit's group gi for the warp's tile: the fp16 scale
-  // pairs of rows n0 and n1, and their zero-point byte pairs.
-  __device__ __forceinline__ void LoadParPair(const GptqMatrix& w, int gi, int r, uint32_t& s0, uint32_t& s1,
-                                              uint16_t& z0, uint16_t& z1) const {
-    const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;  // even: 4- / 2-byte aligned
-    s0 = *reinterpret_cast<const uint32_t*>(w.scales + at);
-    s1 = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
-    z0 = *reinterpret_cast<const uint16_t*>(w.zeros + at);
-    z1 = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
+    StageParams(w, sm.par[warp]);
   }
 
   // The unit's scales and zeros of the warp's tile into par[group][lane row r]:
@@ -358,7 +334,12 @@ struct GemvWarpBlock {
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {
       const int i = 2 * (lane + 32 * p), gi = i >> 3, r = i & 7;
-      if (active && i < n_groups * 8) LoadParPair(w, gi, r, s0[p], s1[p], z0[p], z1[p]);
+      if (!active || i >= n_groups * 8) continue;
+      const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;  // even: 4- / 2-byte aligned
+      s0[p] = *reinterpret_cast<const uint32_t*>(w.scales + at);
+      s1[p] = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
+      z0[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at);
+      z1[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
     }
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {
@@ -367,34 +348,6 @@ struct GemvWarpBlock {
       const float2 a = __half22float2(AsHalf2(s0[p])), b = __half22float2(AsHalf2(s1[p]));
       par[gi][r] = make_float4(a.x, b.x * (1.f / 16.f), 1024.f + (z0[p] & 0xFF), 1024.f + 16.f * (z1[p] & 0xFF));
       par[gi][r + 1] = make_float4(a.y, b.y * (1.f / 16.f), 1024.f + (z0[p] >> 8), 1024.f + 16.f * (z1[p] >> 8));
-    }
-  }
-
-  // kWide: StageParams for up to kMaxWideGroups groups into par[group][lane row r] as fp16
-  // (s n0, s n1, 1024 + z n0, 1024 + 16 z n1), all exact; in two batches of loads (two round
-  // trips) to bound the registers.
-  __device__ __forceinline__ void StageParamsWide(const GptqMatrix& w, uint2 (*par)[8]) const {
-    constexpr int kPasses = kMaxWideGroups * 8 / 64, kBatch = kPasses / 2;
-    const int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int b = 0; b < kPasses; b += kBatch) {
-      uint32_t s0[kBatch], s1[kBatch];
-      uint16_t z0[kBatch], z1[kBatch];
-#pragma unroll
-      for (int p = 0; p < kBatch; ++p) {
-        const int i = 2 * (lane + 32 * (b + p)), gi = i >> 3, r = i & 7;
-        if (active && i < n_groups * 8) LoadParPair(w, gi, r, s0[p], s1[p], z0[p], z1[p]);
-      }
-#pragma unroll
-      for (int p = 0; p < kBatch; ++p) {
-        const int i = 2 * (lane + 32 * (b + p)), gi = i >> 3, r = i & 7;
-        if (!active || i >= n_groups * 8) continue;
-        const __half2 a = AsHalf2(s0[p]), c = AsHalf2(s1[p]);
-        par[gi][r] = make_uint2(AsBits(__halves2half2(__low2half(a), __low2half(c))),
-                                AsBits(__floats2half2_rn(1024.f + (z0[p] & 0xFF), 1024.f + 16.f * (z1[p] & 0xFF))));
-        par[gi][r + 1] = make_uint2(AsBits(__halves2half2(__high2half(a), __high2half(c))),
-                                    AsBits(__floats2half2_rn(1024.f + (z0[p] >> 8), 1024.f + 16.f * (z1[p] >> 8))));
-      }
     }
   }
 
@@ -409,11 +362,11 @@ struct GemvWarpBlock {
     const bool direct = in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
                         (rms_in_block && in.kind == GemvSource::kRmsNorm);
     if (kStage == kStageRowGather && rms_in_block && in.kind == GemvSource::kRmsNorm) {
-      StageRowGather<G, kWide>(w, in, s_lo, s_hi, kb0, kb1, sm);
+      StageRowGather<G>(w, in, s_lo, s_hi, kb0, kb1, sm);
     } else if (kOneTrip && direct && one_trip) {
-      StageOneTrip<G, kWide>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);
+      StageOneTrip<G>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);
     } else if (direct) {
-      StageDirect<G, kWide>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);
+      StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);
     } else {
       // Stage the prepared x (64 halves = 8 uint4 per 64-row block) and group sums.
       const int nx = (kb1 - kb0) * 8;
@@ -423,11 +376,16 @@ struct GemvWarpBlock {
       }
       for (int i = threadIdx.x; i < (s_hi - s_lo + 1) * n_groups; i += kThreads) {
         const int sg = s_lo + i / n_groups, j = i % n_groups;
-        sm.XSum<kWide>(sg, j) = __ldcg(in.xsum + static_cast<size_t>(sg) * (w.K / G) + g_first + j);
+        sm.xsum[sg][j] = __ldcg(in.xsum + static_cast<size_t>(sg) * (w.K / G) + g_first + j);
       }
     }
+    if (kSlots && threadIdx.x < 2) sm.zero[threadIdx.x] = make_uint4(0u, 0u, 0u, 0u);
     __syncthreads();
     if (!active) return;
+    if constexpr (kSlots) {
+      StreamSlots(out, sm);
+      return;
+    }
 
     const uint4* xs = &sm.x[si][t * 2];
     const uint32_t lo = 0x000F000Fu, hi = 0x00F000F0u, magic = 0x64006400u;
@@ -459,14 +417,8 @@ struct GemvWarpBlock {
             if (gl != cur_g) {
               if (cur_g >= 0) close();
               cur_g = gl;
-              if constexpr (kWide) {
-                const uint2 p = reinterpret_cast<const uint2(*)[8]>(sm.par[0])[warp * kMaxWideGroups + gl][g];
-                const float2 sc = __half22float2(AsHalf2(p.x)), zp = __half22float2(AsHalf2(p.y));
-                par = make_float4(sc.x, sc.y * (1.f / 16.f), zp.x, zp.y);
-              } else {
-                par = sm.par[warp][gl][g];
-              }
-              gsum = sm.XSum<kWide>(si, gl);
+              par = sm.par[warp][gl][g];
+              gsum = sm.xsum[si][gl];
             }
           }
           const uint32_t wd = words[cc], w8 = wd >> 8;
@@ -479,6 +431,74 @@ struct GemvWarpBlock {
       for (int i = 0; i < kUnroll; ++i) cur[i] = nxt[i];
     }
     close();
+    if (t == 0) {
+      atomicAdd(out + nt * 16 + g, acc0);
+      atomicAdd(out + nt * 16 + g + 8, acc1);
+    }
+  }
+
+  // kSlots: the unit's stream with every group's sums in an mma column of its own. Lanes of
+  // column g (lane / 4) feed x only to the k-tiles of groups j with j % 8 == g and read 16
+  // zero bytes for the others, so C column j % 8 sums group j alone. Eight groups are then
+  // fixed up at once, each lane those of its two C columns (2t, 2t + 1), instead of every lane
+  // closing every group as soon as its mma results arrive (g32: two closes per 64-row block,
+  // each one a wait on the mma pipe). The lanes of a row sum their partials at the end.
+  __device__ __forceinline__ void StreamSlots(float* out, const GemvWarpSmem& sm) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const uint4* xs = &sm.x[si][t * 2];
+    const uint32_t lo = 0x000F000Fu, hi = 0x00F000F0u, magic = 0x64006400u;
+    float acc0 = 0.f, acc1 = 0.f, c[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+    auto close = [&](int base) {  // groups base .. base + 7 (unit-local), base % 8 == 0
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int gi = base + 2 * t + j;
+        if (gi < n_groups) {
+          const float4 p = sm.par[warp][gi][g];
+          const float xsum = sm.xsum[si][gi];
+          acc0 = fmaf(p.x, c[0][j] + c[1][j] - p.z * xsum, acc0);
+          acc1 = fmaf(p.y, c[0][2 + j] + c[1][2 + j] - p.w * xsum, acc1);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) c[0][j] = c[1][j] = 0.f;
+    };
+    for (int it = 0, kb = kb0; kb < kb1; ++it, kb += kUnroll) {
+      uint4 nxt[kUnroll];
+#pragma unroll
+      for (int i = 0; i < kUnroll; ++i)
+        if (kb + kUnroll + i < kb1) nxt[i] = __ldcs(q + (kb + kUnroll + i) * 32);
+#pragma unroll
+      for (int i = 0; i < kUnroll; ++i) {
+        if (kb + i >= kb1) break;
+        const int blk = it * kUnroll + i;  // unit-local 64-row block (units are group-aligned)
+        const uint32_t words[4] = {cur[i].x, cur[i].y, cur[i].z, cur[i].w};
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {  // 32-row halves: k-tiles 2h, 2h + 1, one group
+          const int gl = (blk * 64 + h * 32) / G;
+          // The other half's zero slot: its banks differ from the real rows' (4 lanes, 32 B apart).
+          const uint4 xv = *((gl & 7) == g ? xs + blk * 8 + h : sm.zero + (h ^ 1));
+          const uint32_t bx[4] = {xv.x, xv.y, xv.z, xv.w};
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const int cc = 2 * h + j;
+            const uint32_t wd = words[cc], w8 = wd >> 8;
+            const uint32_t a[4] = {AndOr(wd, lo, magic), AndOr(wd, hi, magic), AndOr(w8, lo, magic),
+                                   AndOr(w8, hi, magic)};
+            Mma16816(c[j], a, bx[2 * j], bx[2 * j + 1]);
+          }
+          if ((blk * 64 + h * 32 + 32) % G == 0 && (gl & 7) == 7) close(gl - 7);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kUnroll; ++i) cur[i] = nxt[i];
+    }
+    if (((n_groups - 1) & 7) != 7) close((n_groups - 1) & ~7);
+#pragma unroll
+    for (int o = 1; o < 4; o <<= 1) {
+      acc0 += __shfl_xor_sync(0xffffffffu, acc0, o);
+      acc1 += __shfl_xor_sync(0xffffffffu, acc1, o);
+    }
     if (t == 0) {
       atomicAdd(out + nt * 16 + g, acc0);
       atomicAdd(out + nt * 16 + g + 8, acc1);

@@ -51,14 +51,14 @@ __global__ void __launch_bounds__(kThreads) PrepareXKernel(GptqMatrix w, GemvInp
 // GEMV kernel: one GemvWarpBlock per CUDA block (kernels/gemv_warp_block.cuh); weights,
 // scales and zeros are loaded before the PDL wait. kStageRowGather: K floats of dynamic
 // shared memory for the row.
-template <int G, int kStage, bool kWide = false>
+template <int G, int kStage, bool kSlots>
 __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
                                                                   int ksplit, int kb_per_unit, bool rms_in_block) {
   __shared__ __align__(16) unsigned char smem[GemvWarpSmem::kBytes];
   extern __shared__ float4 dynamic_smem[];
   GemvWarpSmem sm = GemvWarpSmem::At(smem);
   if (kStage == kStageRowGather) sm.row = reinterpret_cast<float*>(dynamic_smem);
-  GemvWarpBlock<G, kStage, kWide> block;
+  GemvWarpBlock<G, kStage, kSlots> block;
   block.Pre(w, blockIdx.x, ksplit, kb_per_unit, sm);
   AllowDependents();
   WaitForPrerequisites();
@@ -71,40 +71,29 @@ namespace {
 constexpr int kMaxRowGatherK = 8192;  // kStageRowGather: K floats of dynamic shared memory
 
 using WarpKernelFn = void (*)(GptqMatrix, GemvInput, float*, int, int, bool);
-template <int G>
+template <int G, bool kSlots>
 WarpKernelFn WarpKernelFor(int stage) {
-  return stage == kStageRowGather  ? GptqGemvWarpKernel<G, kStageRowGather>
-         : stage == kStageOneTrip ? GptqGemvWarpKernel<G, kStageOneTrip>
-                                  : GptqGemvWarpKernel<G, kStageTwoTrip>;
+  return stage == kStageRowGather  ? GptqGemvWarpKernel<G, kStageRowGather, kSlots>
+         : stage == kStageOneTrip ? GptqGemvWarpKernel<G, kStageOneTrip, kSlots>
+                                  : GptqGemvWarpKernel<G, kStageTwoTrip, kSlots>;
 }
-// kWide (g32 only; GemvTuning::warp_wide_units).
-WarpKernelFn WideWarpKernel(int stage) {
-  return stage == kStageRowGather  ? GptqGemvWarpKernel<32, kStageRowGather, true>
-         : stage == kStageOneTrip ? GptqGemvWarpKernel<32, kStageOneTrip, true>
-                                  : GptqGemvWarpKernel<32, kStageTwoTrip, true>;
-}
-// The kernel for group size 32, 64 or 128 and a staging (kStage*).
-WarpKernelFn WarpKernel(int group_rows, int stage) {
-  return group_rows == 32   ? WarpKernelFor<32>(stage)
-         : group_rows == 64 ? WarpKernelFor<64>(stage)
-                            : WarpKernelFor<128>(stage);
+// The kernel for group size 32, 64 or 128, a staging (kStage*) and the group-slot stream.
+WarpKernelFn WarpKernel(int group_rows, int stage, bool slots) {
+  if (slots)
+    return group_rows == 32   ? WarpKernelFor<32, true>(stage)
+           : group_rows == 64 ? WarpKernelFor<64, true>(stage)
+                              : WarpKernelFor<128, true>(stage);
+  return group_rows == 32   ? WarpKernelFor<32, false>(stage)
+         : group_rows == 64 ? WarpKernelFor<64, false>(stage)
+                            : WarpKernelFor<128, false>(stage);
 }
 
-// The matrix and a K unit of kb_per_unit 64-row blocks suit the warp GEMV (scratch aside),
-// with at most max_groups groups per unit.
-bool UnitFits(const GptqMatrix& w, int kb_per_unit, int max_groups = kMaxUnitGroups) {
+// The matrix and a K unit of kb_per_unit 64-row blocks suit the warp GEMV (scratch aside).
+bool UnitFits(const GptqMatrix& w, int kb_per_unit) {
   const int G = w.group_rows;
   if (!w.qtiles || (G != 32 && G != 64 && G != 128) || w.K % G != 0) return false;
   return kb_per_unit >= 1 && kb_per_unit <= kMaxUnitKb && kb_per_unit * 64 % G == 0 &&
-         kb_per_unit * 64 / G <= max_groups;
-}
-
-// kWide applies: a g32 matrix whose every block's 8 column tiles lie in one segment.
-bool WideFits(const GptqMatrix& w) {
-  if (w.group_rows != 32) return false;
-  for (int s = 1; s < w.num_segments; ++s)
-    if (w.seg[s].n_begin % (16 * kWarps) != 0) return false;
-  return true;
+         kb_per_unit * 64 / G <= kMaxUnitGroups;
 }
 }  // namespace
 
@@ -117,14 +106,14 @@ namespace {
 // most max_kb) that give `target` blocks (0: 13 x SMs / 5, about 2.6 per SM; measured on an
 // H200 against 2 x SMs - 16 with units of at most 16: +3.5% decode, it takes gate|up to
 // 32-block units), else the most units. Equal units: a short last unit idles its SMs.
-int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target, int max_groups) {
+int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target) {
   const int sms = SmCount() > 0 ? SmCount() : 132;
   const int tile_blocks = (w.N / 16 + kWarps - 1) / kWarps, kb_count = w.K / 64;
   const int align = w.group_rows > 64 ? w.group_rows / 64 : 1;
   int pick = 0;
   for (int ksplit = 1; ksplit <= kb_count; ++ksplit) {
     const int kb = ((kb_count + ksplit - 1) / ksplit + align - 1) / align * align;
-    if (kb > max_kb || !in.xfrag || !in.xsum || !UnitFits(w, kb, max_groups)) continue;
+    if (kb > max_kb || !GptqGemvWarpFits(w, in, 1, kb)) continue;
     pick = kb;
     if (tile_blocks * ((kb_count + kb - 1) / kb) >= (target > 0 ? target : 13 * sms / 5)) break;
   }
@@ -134,12 +123,7 @@ int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target, i
 
 cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, const GemvTuning& tuning,
                                cudaStream_t stream) {
-  // Wide units (GemvTuning::warp_wide_units): g32 with up to 64 groups per unit; the kWide
-  // kernels only where the unit picked has more than kMaxUnitGroups.
-  const bool wide_ok = tuning.warp_wide_units && WideFits(w);
-  const int kb =
-      PickUnit(w, in, tuning.warp_kb, tuning.warp_target_blocks, wide_ok ? kMaxWideGroups : kMaxUnitGroups);
-  const bool wide = wide_ok && kb * 64 / w.group_rows > kMaxUnitGroups;
+  const int kb = PickUnit(w, in, tuning.warp_kb, tuning.warp_target_blocks);
   const bool prepare = !tuning.warp_skip_prepare;
   if (kb == 0) return cudaErrorNotSupported;
   const bool rms_in_block = tuning.warp_rms_in_block;
@@ -162,11 +146,11 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   // (set once per process; a device that refuses falls back to the other staging).
   static const cudaError_t attrs = [] {
     cudaError_t e = cudaSuccess;
-    for (auto k : {GptqGemvWarpKernel<32, kStageRowGather>, GptqGemvWarpKernel<64, kStageRowGather>,
-                   GptqGemvWarpKernel<128, kStageRowGather>, GptqGemvWarpKernel<32, kStageRowGather, true>})
-      if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 static_cast<int>(kMaxRowGatherK * sizeof(float)));
+    for (bool slots : {false, true})
+      for (int g : {32, 64, 128})
+        if (e == cudaSuccess)
+          e = cudaFuncSetAttribute(WarpKernel(g, kStageRowGather, slots), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(kMaxRowGatherK * sizeof(float)));
     if (e != cudaSuccess) cudaGetLastError();  // not sticky: leave no error behind for later checks
     return e;
   }();
@@ -174,7 +158,9 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
                           rms_in_block && in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK &&
                           reinterpret_cast<uintptr_t>(in.norm_weight) % 16 == 0;
   const int stage = row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
-  auto kernel = wide ? WideWarpKernel(stage) : WarpKernel(w.group_rows, stage);
+  // Group slots (GemvTuning::warp_group_slots): a bit per group size.
+  const int slot_bit = w.group_rows == 32 ? 1 : w.group_rows == 64 ? 2 : 4;
+  auto kernel = WarpKernel(w.group_rows, stage, (tuning.warp_group_slots & slot_bit) != 0);
   const size_t dynamic = row_gather ? w.K * sizeof(float) : 0;
   return Launch(kernel, grid, dim3(kThreads), dynamic, stream, w, in, out, ksplit, kb, rms_in_block);
 }

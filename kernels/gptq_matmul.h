@@ -95,10 +95,10 @@ struct GemvTuning {
   // shared memory, the unit's rows gathered from there (gemv_warp_block.cuh, StageRowGather)
   // instead of by random global loads. Before warp_one_trip.
   bool warp_row_gather = false;
-  // g32 matrices whose blocks each lie in one segment: K units of up to 64 groups (2048 rows,
-  // as g64 / g128 get) instead of 32, the scales and zeros staged as fp16 (kWide in
-  // gemv_warp_block.cuh). Prepared in session 9, not yet measured: off.
-  bool warp_wide_units = false;
+  // Group slots (gemv_warp_block.cuh, StreamSlots): each group's partial sums in an mma
+  // column of their own, eight groups fixed up at once. A bit per group size: 1 g32, 2 g64,
+  // 4 g128.
+  int warp_group_slots = 0;
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile

@@ -47,9 +47,9 @@ struct CudaOptions {
   // RMSNorm inputs of act-order matrices staged through shared memory (the whole row, then a
   // gather from there; kernels::GemvTuning::warp_row_gather): decode +8 to +9% on an H200.
   bool gemv_row_gather = true;
-  // g32 matrices: warp-GEMV K units of up to 64 groups instead of 32 (kernels::GemvTuning::
-  // warp_wide_units). Prepared in session 9, never run on a GPU: off until measured.
-  bool gemv_wide_g32 = false;
+  // Warp-GEMV group slots (kernels::GemvTuning::warp_group_slots): a bit per group size (1 g32,
+  // 2 g64, 4 g128). Decode on an H200: 32g +9.5%, `main` +2.0%, 64g +1.8%, 128g +1.2%.
+  int gemv_group_slots = 7;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

@@ -5,9 +5,9 @@
 //
 // Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks>[:<target blocks>]
 // = the warp GEMV with RMSNorm x from an input kernel;
-// warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>[:<wide g32 units 0|1>]]]] =
+// warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>[:<group slots mask>]]]] =
 // RMSNorm computed in every block (the engine's default; GemvTuning::warp_one_trip,
-// warp_row_gather, warp_wide_units; the engine runs warprms:32:0:2:1);
+// warp_row_gather, warp_group_slots; the engine runs warprms:32:0:2:1);
 // warpnp:<unit> = no input work at all (x assumed ready);
 // stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the
@@ -199,7 +199,7 @@ int Main() {
       if (f.size() > 2) t.warp_target_blocks = std::stoi(f[2]);
       if (f.size() > 3) t.warp_one_trip = std::stoi(f[3]);
       if (f.size() > 4) t.warp_row_gather = std::stoi(f[4]) != 0;
-      if (f.size() > 5) t.warp_wide_units = std::stoi(f[5]) != 0;
+      if (f.size() > 5) t.warp_group_slots = std::stoi(f[5]);
     } else {
       std::vector<std::string> f3 = absl::StrSplit(v, ':');
       if (f3.size() != 4 || f3[0] != "stream") {

@@ -66,7 +66,7 @@ ABSL_FLAG(bool, warp_gemv, true, "one decode row: x prepared once, then the warp
 ABSL_FLAG(bool, gemv_rms_in_block, true, "warp GEMV: RMSNorm input computed per block, no input kernel");
 ABSL_FLAG(bool, fold_down_perm, true, "act-order down_proj: its permutation folded into gate|up's columns at load");
 ABSL_FLAG(bool, gemv_row_gather, true, "warp GEMV, act-order RMSNorm inputs gathered from the row in shared memory");
-ABSL_FLAG(bool, gemv_wide_g32, false, "warp GEMV, g32: K units of up to 64 groups (experiment, not yet measured)");
+ABSL_FLAG(int, gemv_group_slots, 7, "warp GEMV: group sums in mma columns, a bit per group size (1 g32, 2 g64, 4 g128)");
 ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 never, 1 without act-order, 2 always");
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
@@ -151,7 +151,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_one_trip_input = absl::GetFlag(FLAGS_gemv_one_trip_input);
     co.fold_down_permutation = absl::GetFlag(FLAGS_fold_down_perm);
     co.gemv_row_gather = absl::GetFlag(FLAGS_gemv_row_gather);
-    co.gemv_wide_g32 = absl::GetFlag(FLAGS_gemv_wide_g32);
+    co.gemv_group_slots = absl::GetFlag(FLAGS_gemv_group_slots);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
     co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);

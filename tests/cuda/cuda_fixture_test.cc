@@ -99,6 +99,25 @@ class CudaFixtureTest : public ::testing::TestWithParam<std::string> {
     return {ab, cpu};
   }
 
+  // Two CUDA runners that differ in options decode the greedy reference (8 steps after a
+  // 40-token prefill) within the bound between GEMV paths, of each other and of the CPU.
+  void ExpectDecodeMatches(const CudaOptions& on, const CudaOptions& off, const char* what) {
+    const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
+    const std::vector<int32_t> toks(seq.begin(), seq.begin() + 40);
+    auto a = CudaWith(on);
+    auto b = CudaWith(off);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    std::vector<float> scratch(toks.size() * vocab_);
+    ASSERT_TRUE((*a)->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
+    ASSERT_TRUE((*b)->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
+    ASSERT_TRUE(cpu_->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
+    const auto [paths, vs_cpu] = DecodeDiffs(**a, **b, seq, 40);
+    std::printf("[ %s ] %s decode: max abs %.3g; vs CPU %.3g\n", GetParam().c_str(), what, paths, vs_cpu);
+    EXPECT_LT(paths, 5e-2);
+    EXPECT_LT(vs_cpu, 5e-2);
+  }
+
   // Reference's top-2 margin after `prefix` (the reference model is the CPU backend,
   // which matches references.json within 1e-3).
   float ReferenceMargin(const std::vector<int>& prefix) {
@@ -269,24 +288,20 @@ TEST_P(CudaFixtureTest, FoldedDownPermutationMatchesUnfolded) {
 // K = 64 the fp16 rounding hid it: max abs 0 on an H200). gptq_matmul_test's "row gather"
 // variants check the kernel itself against a host reference.
 TEST_P(CudaFixtureTest, RowGatherMatchesGlobalGather) {
-  const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
-  const std::vector<int32_t> toks(seq.begin(), seq.begin() + 40);
   CudaOptions on, off;
   on.gemv_row_gather = true;
   off.gemv_row_gather = false;
-  auto a = CudaWith(on);
-  auto b = CudaWith(off);
-  ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_TRUE(b.ok()) << b.status();
-  std::vector<float> scratch(toks.size() * vocab_);
-  ASSERT_TRUE((*a)->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
-  ASSERT_TRUE((*b)->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
-  ASSERT_TRUE(cpu_->Prefill(0, 0, toks, absl::MakeSpan(scratch), true).ok());
-  const auto [paths, vs_cpu] = DecodeDiffs(**a, **b, seq, 40);
-  std::printf("[ %s ] row gather vs global gather decode: max abs %.3g; vs CPU %.3g\n", GetParam().c_str(), paths,
-              vs_cpu);
-  EXPECT_LT(paths, 5e-2);
-  EXPECT_LT(vs_cpu, 5e-2);
+  ExpectDecodeMatches(on, off, "row gather vs global gather");
+}
+
+// Group slots in the warp GEMV (CudaOptions::gemv_group_slots, every group size) decode as
+// the per-group fix-ups do, within the bound between GEMV paths (the sums are added in another
+// order). gptq_matmul_test's "group slots" variants check the kernel against a host reference.
+TEST_P(CudaFixtureTest, GroupSlotsMatchPerGroupFixups) {
+  CudaOptions on, off;
+  on.gemv_group_slots = 7;
+  off.gemv_group_slots = 0;
+  ExpectDecodeMatches(on, off, "group slots vs per-group fix-ups");
 }
 
 // DecodeArgmax picks on the device what Decode + a host argmax picks. Its run-ahead step is

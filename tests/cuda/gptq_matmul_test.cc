@@ -123,11 +123,11 @@ std::vector<Variant> Variants() {
           {"warp, row gather", true, {false, 2, 8, false, true, 16, false, true, 0, 1, true}},
           {"warp, row gather, units <= 32", true, {false, 2, 8, false, true, 32, false, true, 0, 1, true}},
           {"warp, row gather, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 1, true}},
-          // g32: units of up to 64 groups (kWide), with each staging; a target of 1 block takes
-          // the largest unit, so every K >= 2048 at g32 gets them.
-          {"warp, wide g32 units, one trip", true, {false, 2, 8, false, true, 32, false, true, 1, 2, false, true}},
-          {"warp, wide g32 units, row gather", true, {false, 2, 8, false, true, 32, false, true, 1, 1, true, true}},
-          {"warp, wide g32 units, two trips", true, {false, 2, 8, false, true, 32, false, true, 1, 0, false, true}}};
+          // Group slots (every group size), with each staging and unit sizes that end mid-slot-set.
+          {"warp, group slots, row gather", true, {false, 2, 8, false, true, 32, false, true, 0, 1, true, 7}},
+          {"warp, group slots, one trip, unit <= 5", true, {false, 2, 8, false, true, 5, false, true, 0, 2, false, 7}},
+          {"warp, group slots, two trips, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 0, false, 7}},
+          {"warp, group slots, input kernel", true, {false, 2, 8, false, true, 16, false, false, 0, 0, false, 7}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
@@ -208,7 +208,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{4096, 4096, 128, false, 1}, Case{4096, 4096, 64, true, 8}, Case{4096, 11008, 128, false, 1},
         Case{4096, 11008, 32, true, 2}, Case{11008, 4096, 128, true, 1}, Case{11008, 4096, 32, true, 8},
         Case{4096, 4096, 32, true, 64},
-        // One row at g32 with K >= 2048: units of more than 32 groups (kWide).
+        // One row at g32 with K >= 2048.
         Case{4096, 4096, 32, true, 1}, Case{4096, 1024, 32, false, 1}),
     Name);
 
