@@ -331,6 +331,7 @@ struct GemvWarpBlock {
     const int lane = threadIdx.x & 31;
     uint32_t s0[kPasses], s1[kPasses];
     uint16_t z0[kPasses], z1[kPasses];
+    const bool packed = w.zeros4 != nullptr;  // 4-bit zeros: one byte holds columns r, r + 1
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {
       const int i = 2 * (lane + 32 * p), gi = i >> 3, r = i & 7;
@@ -338,8 +339,21 @@ struct GemvWarpBlock {
       const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;  // even: 4- / 2-byte aligned
       s0[p] = *reinterpret_cast<const uint32_t*>(w.scales + at);
       s1[p] = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
-      z0[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at);
-      z1[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
+      if (packed) {
+        z0[p] = w.zeros4[at >> 1];
+        z1[p] = w.zeros4[(at >> 1) + 4];
+      } else {
+        z0[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at);
+        z1[p] = *reinterpret_cast<const uint16_t*>(w.zeros + at + 8);
+      }
+    }
+    if (packed) {  // to the byte pairs of `zeros`: (r, r + 1) = (low nibble, high nibble) + offset
+      const uint32_t off = static_cast<uint32_t>(w.zeros4_offset) * 0x0101u;
+#pragma unroll
+      for (int p = 0; p < kPasses; ++p) {
+        z0[p] = static_cast<uint16_t>(((z0[p] & 0x0Fu) | (z0[p] & 0xF0u) << 4) + off);
+        z1[p] = static_cast<uint16_t>(((z1[p] & 0x0Fu) | (z1[p] & 0xF0u) << 4) + off);
+      }
     }
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {

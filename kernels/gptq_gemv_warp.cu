@@ -162,7 +162,9 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   const int slot_bit = w.group_rows == 32 ? 1 : w.group_rows == 64 ? 2 : 4;
   auto kernel = WarpKernel(w.group_rows, stage, (tuning.warp_group_slots & slot_bit) != 0);
   const size_t dynamic = row_gather ? w.K * sizeof(float) : 0;
-  return Launch(kernel, grid, dim3(kThreads), dynamic, stream, w, in, out, ksplit, kb, rms_in_block);
+  GptqMatrix wm = w;
+  if (!tuning.warp_packed_zeros) wm.zeros4 = nullptr;  // GemvTuning::warp_packed_zeros
+  return Launch(kernel, grid, dim3(kThreads), dynamic, stream, wm, in, out, ksplit, kb, rms_in_block);
 }
 
 GemvWarpPlan PlanGptqGemvWarp(const GptqMatrix& w, int max_blocks) {

@@ -1,6 +1,7 @@
 // GPTQ 4-bit GEMV (decode; prefill dequantization: gptq_dequant.cu). Layout: kernels/README.md.
 #include "kernels/gptq_matmul.h"
 
+#include <algorithm>
 #include <cfloat>
 
 #include "kernels/gemv_common.cuh"
@@ -276,6 +277,18 @@ cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out,
 namespace llama::kernels {
 
 bool GptqMmaLayoutFits(int K, int N) { return K % 64 == 0 && N % 16 == 0; }
+
+bool PackGptqZeros4(const uint8_t* zeros, size_t count, uint8_t* out, int* offset) {
+  if (count % 2 != 0) return false;
+  uint8_t lo = 255, hi = 0;
+  for (size_t i = 0; i < count; ++i) lo = std::min(lo, zeros[i]), hi = std::max(hi, zeros[i]);
+  const int off = hi <= 15 ? 0 : lo >= 1 && hi <= 16 ? 1 : -1;
+  if (off < 0) return false;
+  for (size_t j = 0; j < count / 2; ++j)
+    out[j] = static_cast<uint8_t>((zeros[2 * j] - off) | (zeros[2 * j + 1] - off) << 4);
+  *offset = off;
+  return true;
+}
 
 void RepackGptqForMma(const uint32_t* q, int K, int N, uint32_t* out) {
   auto nib = [&](int k, int n) { return (q[static_cast<size_t>(k / 8) * N + n] >> (4 * (k % 8))) & 15u; };

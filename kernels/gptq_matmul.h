@@ -35,6 +35,11 @@ struct GptqMatrix {
   const uint32_t* qtiles = nullptr;
   const __half* scales = nullptr;        // [groups, N]
   const uint8_t* zeros = nullptr;        // [groups, N], real zero point 0..16
+  // Optional copy of `zeros` at 4 bits (PackGptqZeros4): [groups, N / 2], column 2j in the low
+  // nibble of byte j, real zero point = nibble + zeros4_offset. Read by the warp GEMV
+  // (GemvTuning::warp_packed_zeros) instead of `zeros`: half its bytes.
+  const uint8_t* zeros4 = nullptr;
+  int zeros4_offset = 0;
   int num_segments = 1;
   GptqSegment seg[kMaxSegments];
   int num_groups = 0;                    // rows of scales / zeros (0: unknown, stream GEMV off)
@@ -99,6 +104,8 @@ struct GemvTuning {
   // column of their own, eight groups fixed up at once. A bit per group size: 1 g32, 2 g64,
   // 4 g128.
   int warp_group_slots = 0;
+  // The warp GEMV reads GptqMatrix::zeros4 where set (4-bit zero points) instead of zeros.
+  bool warp_packed_zeros = false;
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile
@@ -124,6 +131,10 @@ GemvTuning GetGemvTuning();
 // c holding the lane's eight 4-bit values of the mma.m16n8k16 A fragment of k-tile 4 kb + c.
 void RepackGptqForMma(const uint32_t* q, int K, int N, uint32_t* out);
 bool GptqMmaLayoutFits(int K, int N);
+// Host: zero points [count] (count even) -> GptqMatrix::zeros4 (out: count / 2 bytes) and its
+// offset: 0 when every zero is in 0..15, 1 when every zero is in 1..16 (AutoGPTQ's stored
+// zero + 1); false (out untouched) when neither holds.
+bool PackGptqZeros4(const uint8_t* zeros, size_t count, uint8_t* out, int* offset);
 
 // dst[n * K + k] = scale * (q - zero) as fp16 for stored row k (original row perm[k] of n's
 // segment): W^T with K in stored order, so y[:, segment] = x_perm W^T[segment]^T with

@@ -50,6 +50,10 @@ struct CudaOptions {
   // Warp-GEMV group slots (kernels::GemvTuning::warp_group_slots): a bit per group size (1 g32,
   // 2 g64, 4 g128). Decode on an H200: 32g +9.5%, `main` +2.0%, 64g +1.8%, 128g +1.2%.
   int gemv_group_slots = 7;
+  // The warp GEMV reads 4-bit zero points (kernels::GemvTuning::warp_packed_zeros; the model
+  // keeps a 4-bit copy of them: g32 +2.5% device memory). H100 decode: 32g +1.1%, 64g +1.0%,
+  // 128g +0.6%, `main` +0.3%.
+  bool gemv_packed_zeros = true;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

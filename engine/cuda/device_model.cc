@@ -150,6 +150,17 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
   d.gptq.scales = static_cast<const __half*>(*sp);
   d.gptq.zeros = static_cast<const uint8_t*>(*zp);
   model.weight_bytes += q.size() * 4 + scales.size() * 2 + zeros.size();
+  // What the warp GEMV reads (uniform groups of 32/64/128 rows, tensor-core layout): a 4-bit
+  // copy of the zero points as well, half the bytes per decode step (kernels::PackGptqZeros4).
+  if (mma && (d.gptq.group_rows == 32 || d.gptq.group_rows == 64 || d.gptq.group_rows == 128)) {
+    std::vector<uint8_t> zeros4(zeros.size() / 2);
+    if (kernels::PackGptqZeros4(zeros.data(), zeros.size(), zeros4.data(), &d.gptq.zeros4_offset)) {
+      auto z4 = arena.UploadVector(zeros4, name + ".zeros4");
+      if (!z4.ok()) return z4.status();
+      d.gptq.zeros4 = static_cast<const uint8_t*>(*z4);
+      model.weight_bytes += zeros4.size();
+    }
+  }
   model.max_dequant_elems = std::max(model.max_dequant_elems, static_cast<size_t>(K) * N);
   return d;
 }

@@ -304,6 +304,15 @@ TEST_P(CudaFixtureTest, GroupSlotsMatchPerGroupFixups) {
   ExpectDecodeMatches(on, off, "group slots vs per-group fix-ups");
 }
 
+// 4-bit zero points in the warp GEMV (CudaOptions::gemv_packed_zeros) decode as the 8-bit
+// ones do: the same values, so the same logits up to the atomics' order.
+TEST_P(CudaFixtureTest, PackedZerosMatchBytes) {
+  CudaOptions on, off;
+  on.gemv_packed_zeros = true;
+  off.gemv_packed_zeros = false;
+  ExpectDecodeMatches(on, off, "packed zeros vs byte zeros");
+}
+
 // DecodeArgmax picks on the device what Decode + a host argmax picks. Its run-ahead step is
 // collected when the next call continues the batch, and is overwritten when the batch
 // changes (a row dropped) or another call comes between (Decode).

@@ -28,13 +28,14 @@ struct HostGptq {
   }
 };
 
-HostGptq RandomGptq(int K, int N, int G, bool act_order) {
+// Zero points in [zlo, zhi]: 1..16 is AutoGPTQ's range (its stored zero + 1).
+HostGptq RandomGptq(int K, int N, int G, bool act_order, int zlo = 1, int zhi = 16) {
   HostGptq h{K, N, G};
   std::uniform_int_distribution<uint32_t> bits;
   h.q.resize(static_cast<size_t>(K / 8) * N);
   for (auto& v : h.q) v = bits(Rng());
   h.scales = RoundToHalf(RandomFloats(static_cast<size_t>(h.groups()) * N, 0.002f, 0.03f));
-  std::uniform_int_distribution<int> zd(0, 16);
+  std::uniform_int_distribution<int> zd(zlo, zhi);
   h.zeros.resize(h.scales.size());
   for (auto& z : h.zeros) z = static_cast<uint8_t>(zd(Rng()));
   h.word_group.resize(K / 8);
@@ -73,6 +74,7 @@ struct DeviceGptq {
   std::unique_ptr<DeviceBuffer<uint32_t>> tiles;
   DeviceBuffer<__half> s;
   DeviceBuffer<uint8_t> z;
+  std::unique_ptr<DeviceBuffer<uint8_t>> z4;
   DeviceBuffer<uint16_t> wg;
   DeviceBuffer<int32_t> perm;
   kernels::GptqMatrix m;
@@ -93,6 +95,12 @@ struct DeviceGptq {
     if (!kernels::GptqMmaLayoutFits(h.K, h.N) || h.G % 16 != 0) return false;
     tiles = std::make_unique<DeviceBuffer<uint32_t>>(MmaTiles(h));
     m.qtiles = tiles->get();
+    // The 4-bit zero points the engine uploads too (read by "packed zeros" variants).
+    std::vector<uint8_t> packed(h.zeros.size() / 2);
+    if (kernels::PackGptqZeros4(h.zeros.data(), h.zeros.size(), packed.data(), &m.zeros4_offset)) {
+      z4 = std::make_unique<DeviceBuffer<uint8_t>>(packed);
+      m.zeros4 = z4->get();
+    }
     return true;
   }
 };
@@ -127,7 +135,12 @@ std::vector<Variant> Variants() {
           {"warp, group slots, row gather", true, {false, 2, 8, false, true, 32, false, true, 0, 1, true, 7}},
           {"warp, group slots, one trip, unit <= 5", true, {false, 2, 8, false, true, 5, false, true, 0, 2, false, 7}},
           {"warp, group slots, two trips, unit <= 2", true, {false, 2, 8, false, true, 2, false, true, 0, 0, false, 7}},
-          {"warp, group slots, input kernel", true, {false, 2, 8, false, true, 16, false, false, 0, 0, false, 7}}};
+          {"warp, group slots, input kernel", true, {false, 2, 8, false, true, 16, false, false, 0, 0, false, 7}},
+          // 4-bit zero points (where the matrix has them), with each staging.
+          {"warp, packed zeros, slots, row gather", true,
+           {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true}},
+          {"warp, packed zeros, one trip, unit <= 5", true, {false, 2, 8, false, true, 5, false, true, 0, 2, false, 0, true}},
+          {"warp, packed zeros, input kernel", true, {false, 2, 8, false, true, 16, false, false, 0, 0, false, 7, true}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
@@ -218,12 +231,15 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
   SKIP_WITHOUT_CUDA();
   // n1 == 0: one segment (an o_proj), where the warp GEMV merges attention splits itself.
+  // Zero points by shape, in turn: 0..15 (4-bit copy, offset 0), 0..16 (no 4-bit copy), 1..16.
+  int shape = 0;
   for (const auto& [K, n0, n1, G, M] : std::vector<std::tuple<int, int, int, int, int>>{
            {64, 64, 32, 32, 1}, {64, 64, 32, 128, 3}, {4096, 512, 256, 128, 1}, {1024, 256, 128, 32, 8},
            {4096, 512, 0, 128, 1}, {1024, 256, 0, 32, 1}, {4096, 512, 256, 32, 1}, {2048, 192, 64, 32, 1}}) {
     const int N = n0 + 2 * n1, nseg = n1 > 0 ? 3 : 1;
     const int bounds[4] = {0, n0, n0 + n1, N};
-    HostGptq h = RandomGptq(K, N, G, false);
+    const int zcase = shape++ % 3;
+    HostGptq h = RandomGptq(K, N, G, false, zcase == 2 ? 1 : 0, zcase == 0 ? 15 : 16);
     std::vector<std::vector<int32_t>> perms(3);
     for (const Variant& v : Variants()) {
     SCOPED_TRACE(v.name);
