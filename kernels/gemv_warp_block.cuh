@@ -6,7 +6,9 @@
 //        staged in shared memory (kStageOneTrip: the act-order indices of the rows it stages);
 //   Post (after the wait): the unit's x staged in fragment order with its group sums
 //        (kStageOneTrip: in one round trip; kStageRowGather: RMSNorm inputs gathered from the
-//        row in shared memory), the stream over the unit, the atomic adds into `out`.
+//        row in shared memory), the stream over the unit (kSlots: StreamSlots, each group's
+//        sums in an mma column of their own; else one fix-up per group as it ends), the
+//        atomic adds into `out`. The persistent kernel keeps the per-group stream (kSlots off).
 // Included by .cu files only.
 #pragma once
 
