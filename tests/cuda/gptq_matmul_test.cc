@@ -364,6 +364,29 @@ TEST(GptqGemvFusedTest, SegmentsAndProloguesMatchReference) {
   }
 }
 
+// The 4-bit zero points the warp GEMV reads (host packing; runs without a GPU): two per
+// byte, even column low, with the offset that fits every zero; none when no offset does.
+TEST(PackGptqZeros4Test, PacksTwoPerByteWithAnOffsetThatFits) {
+  uint8_t out[2] = {0xAA, 0xAA};
+  int offset = -1;
+  const uint8_t low[4] = {0, 15, 3, 4};  // 0..15: offset 0
+  ASSERT_TRUE(kernels::PackGptqZeros4(low, 4, out, &offset));
+  EXPECT_EQ(offset, 0);
+  EXPECT_EQ(out[0], 0xF0);
+  EXPECT_EQ(out[1], 0x43);
+  const uint8_t autogptq[4] = {1, 16, 5, 2};  // 1..16 (AutoGPTQ's stored zero + 1): offset 1
+  ASSERT_TRUE(kernels::PackGptqZeros4(autogptq, 4, out, &offset));
+  EXPECT_EQ(offset, 1);
+  EXPECT_EQ(out[0], 0xF0);
+  EXPECT_EQ(out[1], 0x14);
+  const uint8_t both_ends[2] = {0, 16};  // 17 values: no 4-bit copy, output untouched
+  out[0] = 0xAA;
+  EXPECT_FALSE(kernels::PackGptqZeros4(both_ends, 2, out, &offset));
+  EXPECT_EQ(out[0], 0xAA);
+  EXPECT_EQ(offset, 1);
+  EXPECT_FALSE(kernels::PackGptqZeros4(low, 3, out, &offset));  // odd count
+}
+
 TEST(DenseMatmulTest, GemvAndGemmMatchReference) {
   SKIP_WITHOUT_CUDA();
   for (const auto& [K, N, M] : std::vector<std::tuple<int, int, int>>{{64, 512, 1}, {64, 512, 5}, {4096, 32000, 1},
