@@ -52,7 +52,8 @@ struct CudaOptions {
   int gemv_group_slots = 7;
   // The warp GEMV reads 4-bit zero points (kernels::GemvTuning::warp_packed_zeros; the model
   // keeps a 4-bit copy of them: g32 +2.5% device memory). H100 decode: 32g +1.1%, 64g +1.0%,
-  // 128g +0.6%, `main` +0.3%.
+  // 128g +0.6%, `main` +0.3%. The opt-in persistent kernel reads the copy whenever the model
+  // has one (the upload makes it for every matrix the warp GEMV can take).
   bool gemv_packed_zeros = true;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
