@@ -139,6 +139,12 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   for (int l = 0; l < layered; ++l) {
     const DeviceLayer& layer = model_.layers[l];
     float* qkv = fused && l % 2 == 1 ? qkv_odd_ : qkv_;
+    // o_proj inside the fused attention kernel (CudaOptions::fuse_o_proj): a GPTQ o_proj in the
+    // tensor-core layout with one 128-row group per head and no act-order permutation.
+    const kernels::GptqMatrix& wo = layer.wo.gptq;
+    const bool fuse_o = fused && copts_.fuse_o_proj && !(skip & 6) && layer.wo.quantized && wo.qtiles &&
+                        hd_ == 128 && wo.group_rows == hd_ && wo.num_segments == 1 && !wo.seg[0].perm &&
+                        wo.K == heads_ * hd_ && wo.N == dim_ && layer.wo.col == 0;
     // Attention block: x += o(attention(rope(qkv(rmsnorm(x))))).
     if (!(skip & 1))
       RETURN_IF_ERROR(MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false));
@@ -151,9 +157,11 @@ absl::Status CudaRunner::Forward(const Batch& b) {
       zero.n[0] = gate_up_count;
       zero.p[1] = qkv == qkv_ ? qkv_odd_ : qkv_;  // the next layer's
       zero.n[1] = qkv_count;
+      kernels::FusedOProj o;
+      if (fuse_o) o = {wo.qtiles, wo.scales, wo.zeros, dim_, x_};
       RETURN_IF_ERROR(Check(kernels::LaunchRopeDecodeAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
                                                                d_slots_, d_pos_, attn, M, b.splits, b.split_keys,
-                                                               b.graph, attn_, stream_, zero),
+                                                               b.graph, attn_, stream_, zero, o),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),
@@ -174,7 +182,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                               "decode attention"));
       }
     }
-    if (!(skip & 4)) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
+    if (!(skip & 4) && !fuse_o) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
     // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).
     if (!(skip & 8))
       RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false));
