@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/gptq_matmul.h"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
@@ -72,6 +73,8 @@ struct FusedOProj {
   int N = 0;                       // N % 16 == 0
   float* resid = nullptr;          // [rows, N]
 };
+// Whether GPTQ matrix `o` has the layout FusedOProj needs for heads of `shape`.
+bool FusedOProjFits(const GptqMatrix& o, const AttnShape& shape);
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,

@@ -77,15 +77,15 @@ WarpKernelFn WarpKernelFor(int stage) {
          : stage == kStageOneTrip ? GptqGemvWarpKernel<G, kStageOneTrip, kSlots>
                                   : GptqGemvWarpKernel<G, kStageTwoTrip, kSlots>;
 }
+template <bool kSlots>
+WarpKernelFn WarpKernelOf(int group_rows, int stage) {
+  return group_rows == 32   ? WarpKernelFor<32, kSlots>(stage)
+         : group_rows == 64 ? WarpKernelFor<64, kSlots>(stage)
+                            : WarpKernelFor<128, kSlots>(stage);
+}
 // The kernel for group size 32, 64 or 128, a staging (kStage*) and the group-slot stream.
 WarpKernelFn WarpKernel(int group_rows, int stage, bool slots) {
-  if (slots)
-    return group_rows == 32   ? WarpKernelFor<32, true>(stage)
-           : group_rows == 64 ? WarpKernelFor<64, true>(stage)
-                              : WarpKernelFor<128, true>(stage);
-  return group_rows == 32   ? WarpKernelFor<32, false>(stage)
-         : group_rows == 64 ? WarpKernelFor<64, false>(stage)
-                            : WarpKernelFor<128, false>(stage);
+  return slots ? WarpKernelOf<true>(group_rows, stage) : WarpKernelOf<false>(group_rows, stage);
 }
 
 // The matrix and a K unit of kb_per_unit 64-row blocks suit the warp GEMV (scratch aside).

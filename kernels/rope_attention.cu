@@ -298,6 +298,11 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
 
 }  // namespace
 
+bool FusedOProjFits(const GptqMatrix& o, const AttnShape& shape) {
+  return o.qtiles && shape.head_dim == kFusedHd && o.group_rows == kFusedHd && o.num_segments == 1 &&
+         !o.seg[0].perm && o.K == shape.heads * shape.head_dim && o.N % 16 == 0;
+}
+
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys) {
   return static_cast<size_t>(split_keys) * head_dim * 2 * sizeof(__half) + split_keys * sizeof(float) +
          static_cast<size_t>(kWarps + 1) * head_dim * sizeof(float);

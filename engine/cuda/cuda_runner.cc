@@ -139,12 +139,11 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   for (int l = 0; l < layered; ++l) {
     const DeviceLayer& layer = model_.layers[l];
     float* qkv = fused && l % 2 == 1 ? qkv_odd_ : qkv_;
-    // o_proj inside the fused attention kernel (CudaOptions::fuse_o_proj): a GPTQ o_proj in the
-    // tensor-core layout with one 128-row group per head and no act-order permutation.
+    // o_proj inside the fused attention kernel (CudaOptions::fuse_o_proj) where its layout
+    // allows (kernels::FusedOProjFits).
     const kernels::GptqMatrix& wo = layer.wo.gptq;
-    const bool fuse_o = fused && copts_.fuse_o_proj && !(skip & 6) && layer.wo.quantized && wo.qtiles &&
-                        hd_ == 128 && wo.group_rows == hd_ && wo.num_segments == 1 && !wo.seg[0].perm &&
-                        wo.K == heads_ * hd_ && wo.N == dim_ && layer.wo.col == 0;
+    const bool fuse_o = fused && copts_.fuse_o_proj && !(skip & 6) && layer.wo.quantized && wo.N == dim_ &&
+                        layer.wo.col == 0 && kernels::FusedOProjFits(wo, attn);
     // Attention block: x += o(attention(rope(qkv(rmsnorm(x))))).
     if (!(skip & 1))
       RETURN_IF_ERROR(MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false));
