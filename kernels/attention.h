@@ -18,7 +18,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/gptq_matmul.h"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
@@ -60,26 +59,10 @@ cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partia
 // cached keys are then copied to shared memory before the PDL wait, else only prefetched
 // into L2. `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
 constexpr int kRopeAttnMaxSplits = 16;
-// Optional: the attention output projection fused into LaunchRopeDecodeAttention (qtiles set;
-// experiment, not yet run on a GPU). A GPTQ matrix in the tensor-core layout (gptq_matmul.h)
-// with K = heads * head_dim, head_dim == 128, groups of 128 rows (one per head), no act-order
-// permutation: each (row, head) cluster multiplies its merged output (rounded to fp16, as
-// `out` would hold it) by the head's 128 rows of the matrix, its blocks splitting the N columns,
-// and adds the products into resid [rows, N] with atomics. `out` is then not written.
-struct FusedOProj {
-  const uint32_t* qtiles = nullptr;
-  const __half* scales = nullptr;  // [heads, N]
-  const uint8_t* zeros = nullptr;  // [heads, N], real zero point 0..16
-  int N = 0;                       // N % 16 == 0
-  float* resid = nullptr;          // [rows, N]
-};
-// Whether GPTQ matrix `o` has the layout FusedOProj needs for heads of `shape`.
-bool FusedOProjFits(const GptqMatrix& o, const AttnShape& shape);
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
-                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {},
-                                      const FusedOProj& o = FusedOProj{});
+                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {});
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
 
 // Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and

@@ -8,7 +8,6 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
-#include "kernels/gemv_common.cuh"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
@@ -109,66 +108,13 @@ __device__ __forceinline__ void SplitAttention(const float* __restrict__ row, co
   if (threadIdx.x == 0) *s_ml = make_float2(mx, sum);
 }
 
-constexpr int kFusedHd = 128;  // FusedOProj: the head_dim it takes (one g128 group per head)
-
-// FusedOProj: the column tiles of warp `warp` in cluster rank `rank` of `ranks`: nt, nt +
-// kWarps, ... below end; the ranks split the N / 16 tiles in equal runs.
-struct OTiles {
-  int nt = 0, end = 0;
-};
-__device__ __forceinline__ OTiles FusedOTiles(const FusedOProj& o, int rank, int ranks, int warp) {
-  const int T = o.N / 16, per = (T + ranks - 1) / ranks;
-  return {rank * per + warp, min(T, (rank + 1) * per)};
-}
-// The lane's 16-byte words of tile nt's two 64-row blocks of head h (K rows in all).
-__device__ __forceinline__ void LoadOTile(const FusedOProj& o, int K, int h, int nt, uint4 (&w)[2]) {
-  const uint4* q = reinterpret_cast<const uint4*>(o.qtiles);
-  const size_t lane = threadIdx.x & 31, kb_count = K / 64;
-#pragma unroll
-  for (int j = 0; j < 2; ++j) w[j] = __ldcs(q + ((static_cast<size_t>(nt) * kb_count + 2 * h + j) * 32 + lane));
-}
-// Head h's output x (fp16 B fragments bx[k-tile], sum xsum) times the head's 128 rows of o,
-// for the warp's tiles, added into resid row m. w: the first tile's words (loaded before the
-// wait). Same arithmetic as the warp GEMV's group of 128 rows (kernels/README.md).
-__device__ __forceinline__ void FusedOProjWarp(const FusedOProj& o, int K, int h, int m, OTiles tiles, uint4 (&w)[2],
-                                               const uint32_t (&bx)[8][2], float xsum) {
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const uint32_t lo = 0x000F000Fu, hi = 0x00F000F0u, magic = 0x64006400u;
-  for (int nt = tiles.nt; nt < tiles.end; nt += kWarps) {
-    const uint4 cur[2] = {w[0], w[1]};
-    if (nt + kWarps < tiles.end) LoadOTile(o, K, h, nt + kWarps, w);
-    const int n0 = nt * 16 + g, n1 = n0 + 8;
-    const size_t at = static_cast<size_t>(h) * o.N;
-    const float s0 = __half2float(o.scales[at + n0]), s1 = __half2float(o.scales[at + n1]) * (1.f / 16.f);
-    const float z0 = 1024.f + o.zeros[at + n0], z1 = 1024.f + 16.f * o.zeros[at + n1];
-    float c[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const uint32_t words[4] = {cur[j].x, cur[j].y, cur[j].z, cur[j].w};
-#pragma unroll
-      for (int cc = 0; cc < 4; ++cc) {
-        const uint32_t wd = words[cc], w8 = wd >> 8;
-        const uint32_t a[4] = {(wd & lo) | magic, (wd & hi) | magic, (w8 & lo) | magic, (w8 & hi) | magic};
-        gemv::Mma16816(c[cc & 1], a, bx[4 * j + cc][0], bx[4 * j + cc][1]);
-      }
-    }
-    if (t == 0) {
-      float* r = o.resid + static_cast<size_t>(m) * o.N;
-      atomicAdd(r + n0, s0 * (c[0][0] + c[1][0] - z0 * xsum));
-      atomicAdd(r + n1, s1 * (c[0][2] + c[1][2] - z1 * xsum));
-    }
-  }
-}
-
 // grid (splits, H, rows), one cluster of `splits` blocks per (row, head), kThreads threads.
 // Dynamic shared memory: the split's K and V rows [split_keys][hd] fp16, its scores
 // [split_keys], the warps' P.V sums [kWarps][hd], the block's partial acc [hd].
-// kFusedO: o_proj fused (FusedOProj; its first tile's weights loaded before the wait).
-template <bool kFusedO>
 __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
-    AttnShape s, int split_keys, bool positions_final, __half* __restrict__ out, ZeroSpans zero, FusedOProj o) {
+    AttnShape s, int split_keys, bool positions_final, __half* __restrict__ out, ZeroSpans zero) {
   AllowDependents();
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ float2 s_ml;
@@ -204,12 +150,6 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
       }
     }
   }
-  OTiles otiles;
-  uint4 ow[2];
-  if constexpr (kFusedO) {
-    otiles = FusedOTiles(o, split, static_cast<int>(gridDim.x), static_cast<int>(threadIdx.x >> 5));
-    if (otiles.nt < otiles.end) LoadOTile(o, s.heads * hd, h, otiles.nt, ow);
-  }
   WaitForPrerequisites();
   ZeroByGrid(zero.p[0], zero.n[0]);
   ZeroByGrid(zero.p[1], zero.n[1]);
@@ -234,7 +174,6 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   // it has.
   cg::cluster_group cluster = cg::this_cluster();
   __shared__ float s_e[kRopeAttnMaxSplits], s_l[kRopeAttnMaxSplits];
-  __shared__ __align__(16) __half s_x[kFusedO ? kFusedHd : 1];  // kFusedO: rank 0's merged output
   cluster.sync();
   if (cluster.block_rank() == 0) {
     const int n = static_cast<int>(cluster.num_blocks()), lane = threadIdx.x & 31;
@@ -265,43 +204,13 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
         for (int r = 0; r < 8; ++r)
           if (r0 + r < n && s_l[r0 + r] > 0.f) v += s_e[r0 + r] * a[r];
       }
-      if constexpr (kFusedO)
-        s_x[d] = __float2half(v / denom);
-      else
-        out[head * hd + d] = __float2half(v / denom);
+      out[head * hd + d] = __float2half(v / denom);
     }
   }
   cluster.sync();
-  if constexpr (kFusedO) {
-    // Every rank takes rank 0's output as mma B fragments (lane column t: rows 2t, 2t + 1,
-    // 2t + 8, 2t + 9 of each 16-row k-tile), then o's columns of its share.
-    const __half* x0 = cluster.map_shared_rank(s_x, 0);
-    const int t = threadIdx.x & 3;
-    uint32_t bx[8][2];
-#pragma unroll
-    for (int kt = 0; kt < 8; ++kt) {
-      bx[kt][0] = *reinterpret_cast<const uint32_t*>(x0 + 16 * kt + 2 * t);
-      bx[kt][1] = *reinterpret_cast<const uint32_t*>(x0 + 16 * kt + 2 * t + 8);
-    }
-    cluster.sync();  // rank 0's s_x is read by every rank before it exits
-    float xsum = 0.f;
-#pragma unroll
-    for (int kt = 0; kt < 8; ++kt) {
-      const float2 a = __half22float2(gemv::AsHalf2(bx[kt][0])), b = __half22float2(gemv::AsHalf2(bx[kt][1]));
-      xsum += (a.x + a.y) + (b.x + b.y);
-    }
-    xsum += __shfl_xor_sync(0xffffffffu, xsum, 1);
-    xsum += __shfl_xor_sync(0xffffffffu, xsum, 2);
-    FusedOProjWarp(o, s.heads * hd, h, m, otiles, ow, bx, xsum);
-  }
 }
 
 }  // namespace
-
-bool FusedOProjFits(const GptqMatrix& o, const AttnShape& shape) {
-  return o.qtiles && shape.head_dim == kFusedHd && o.group_rows == kFusedHd && o.num_segments == 1 &&
-         !o.seg[0].perm && o.K == shape.heads * shape.head_dim && o.N % 16 == 0;
-}
 
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys) {
   return static_cast<size_t>(split_keys) * head_dim * 2 * sizeof(__half) + split_keys * sizeof(float) +
@@ -311,12 +220,8 @@ size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys) {
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
-                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero,
-                                      const FusedOProj& o) {
+                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero) {
   if (rows <= 0) return cudaSuccess;
-  const bool fused_o = o.qtiles != nullptr;
-  if (fused_o && (shape.head_dim != kFusedHd || o.N % 16 != 0 || !o.scales || !o.zeros || !o.resid))
-    return cudaErrorInvalidValue;
   const int tpr = shape.head_dim / 8;
   if (split_keys < 1 || split_keys > kAttnSplitKeys || splits < 1 || splits > kRopeAttnMaxSplits ||
       shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || tpr > 32 ||
@@ -324,13 +229,10 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
     return cudaErrorInvalidValue;
   const size_t smem = RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys);
   static const cudaError_t attrs = [] {  // once per process: 16-block clusters are non-portable
-    cudaError_t e = cudaSuccess;
-    for (auto k : {RopeDecodeAttentionKernel<false>, RopeDecodeAttentionKernel<true>}) {
-      if (e == cudaSuccess) e = cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-      if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 static_cast<int>(RopeDecodeAttentionSmemBytes(256, kAttnSplitKeys)));
-    }
+    cudaError_t e = cudaFuncSetAttribute(RopeDecodeAttentionKernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (e == cudaSuccess)
+      e = cudaFuncSetAttribute(RopeDecodeAttentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(RopeDecodeAttentionSmemBytes(256, kAttnSplitKeys)));
     return e;
   }();
   if (attrs != cudaSuccess) return attrs;
@@ -348,9 +250,8 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
   attr[1].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = ProgrammaticLaunch() ? 2 : 1;
-  return cudaLaunchKernelEx(&cfg, fused_o ? RopeDecodeAttentionKernel<true> : RopeDecodeAttentionKernel<false>, qkv,
-                            ld_qkv, rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, out,
-                            zero, o);
+  return cudaLaunchKernelEx(&cfg, RopeDecodeAttentionKernel, qkv, ld_qkv, rope_table, k_cache, v_cache, slot, pos,
+                            shape, split_keys, positions_final, out, zero);
 }
 
 }  // namespace llama::kernels

@@ -139,11 +139,6 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   for (int l = 0; l < layered; ++l) {
     const DeviceLayer& layer = model_.layers[l];
     float* qkv = fused && l % 2 == 1 ? qkv_odd_ : qkv_;
-    // o_proj inside the fused attention kernel (CudaOptions::fuse_o_proj) where its layout
-    // allows (kernels::FusedOProjFits).
-    const kernels::GptqMatrix& wo = layer.wo.gptq;
-    const bool fuse_o = fused && copts_.fuse_o_proj && !(skip & 6) && layer.wo.quantized && wo.N == dim_ &&
-                        layer.wo.col == 0 && kernels::FusedOProjFits(wo, attn);
     // Attention block: x += o(attention(rope(qkv(rmsnorm(x))))).
     if (!(skip & 1))
       RETURN_IF_ERROR(MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false));
@@ -156,11 +151,9 @@ absl::Status CudaRunner::Forward(const Batch& b) {
       zero.n[0] = gate_up_count;
       zero.p[1] = qkv == qkv_ ? qkv_odd_ : qkv_;  // the next layer's
       zero.n[1] = qkv_count;
-      kernels::FusedOProj o;
-      if (fuse_o) o = {wo.qtiles, wo.scales, wo.zeros, dim_, x_};
       RETURN_IF_ERROR(Check(kernels::LaunchRopeDecodeAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
                                                                d_slots_, d_pos_, attn, M, b.splits, b.split_keys,
-                                                               b.graph, attn_, stream_, zero, o),
+                                                               b.graph, attn_, stream_, zero),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),
@@ -181,7 +174,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                               "decode attention"));
       }
     }
-    if (!(skip & 4) && !fuse_o) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
+    if (!(skip & 4)) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
     // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).
     if (!(skip & 8))
       RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false));

@@ -55,10 +55,6 @@ struct CudaOptions {
   // 128g +0.6%, `main` +0.3%. The opt-in persistent kernel reads the copy whenever the model
   // has one (the upload makes it for every matrix the warp GEMV can take).
   bool gemv_packed_zeros = true;
-  // o_proj inside the fused decode-attention kernel (kernels::FusedOProj), where o_proj is
-  // GPTQ with one 128-row group per head and no act-order permutation (`main`-like layouts).
-  // Prepared in session 10, never run on a GPU: off until measured.
-  bool fuse_o_proj = false;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

@@ -71,7 +71,6 @@ ABSL_FLAG(bool, gemv_packed_zeros, true, "warp GEMV: 4-bit zero points (half the
 ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 never, 1 without act-order, 2 always");
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
-ABSL_FLAG(bool, fuse_o_proj, false, "decode: o_proj inside the fused attention kernel (g128, no act-order; experiment)");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
 ABSL_FLAG(bool, persistent_decode, false,
           "one-row decode steps as one persistent kernel when the model fits (measured slower; experiment)");
@@ -157,7 +156,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_packed_zeros = absl::GetFlag(FLAGS_gemv_packed_zeros);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
-    co.fuse_o_proj = absl::GetFlag(FLAGS_fuse_o_proj);
     co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);
     co.diagnostic_skip_prefill_ops = absl::GetFlag(FLAGS_skip_prefill_ops);
     co.persistent_decode = absl::GetFlag(FLAGS_persistent_decode);

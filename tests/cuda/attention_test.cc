@@ -5,15 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
-#include <random>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/flash_prefill.h"
-#include "kernels/gptq_matmul.h"
 #include "kernels/rope.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -163,51 +160,10 @@ TEST(DecodeAttentionTest, MatchesReferenceUpTo4096Keys) {
 // and against the float64 reference over the rotated q and the written cache; rows are
 // distinct slots, the new key alone in its split or last of one, clusters of 1 to 16 blocks
 // (3: not a power of two), splits past a row's keys.
-// A random GPTQ o_proj for the fused variant (kernels::FusedOProj): K = heads x 128 rows in
-// one 128-row group per head, n columns, zero points 1..16; W(k, j) in float64.
-struct HostOProj {
-  int K, N;
-  std::vector<uint32_t> q;  // AutoGPTQ packing [K / 8, N]
-  std::vector<float> scales;
-  std::vector<uint8_t> zeros;
-  DeviceBuffer<uint32_t> tiles;
-  DeviceBuffer<__half> dscales;
-  DeviceBuffer<uint8_t> dzeros;
-  HostOProj(int k, int n)
-      : K(k), N(n), q(RandomWords(static_cast<size_t>(k / 8) * n)),
-        scales(RoundToHalf(RandomFloats(static_cast<size_t>(k / 128) * n, 0.002f, 0.03f))),
-        zeros(RandomZeros(scales.size())), tiles(Tiles(q, k, n)), dscales(ToHalf(scales)), dzeros(zeros) {}
-  double W(int k, int j) const {
-    const int qv = (q[static_cast<size_t>(k / 8) * N + j] >> (4 * (k % 8))) & 15;
-    const size_t g = static_cast<size_t>(k / 128) * N + j;
-    return static_cast<double>(scales[g]) * (qv - zeros[g]);
-  }
-  static std::vector<uint32_t> RandomWords(size_t n) {
-    std::uniform_int_distribution<uint32_t> bits;
-    std::vector<uint32_t> v(n);
-    for (auto& w : v) w = bits(Rng());
-    return v;
-  }
-  static std::vector<uint8_t> RandomZeros(size_t n) {
-    std::uniform_int_distribution<int> zd(1, 16);
-    std::vector<uint8_t> v(n);
-    for (auto& z : v) z = static_cast<uint8_t>(zd(Rng()));
-    return v;
-  }
-  static std::vector<uint32_t> Tiles(const std::vector<uint32_t>& q, int k, int n) {
-    std::vector<uint32_t> t(q.size());
-    kernels::RepackGptqForMma(q.data(), k, n, t.data());
-    return t;
-  }
-};
-
 TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
   SKIP_WITHOUT_CUDA();
   for (const Shape s : {Shape{32, 32, 128, 2048, 4}, Shape{8, 4, 8, 512, 4}}) {
     const CacheData c(s);
-    // The fused o_proj variant (head_dim 128 only): 256 output columns.
-    std::unique_ptr<HostOProj> o;
-    if (s.hd == 128) o = std::make_unique<HostOProj>(s.H * s.hd, 256);
     const int n = (s.H + 2 * s.KVH) * s.hd;
     const std::vector<int32_t> slot = {2, 0, 3, 1};
     const int rows = static_cast<int>(slot.size());
@@ -267,28 +223,6 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
                                  " splits=" + std::to_string(splits) + " x " + std::to_string(split_keys);
         EXPECT_LT(RelError(gr, wr), 2e-3) << what << " vs RoPE + decode attention";
         EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
-      }
-      if (!o) continue;
-      // o_proj fused: resid += W^T (the output just checked), against float64, every split
-      // layout above (ranks with 1 to 16 column tiles, idle warps, ranks past the keys).
-      const std::vector<float> resid0 = RandomFloats(static_cast<size_t>(rows) * o->N);
-      DeviceBuffer<float> resid(resid0);
-      const kernels::FusedOProj fo{o->tiles.get(), o->dscales.get(), o->dzeros.get(), o->N, resid.get()};
-      ASSERT_EQ(kernels::LaunchRopeDecodeAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
-                                                   dpos.get(), as, rows, splits, split_keys, true, got_out.get(),
-                                                   nullptr, kernels::ZeroSpans{}, fo), cudaSuccess);
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      const std::vector<float> fused_o = resid.Download();
-      for (int r = 0; r < rows; ++r) {
-        std::vector<double> want(o->N);
-        for (int j = 0; j < o->N; ++j) {
-          double y = resid0[static_cast<size_t>(r) * o->N + j];
-          for (int kk = 0; kk < o->K; ++kk) y += o->W(kk, j) * got[static_cast<size_t>(r) * o->K + kk];
-          want[j] = y;
-        }
-        const std::vector<float> g(fused_o.begin() + static_cast<size_t>(r) * o->N,
-                                   fused_o.begin() + static_cast<size_t>(r + 1) * o->N);
-        EXPECT_LT(RelError(g, want), 2e-4) << "fused o_proj, row " << r << " splits=" << splits << " x " << split_keys;
       }
     }
     // Too many splits for one cluster: refused.
