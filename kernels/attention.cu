@@ -27,34 +27,6 @@ __device__ __forceinline__ float BlockReduce(float v, float* sh, bool is_max) {
   return r;
 }
 
-// Merges the `splits` partials of one (row, head) starting at partial index `first` into
-// out[0, hd) (fp16), with the block's threads. Reads through L2: the partials may have been
-// written by other blocks of the same launch.
-__device__ __forceinline__ void CombineHead(const float2* partial_ml, const float* partial_acc, size_t first,
-                                            int splits, int hd, __half* out) {
-  // Unrolled so that the loads of several splits are in flight at once (16 splits at 2048
-  // keys: a serial chain of L2 round trips otherwise).
-  float mx = -FLT_MAX;
-#pragma unroll 8
-  for (int sp = 0; sp < splits; ++sp) mx = fmaxf(mx, __ldcg(&partial_ml[first + sp]).x);
-  float denom = 0.f;
-#pragma unroll 8
-  for (int sp = 0; sp < splits; ++sp) {
-    const float2 ml = __ldcg(&partial_ml[first + sp]);
-    if (ml.y > 0.f) denom += __expf(ml.x - mx) * ml.y;
-  }
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float v = 0.f;
-#pragma unroll 8
-    for (int sp = 0; sp < splits; ++sp) {
-      const float2 ml = __ldcg(&partial_ml[first + sp]);
-      const float a = __ldcg(&partial_acc[(first + sp) * hd + d]);
-      if (ml.y > 0.f) v += __expf(ml.x - mx) * a;
-    }
-    out[d] = __float2half(v / denom);
-  }
-}
-
 // One split of keys [k0, k0 + nk) for (row m, head h): writes *ml_out = (max, sum) and
 // acc_out[hd] (unnormalized P V).
 __device__ __forceinline__ void SplitPartial(const __half* __restrict__ q, const __half* __restrict__ k_cache,
@@ -141,22 +113,8 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(
     SplitPartial(q, k_cache, v_cache, slot[m], s, m, h, kvh, k0, min(split_keys, n_keys - k0), p, red, accs,
                  partial_ml + part, acc_out);
   }
-  if (!combined) return;
-  // The last split of this (row, head) to finish merges all of them (arrivals reset for the
-  // next launch): no separate combine kernel.
-  __shared__ bool last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    uint32_t* count = arrivals + static_cast<size_t>(m) * s.heads + h;
-    last = atomicAdd(count, 1u) == static_cast<uint32_t>(splits - 1);
-    if (last) *count = 0;
-  }
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  const size_t first = (static_cast<size_t>(m) * s.heads + h) * splits;
-  CombineHead(partial_ml, partial_acc, first, splits, hd, combined + (static_cast<size_t>(m) * s.heads + h) * hd);
+  // The last split of this (row, head) to finish merges all of them: no separate combine kernel.
+  if (combined) CombineIfLastSplit(partial_ml, partial_acc, arrivals, m, h, s.heads, splits, hd, combined);
 }
 
 // grid (H, rows)

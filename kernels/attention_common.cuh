@@ -5,6 +5,7 @@
 
 #include <cuda_fp16.h>
 
+#include <cfloat>
 #include <cstdint>
 
 namespace llama::kernels {
@@ -55,17 +56,19 @@ __device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, i
   RopeEightWith(x, d0, hd, c, out);
 }
 
-__device__ __forceinline__ void StoreEight(__half* dst, const float (&v)[8]) {
+__device__ __forceinline__ uint4 PackEight(const float (&v)[8]) {
   uint4 u;
   __half2* h = reinterpret_cast<__half2*>(&u);
 #pragma unroll
   for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
-  *reinterpret_cast<uint4*>(dst) = u;
+  return u;
+}
+__device__ __forceinline__ void StoreEight(__half* dst, const float (&v)[8]) {
+  *reinterpret_cast<uint4*>(dst) = PackEight(v);
 }
 
-// q . k over the 8 dims of the 16-byte fp16 chunk at `k` (fma in dim order).
-__device__ __forceinline__ float DotEight(const float (&q)[8], const __half* k) {
-  const uint4 kv = *reinterpret_cast<const uint4*>(k);
+// q . k over the 8 dims of a 16-byte fp16 chunk (fma in dim order).
+__device__ __forceinline__ float DotEight(const float (&q)[8], uint4 kv) {
   const __half2* kh = reinterpret_cast<const __half2*>(&kv);
   float dot = 0.f;
 #pragma unroll
@@ -76,10 +79,12 @@ __device__ __forceinline__ float DotEight(const float (&q)[8], const __half* k) 
   }
   return dot;
 }
+__device__ __forceinline__ float DotEight(const float (&q)[8], const __half* k) {
+  return DotEight(q, *reinterpret_cast<const uint4*>(k));
+}
 
-// acc += e * v over the 8 dims of the 16-byte fp16 chunk at `v`.
-__device__ __forceinline__ void AxpyEight(float e, const __half* v, float (&acc)[8]) {
-  const uint4 vv = *reinterpret_cast<const uint4*>(v);
+// acc += e * v over the 8 dims of a 16-byte fp16 chunk.
+__device__ __forceinline__ void AxpyEight(float e, uint4 vv, float (&acc)[8]) {
   const __half2* vh = reinterpret_cast<const __half2*>(&vv);
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -87,6 +92,58 @@ __device__ __forceinline__ void AxpyEight(float e, const __half* v, float (&acc)
     acc[2 * j] = fmaf(e, vf.x, acc[2 * j]);
     acc[2 * j + 1] = fmaf(e, vf.y, acc[2 * j + 1]);
   }
+}
+__device__ __forceinline__ void AxpyEight(float e, const __half* v, float (&acc)[8]) {
+  AxpyEight(e, *reinterpret_cast<const uint4*>(v), acc);
+}
+
+// Merges the `splits` partials (max, sum) / acc[hd] of one (row, head), starting at partial
+// index `first`, into out[0, hd) (fp16), with the block's threads. Reads through L2: the
+// partials may have been written by other blocks of the same launch.
+__device__ __forceinline__ void CombineHead(const float2* partial_ml, const float* partial_acc, size_t first,
+                                            int splits, int hd, __half* out) {
+  // Unrolled so that the loads of several splits are in flight at once (16 splits at 2048
+  // keys: a serial chain of L2 round trips otherwise).
+  float mx = -FLT_MAX;
+#pragma unroll 8
+  for (int sp = 0; sp < splits; ++sp) mx = fmaxf(mx, __ldcg(&partial_ml[first + sp]).x);
+  float denom = 0.f;
+#pragma unroll 8
+  for (int sp = 0; sp < splits; ++sp) {
+    const float2 ml = __ldcg(&partial_ml[first + sp]);
+    if (ml.y > 0.f) denom += __expf(ml.x - mx) * ml.y;
+  }
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float v = 0.f;
+#pragma unroll 8
+    for (int sp = 0; sp < splits; ++sp) {
+      const float2 ml = __ldcg(&partial_ml[first + sp]);
+      const float a = __ldcg(&partial_acc[(first + sp) * hd + d]);
+      if (ml.y > 0.f) v += __expf(ml.x - mx) * a;
+    }
+    out[d] = __float2half(v / denom);
+  }
+}
+
+// After a block wrote its split's partial of (row m, head h): the last of the `splits` blocks
+// of that (row, head) to arrive merges them all into combined [rows, heads, hd] (arrivals:
+// one counter per (row, head), reset by the last block for the next launch).
+__device__ __forceinline__ void CombineIfLastSplit(const float2* partial_ml, const float* partial_acc,
+                                                   uint32_t* arrivals, int m, int h, int heads, int splits, int hd,
+                                                   __half* combined) {
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    uint32_t* count = arrivals + static_cast<size_t>(m) * heads + h;
+    last = atomicAdd(count, 1u) == static_cast<uint32_t>(splits - 1);
+    if (last) *count = 0;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const size_t first = (static_cast<size_t>(m) * heads + h) * splits;
+  CombineHead(partial_ml, partial_acc, first, splits, hd, combined + (static_cast<size_t>(m) * heads + h) * hd);
 }
 
 }  // namespace llama::kernels

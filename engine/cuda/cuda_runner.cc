@@ -116,10 +116,16 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
 absl::Status CudaRunner::Forward(const Batch& b) {
   const int M = b.rows;
   const bool gemv = M <= kernels::kGemvMaxRows;
-  // The fused kernel's splits form one thread-block cluster (at most 16 blocks of <= 64
-  // keys); longer contexts take RoPE + the split kernel, which merges through global memory.
-  const bool fused = gemv && b.distinct && copts_.fuse_rope_attention && b.splits <= kernels::kRopeAttnMaxSplits &&
-                     b.split_keys <= 64;
+  // Decode steps of distinct sequences do RoPE and the K/V write inside attention: up to 1024
+  // keys in one thread-block cluster per head (at most 16 blocks of <= 64 keys; `cluster`),
+  // past that in blocks merged through global memory (`split_rope`); else RoPE then the split
+  // kernel.
+  const bool rope_inside = gemv && b.distinct && copts_.fuse_rope_attention;
+  const bool cluster = rope_inside && copts_.rope_split_attention < 2 && b.splits <= kernels::kRopeAttnMaxSplits &&
+                       b.split_keys <= 64;
+  const bool split_rope = rope_inside && !cluster && copts_.rope_split_attention > 0 &&
+                          b.split_keys <= kernels::RopeSplitAttentionMaxKeys(hd_);
+  const bool fused = cluster || split_rope;
   const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_};
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
   const size_t qkv_count = gemv ? static_cast<size_t>(M) * qkv_n_ : 0;
@@ -151,9 +157,13 @@ absl::Status CudaRunner::Forward(const Batch& b) {
       zero.n[0] = gate_up_count;
       zero.p[1] = qkv == qkv_ ? qkv_odd_ : qkv_;  // the next layer's
       zero.n[1] = qkv_count;
-      RETURN_IF_ERROR(Check(kernels::LaunchRopeDecodeAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
-                                                               d_slots_, d_pos_, attn, M, b.splits, b.split_keys,
-                                                               b.graph, attn_, stream_, zero),
+      RETURN_IF_ERROR(Check(cluster ? kernels::LaunchRopeDecodeAttention(qkv, qkv_n_, rope_table_, KCache(l),
+                                                                          VCache(l), d_slots_, d_pos_, attn, M, b.splits,
+                                                                          b.split_keys, b.graph, attn_, stream_, zero)
+                                    : kernels::LaunchRopeSplitAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
+                                                                        d_slots_, d_pos_, attn, M, b.splits,
+                                                                        b.split_keys, b.graph, part_ml_, part_acc_,
+                                                                        attn_, attn_arrivals_, stream_, zero),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),

@@ -66,6 +66,11 @@ struct CudaOptions {
   // Decode steps whose rows are distinct sequences, up to 1024 keys: RoPE, the K/V write and
   // attention in one kernel (kernels::LaunchRopeDecodeAttention) instead of two.
   bool fuse_rope_attention = true;
+  // Where those steps take kernels::LaunchRopeSplitAttention (RoPE, K/V write and attention in
+  // one kernel, splits merged through global memory, K/V rows held in registers): 0 never (the
+  // RoPE kernel, then the split kernel), 1 past the cluster kernel's reach (more than 1024
+  // keys), 2 always (instead of the cluster kernel too). Needs fuse_rope_attention.
+  int rope_split_attention = 1;
   // Benchmark diagnosis only (outputs are garbage): bit i leaves op i out of every layer of
   // decode-shaped steps, 1 q|k|v, 2 attention, 4 o, 8 gate|up, 16 down; 32 the lm_head. The
   // step-time difference is the op's cost inside the replayed graph.

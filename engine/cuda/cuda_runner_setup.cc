@@ -99,6 +99,9 @@ absl::Status CudaRunner::Init() {
   if (sk != 0 && sk != 32 && sk != 64 && sk != kernels::kAttnSplitKeys)
     return absl::InvalidArgumentError(
         absl::StrCat("CUDA runner: attn_split_keys ", sk, " must be 0 (by context), 32, 64 or 128"));
+  if (copts_.rope_split_attention < 0 || copts_.rope_split_attention > 2)
+    return absl::InvalidArgumentError(absl::StrCat("CUDA runner: rope_split_attention ", copts_.rope_split_attention,
+                                                   " must be 0 (never), 1 (past 1024 keys) or 2 (always)"));
   if (copts_.persistent_attn_parts < 1 || copts_.persistent_attn_parts > kernels::kDecodeStepMaxParts)
     return absl::InvalidArgumentError(absl::StrCat("CUDA runner: persistent_attn_parts ", copts_.persistent_attn_parts,
                                                    " must be in [1, ", kernels::kDecodeStepMaxParts, "]"));

@@ -1,6 +1,7 @@
-// RoPE + KV-cache write, decode (flash-decoding) attention, the two fused, and prefill
-// (cuBLAS, and the fused flash kernel for head_dim 128) attention against float64 CPU references: 32 heads
-// of 128 with contexts up to 4096, and the fixture's grouped-query shape (8 heads, 4 KV heads, head_dim 8).
+// RoPE + KV-cache write, decode (flash-decoding) attention, the two fused (cluster and split
+// kernels), and prefill (cuBLAS, and the fused flash kernel for head_dim 128) attention against
+// float64 CPU references: 32 heads of 128 with contexts up to 4096, and the fixture's
+// grouped-query shape (8 heads, 4 KV heads, head_dim 8).
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -233,6 +234,94 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
                                                  as, rows, kernels::kRopeAttnMaxSplits + 1, 32, true, out.get(),
                                                  nullptr),
               cudaErrorInvalidValue);
+  }
+}
+
+// The same step for long contexts (kernels::LaunchRopeSplitAttention: K/V rows in registers,
+// splits merged through global memory by the last block of each head) against RoPE then
+// decode attention and the float64 reference: up to 2304 keys (36 splits of 64), splits past
+// a row's keys, the new key alone in its split or last of one; cache writes identical to the
+// RoPE kernel's; the arrival counters left at zero.
+TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
+  SKIP_WITHOUT_CUDA();
+  for (const Shape s : {Shape{32, 32, 128, 2304, 4}, Shape{8, 4, 8, 512, 4}}) {
+    const CacheData c(s);
+    const int n = (s.H + 2 * s.KVH) * s.hd;
+    const std::vector<int32_t> slot = {2, 0, 3, 1};
+    const int rows = static_cast<int>(slot.size());
+    const std::vector<float> qkv = RandomFloats(static_cast<size_t>(rows) * n, -2.f, 2.f);
+    DeviceBuffer<float> dqkv(qkv);
+    DeviceBuffer<int32_t> dslot(slot);
+    DeviceBuffer<float2> table(static_cast<size_t>(s.max_ctx) * s.hd / 2);
+    ASSERT_EQ(kernels::LaunchRopeTable(table.get(), s.max_ctx, s.hd, 10000.f, nullptr), cudaSuccess);
+    const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
+    const kernels::RopeShape rs{s.H, s.KVH, s.hd, s.max_ctx};
+    std::vector<std::pair<int, int>> layouts = {{64, 36}, {64, 40}, {32, 16}, {64, 3}, {64, 1}};
+    if (s.hd == 8) layouts.push_back({128, 4});
+    for (const auto& [split_keys, splits] : layouts) {
+      const int keys = std::min(split_keys * splits, s.max_ctx);
+      const std::vector<int32_t> pos = {0, std::min(63, keys - 1), std::min(1000, keys - 2), keys - 1};
+      DeviceBuffer<int32_t> dpos(pos);
+      DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H * splits);
+      DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * splits * s.hd);
+      DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
+      arrivals.Zero();
+      DeviceBuffer<__half> k_ref(ToHalf(c.k)), v_ref(ToHalf(c.v)), q(static_cast<size_t>(rows) * s.H * s.hd),
+          want_out(q.size()), got_out(q.size());
+      ASSERT_EQ(kernels::LaunchRopeStoreKv(dqkv.get(), n, dslot.get(), dpos.get(), table.get(), rs, q.get(),
+                                           k_ref.get(), v_ref.get(), rows, nullptr), cudaSuccess);
+      ASSERT_EQ(kernels::LaunchDecodeAttention(q.get(), k_ref.get(), v_ref.get(), dslot.get(), dpos.get(), as, rows,
+                                               splits, split_keys, ml.get(), acc.get(), nullptr, nullptr, 0,
+                                               want_out.get(), arrivals.get()), cudaSuccess);
+      DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v));
+      DeviceBuffer<float> zero_a(std::vector<float>(5000, 1.f)), zero_b(std::vector<float>(77, 1.f));
+      kernels::ZeroSpans zero;
+      zero.p[0] = zero_a.get();
+      zero.n[0] = 5000;
+      zero.p[1] = zero_b.get();
+      zero.n[1] = 77;
+      std::vector<float> first;
+      for (const bool positions_final : {false, true}) {
+        got_out.Zero();
+        ASSERT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
+                                                    dpos.get(), as, rows, splits, split_keys, positions_final, ml.get(),
+                                                    acc.get(), got_out.get(), arrivals.get(), nullptr, zero),
+                  cudaSuccess);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        if (first.empty()) first = FromHalf(got_out.Download());
+      }
+      ASSERT_TRUE(first == FromHalf(got_out.Download())) << "positions_final changed the result";
+      for (uint32_t a : arrivals.Download()) ASSERT_EQ(a, 0u);
+      for (float z : zero_a.Download()) ASSERT_EQ(z, 0.f);
+      for (float z : zero_b.Download()) ASSERT_EQ(z, 0.f);
+      const auto hk = FromHalf(k.Download()), hv = FromHalf(v.Download());
+      ASSERT_TRUE(hk == FromHalf(k_ref.Download())) << "K cache differs from the RoPE kernel's";
+      ASSERT_TRUE(hv == FromHalf(v_ref.Download())) << "V cache differs from the RoPE kernel's";
+      const auto hq = FromHalf(q.Download()), want = FromHalf(want_out.Download()), got = FromHalf(got_out.Download());
+      for (int r = 0; r < rows; ++r) {
+        const size_t off = static_cast<size_t>(r) * s.H * s.hd, len = static_cast<size_t>(s.H) * s.hd;
+        const std::vector<float> qr(hq.begin() + off, hq.begin() + off + len);
+        const std::vector<float> gr(got.begin() + off, got.begin() + off + len);
+        const std::vector<double> wr(want.begin() + off, want.begin() + off + len);
+        const std::string what = "hd=" + std::to_string(s.hd) + " keys=" + std::to_string(pos[r] + 1) +
+                                 " splits=" + std::to_string(splits) + " x " + std::to_string(split_keys);
+        EXPECT_LT(RelError(gr, wr), 2e-3) << what << " vs RoPE + decode attention";
+        EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
+      }
+    }
+    // More keys per split than a thread's rows hold: refused.
+    const int too_many = kernels::RopeSplitAttentionMaxKeys(s.hd) + 1;
+    if (too_many <= kernels::kAttnSplitKeys) {
+      DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H);
+      DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * s.hd);
+      DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
+      DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v)), out(static_cast<size_t>(rows) * s.H * s.hd);
+      DeviceBuffer<int32_t> dpos(std::vector<int32_t>(rows, 0));
+      EXPECT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(), dpos.get(),
+                                                  as, rows, 1, too_many, true, ml.get(), acc.get(), out.get(),
+                                                  arrivals.get(), nullptr),
+                cudaErrorInvalidValue);
+    }
   }
 }
 

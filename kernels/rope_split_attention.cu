@@ -1,0 +1,195 @@
+// One decode step's attention for contexts past the cluster kernel's reach (rope_attention.cu):
+// RoPE of the query and the new key, the K/V-cache write of the new position, and
+// flash-decoding over `splits` blocks per (row, head), merged through global memory by the
+// last block of each head to finish (kernels/attention.h, LaunchRopeSplitAttention).
+//
+// Each thread holds its rows of the split's K and V in registers (16 bytes of each per row,
+// kRows rows), so that all of a block's loads are issued at once, the cached rows
+// before the PDL wait in replayed graphs; it keeps an online softmax over its rows, and the
+// block merges its row groups once at the end (shuffles, then one barrier). The split kernel
+// of attention.cu instead reads K, reduces, then reads V, a few rows per thread at a time.
+#include <cfloat>
+
+#include "kernels/attention.h"
+#include "kernels/attention_common.cuh"
+#include "kernels/launch.h"
+
+namespace llama::kernels {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+constexpr int kRows = 8;         // rows of K and of V a thread holds: a split has <= kRows * par keys
+constexpr int kMinBlocks = 4;    // blocks per SM: 128 registers, no spill (168 uncapped, 3 per SM)
+constexpr int kMaxHeadDim = 256;
+static_assert(kRows * kThreads * 8 == RopeSplitAttentionMaxKeys(1), "attention.h states the rows a split may hold");
+
+// Rows r0 + i * par (i < kRows) of the split whose first row is at `first` in the cache,
+// those below `n`; the others are zero.
+__device__ __forceinline__ void LoadRows(const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
+                                         size_t first, size_t row_stride, int r0, int par, int n, uint4 (&kr)[kRows],
+                                         uint4 (&vr)[kRows]) {
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+    const int r = r0 + i * par;
+    kr[i] = vr[i] = make_uint4(0u, 0u, 0u, 0u);
+    if (r < n) {
+      kr[i] = __ldcs(reinterpret_cast<const uint4*>(k_cache + first + static_cast<size_t>(r) * row_stride));
+      vr[i] = __ldcs(reinterpret_cast<const uint4*>(v_cache + first + static_cast<size_t>(r) * row_stride));
+    }
+  }
+}
+
+// Folds the softmax state (mo, lo, ao) into (m, l, a): max, sum of exp(score - max), and
+// sum of exp(score - max) * v over the dims held.
+__device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], float mo, float lo, const float (&ao)[8]) {
+  const float mn = fmaxf(m, mo), x = __expf(m - mn), y = __expf(mo - mn);
+  l = x * l + y * lo;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) a[j] = x * a[j] + y * ao[j];
+  m = mn;
+}
+
+// grid (splits, H, rows), kThreads threads. Thread (r0, d0) holds dims d0..d0+7 of the rows
+// r0, r0 + par, ... of its split (tpr = hd / 8 threads per row, par = kThreads / tpr rows at a
+// time).
+__global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel(
+    const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
+    __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
+    AttnShape s, int split_keys, bool positions_final, float2* __restrict__ partial_ml,
+    float* __restrict__ partial_acc, __half* __restrict__ out, uint32_t* __restrict__ arrivals, ZeroSpans zero) {
+  AllowDependents();
+  const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z, splits = gridDim.x;
+  const int hd = s.head_dim, k0 = split * split_keys;
+  const int kvh = h / (s.heads / s.kv_heads);
+  const int tpr = hd / 8, par = kThreads / tpr;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
+  const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
+
+  // The cached rows (positions before pos[m]) were written by earlier launches: with the
+  // positions final before this kernel starts (a replayed graph), they are loaded before the
+  // wait; otherwise an earlier kernel may still be writing slot and pos.
+  uint4 kr[kRows], vr[kRows];
+  int pos = positions[m];
+  size_t first = 0;
+  if (positions_final) {
+    first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
+    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
+  }
+  WaitForPrerequisites();
+  ZeroByGrid(zero.p[0], zero.n[0]);
+  ZeroByGrid(zero.p[1], zero.n[1]);
+  if (!positions_final) {
+    pos = positions[m];
+    first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
+    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
+  }
+  const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
+  if (k0 > pos) {  // past this row's keys: an empty partial
+    if (threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
+    for (int d = threadIdx.x; d < hd; d += kThreads) partial_acc[part * hd + d] = 0.f;
+  } else {
+    // nk keys, the last of them (row nold) the new one when the split holds pos.
+    const int nk = min(split_keys, pos + 1 - k0), nold = min(nk, pos - k0);
+    const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
+    float2 cs[8];
+    RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
+    float qf[8];
+    RopeEightWith(row + h * hd, d0, hd, cs, qf);
+    const float scale = rsqrtf(static_cast<float>(hd));
+#pragma unroll
+    for (int j = 0; j < 8; ++j) qf[j] *= scale;
+    // The threads of the new key's row (row group nold % par) rotate it and store it.
+    uint4 knew = make_uint4(0u, 0u, 0u, 0u), vnew = knew;
+    if (nold < nk && nold % par == r0) {
+      float kf[8], vf[8];
+      RopeEightWith(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
+      const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) vf[j] = v[j];
+      knew = PackEight(kf);
+      vnew = PackEight(vf);
+      if (h % (s.heads / s.kv_heads) == 0) {  // one block per kv head writes the cache
+        *reinterpret_cast<uint4*>(k_cache + first + static_cast<size_t>(nold) * row_stride) = knew;
+        *reinterpret_cast<uint4*>(v_cache + first + static_cast<size_t>(nold) * row_stride) = vnew;
+      }
+    }
+
+    // Softmax over the thread's rows (row r0 + i * par of the split in kr[i], vr[i]).
+    float sc[kRows];
+    float mx = -FLT_MAX;
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      const int r = r0 + i * par;
+      if (r == nold) {  // the new key (past the keys, masked, when the split does not hold it)
+        kr[i] = knew;
+        vr[i] = vnew;
+      }
+      float dot = DotEight(qf, kr[i]);
+      for (int o = tpr / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      sc[i] = dot;
+      if (r < nk) mx = fmaxf(mx, dot);
+    }
+    float sum = 0.f, acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      const float e = r0 + i * par < nk ? __expf(sc[i] - mx) : 0.f;
+      sum += e;
+      AxpyEight(e, vr[i], acc);
+    }
+
+    // The row groups of a warp (lanes tpr apart), then the warps through shared memory.
+    for (int o = tpr; o < 32; o <<= 1) {
+      float ao[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) ao[j] = __shfl_xor_sync(0xffffffffu, acc[j], o);
+      MergeState(mx, sum, acc, __shfl_xor_sync(0xffffffffu, mx, o), __shfl_xor_sync(0xffffffffu, sum, o), ao);
+    }
+    __shared__ float w_ml[kWarps][2];
+    __shared__ float w_acc[kWarps][kMaxHeadDim];
+    if (lane < tpr)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) w_acc[warp][d0 + j] = acc[j];
+    if (lane == 0) {
+      w_ml[warp][0] = mx;
+      w_ml[warp][1] = sum;
+    }
+    __syncthreads();
+    float bm = w_ml[0][0];
+    for (int w = 1; w < kWarps; ++w) bm = fmaxf(bm, w_ml[w][0]);
+    float ew[kWarps];
+    for (int w = 0; w < kWarps; ++w) ew[w] = __expf(w_ml[w][0] - bm);  // warp 0 holds row 0: bm is finite
+    for (int d = threadIdx.x; d < hd; d += kThreads) {
+      float v = 0.f;
+      for (int w = 0; w < kWarps; ++w) v += ew[w] * w_acc[w][d];
+      partial_acc[part * hd + d] = v;
+    }
+    if (threadIdx.x == 0) {
+      float l = 0.f;
+      for (int w = 0; w < kWarps; ++w) l += ew[w] * w_ml[w][1];
+      partial_ml[part] = make_float2(bm, l);
+    }
+  }
+  CombineIfLastSplit(partial_ml, partial_acc, arrivals, m, h, s.heads, splits, hd, out);
+}
+
+}  // namespace
+
+cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
+                                     __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
+                                     int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
+                                     float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
+                                     ZeroSpans zero) {
+  if (rows <= 0) return cudaSuccess;
+  const int tpr = shape.head_dim / 8;
+  if (!partial_ml || !partial_acc || !out || !arrivals || split_keys < 1 || split_keys > kAttnSplitKeys ||
+      splits < 1 || shape.head_dim < 8 || shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || shape.head_dim > kMaxHeadDim ||
+      shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0 || split_keys > RopeSplitAttentionMaxKeys(shape.head_dim))
+    return cudaErrorInvalidValue;
+  return Launch(RopeSplitAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, qkv, ld_qkv,
+                rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml, partial_acc,
+                out, arrivals, zero);
+}
+
+}  // namespace llama::kernels
