@@ -98,30 +98,67 @@ __device__ __forceinline__ void AxpyEight(float e, const __half* v, float (&acc)
 }
 
 // Merges the `splits` partials (max, sum) / acc[hd] of one (row, head), starting at partial
-// index `first`, into out[0, hd) (fp16), with the block's threads. Reads through L2: the
-// partials may have been written by other blocks of the same launch.
+// index `first`, into out[0, hd) (fp16), with the block's threads (a multiple of 32). Reads
+// through L2: the partials may have been written by other blocks of the same launch. Up to
+// min(blockDim.x, kCombineSplits) splits, every load of a step is in flight at once: thread
+// t reads split t's (max, sum), then each thread its dim of 16 splits at a time (at 36
+// splits, loops of 8 loads were ~15 L2 round trips in a row: the tail of the split kernels).
+constexpr int kCombineSplits = 128;
 __device__ __forceinline__ void CombineHead(const float2* partial_ml, const float* partial_acc, size_t first,
                                             int splits, int hd, __half* out) {
-  // Unrolled so that the loads of several splits are in flight at once (16 splits at 2048
-  // keys: a serial chain of L2 round trips otherwise).
-  float mx = -FLT_MAX;
-#pragma unroll 8
-  for (int sp = 0; sp < splits; ++sp) mx = fmaxf(mx, __ldcg(&partial_ml[first + sp]).x);
-  float denom = 0.f;
-#pragma unroll 8
-  for (int sp = 0; sp < splits; ++sp) {
-    const float2 ml = __ldcg(&partial_ml[first + sp]);
-    if (ml.y > 0.f) denom += __expf(ml.x - mx) * ml.y;
-  }
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float v = 0.f;
-#pragma unroll 8
+  __shared__ float s_red[32];
+  __shared__ float s_e[kCombineSplits], s_l[kCombineSplits];
+  __shared__ float s_denom;
+  if (splits > static_cast<int>(blockDim.x) || splits > kCombineSplits) {  // one split after another
+    float mx = -FLT_MAX;
+    for (int sp = 0; sp < splits; ++sp) mx = fmaxf(mx, __ldcg(&partial_ml[first + sp]).x);
+    float denom = 0.f;
     for (int sp = 0; sp < splits; ++sp) {
       const float2 ml = __ldcg(&partial_ml[first + sp]);
-      const float a = __ldcg(&partial_acc[(first + sp) * hd + d]);
-      if (ml.y > 0.f) v += __expf(ml.x - mx) * a;
+      if (ml.y > 0.f) denom += __expf(ml.x - mx) * ml.y;
     }
-    out[d] = __float2half(v / denom);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+      float v = 0.f;
+      for (int sp = 0; sp < splits; ++sp) {
+        const float2 ml = __ldcg(&partial_ml[first + sp]);
+        const float a = __ldcg(&partial_acc[(first + sp) * hd + d]);
+        if (ml.y > 0.f) v += __expf(ml.x - mx) * a;
+      }
+      out[d] = __float2half(v / denom);
+    }
+    return;
+  }
+  const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+  const float2 ml = t < splits ? __ldcg(&partial_ml[first + t]) : make_float2(-FLT_MAX, 0.f);
+  float mx = ml.x;
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if (lane == 0) s_red[warp] = mx;
+  __syncthreads();
+  mx = s_red[0];
+  for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w) mx = fmaxf(mx, s_red[w]);
+  if (t < splits) {
+    s_e[t] = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;
+    s_l[t] = ml.y;
+  }
+  __syncthreads();
+  if (t == 0) {  // in split order, as the cluster kernel's merge (rope_attention.cu) adds them
+    float denom = 0.f;
+    for (int sp = 0; sp < splits; ++sp)
+      if (s_l[sp] > 0.f) denom += s_e[sp] * s_l[sp];
+    s_denom = denom;
+  }
+  __syncthreads();
+  for (int d = t; d < hd; d += blockDim.x) {
+    float v = 0.f;
+    for (int sp0 = 0; sp0 < splits; sp0 += 16) {
+      float a[16];
+#pragma unroll
+      for (int j = 0; j < 16; ++j) a[j] = sp0 + j < splits ? __ldcg(&partial_acc[(first + sp0 + j) * hd + d]) : 0.f;
+#pragma unroll
+      for (int j = 0; j < 16; ++j)
+        if (sp0 + j < splits && s_l[sp0 + j] > 0.f) v += s_e[sp0 + j] * a[j];
+    }
+    out[d] = __float2half(v / s_denom);
   }
 }
 

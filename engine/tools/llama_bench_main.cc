@@ -72,7 +72,8 @@ ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 ne
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
-ABSL_FLAG(int, rope_split_attention, 1, "decode steps, RoPE inside attention with global-memory split merge: 0 never, 1 past 1024 keys, 2 always");
+ABSL_FLAG(int, rope_split_attention, 1,
+          "decode steps, RoPE inside attention with global-memory split merge: 0 never, 1 past 1024 keys, 2 always");
 ABSL_FLAG(bool, persistent_decode, false,
           "one-row decode steps as one persistent kernel when the model fits (measured slower; experiment)");
 ABSL_FLAG(int, persistent_blocks_per_sm, 2, "persistent decode kernel: blocks per SM (2 or 3)");
