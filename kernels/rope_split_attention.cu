@@ -3,9 +3,9 @@
 // flash-decoding over `splits` blocks per (row, head), merged through global memory by the
 // last block of each head to finish (kernels/attention.h, LaunchRopeSplitAttention).
 //
-// Each thread holds its rows of the split's K and V in registers (16 bytes of each per row,
-// kRows rows), so that all of a block's loads are issued at once, the cached rows
-// before the PDL wait in replayed graphs; it keeps an online softmax over its rows, and the
+// Each thread holds its rows of a tile of the split's K and V in registers (16 bytes of each
+// per row, kRows rows), so that all of a tile's loads are issued at once, the first tile's
+// cached rows before the PDL wait in replayed graphs; it keeps an online softmax over its rows, and the
 // block merges its row groups once at the end (shuffles, then one barrier). The split kernel
 // of attention.cu instead reads K, reduces, then reads V, a few rows per thread at a time.
 #include <cfloat>
@@ -19,10 +19,9 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
-constexpr int kRows = 8;         // rows of K and of V a thread holds: a split has <= kRows * par keys
+constexpr int kRows = 8;         // rows of K and of V a thread holds at a time (a tile of the split)
 constexpr int kMinBlocks = 4;    // blocks per SM: 128 registers, no spill (168 uncapped, 3 per SM)
 constexpr int kMaxHeadDim = 256;
-static_assert(kRows * kThreads * 8 == RopeSplitAttentionMaxKeys(1), "attention.h states the rows a split may hold");
 
 // Rows r0 + i * par (i < kRows) of the split whose first row is at `first` in the cache,
 // those below `n`; the others are zero.
@@ -75,7 +74,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   size_t first = 0;
   if (positions_final) {
     first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
-    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
+    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);  // the first tile
   }
   WaitForPrerequisites();
   ZeroByGrid(zero.p[0], zero.n[0]);
@@ -83,7 +82,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   if (!positions_final) {
     pos = positions[m];
     first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
-    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
+    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);  // the first tile
   }
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
   if (k0 > pos) {  // past this row's keys: an empty partial
@@ -116,27 +115,40 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
       }
     }
 
-    // Softmax over the thread's rows (row r0 + i * par of the split in kr[i], vr[i]).
-    float sc[kRows];
-    float mx = -FLT_MAX;
+    // Online softmax over the thread's rows, a tile of kRows at a time: tile row r0 + i * par
+    // (split row t0 + r0 + i * par) in kr[i], vr[i]; the next tile's loads go out as soon as
+    // this one's rows are used.
+    const int tile = kRows * par;
+    float mx = -FLT_MAX, sum = 0.f, acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    for (int t0 = 0; t0 < nk; t0 += tile) {
+      float sc[kRows];
+      float tmx = mx;
 #pragma unroll
-    for (int i = 0; i < kRows; ++i) {
-      const int r = r0 + i * par;
-      if (r == nold) {  // the new key (past the keys, masked, when the split does not hold it)
-        kr[i] = knew;
-        vr[i] = vnew;
+      for (int i = 0; i < kRows; ++i) {
+        const int r = t0 + r0 + i * par;
+        if (r == nold) {  // the new key (past the keys, masked, when the split does not hold it)
+          kr[i] = knew;
+          vr[i] = vnew;
+        }
+        float dot = DotEight(qf, kr[i]);
+        for (int o = tpr / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        sc[i] = dot;
+        if (r < nk) tmx = fmaxf(tmx, dot);
       }
-      float dot = DotEight(qf, kr[i]);
-      for (int o = tpr / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-      sc[i] = dot;
-      if (r < nk) mx = fmaxf(mx, dot);
-    }
-    float sum = 0.f, acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      const float c = __expf(mx - tmx);
+      sum *= c;
 #pragma unroll
-    for (int i = 0; i < kRows; ++i) {
-      const float e = r0 + i * par < nk ? __expf(sc[i] - mx) : 0.f;
-      sum += e;
-      AxpyEight(e, vr[i], acc);
+      for (int j = 0; j < 8; ++j) acc[j] *= c;
+#pragma unroll
+      for (int i = 0; i < kRows; ++i) {
+        const float e = t0 + r0 + i * par < nk ? __expf(sc[i] - tmx) : 0.f;
+        sum += e;
+        AxpyEight(e, vr[i], acc);
+      }
+      mx = tmx;
+      if (t0 + tile < nk)
+        LoadRows(k_cache, v_cache, first + static_cast<size_t>(t0 + tile) * row_stride, row_stride, r0, par,
+                 nold - t0 - tile, kr, vr);
     }
 
     // The row groups of a warp (lanes tpr apart), then the warps through shared memory.
@@ -183,9 +195,8 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
                                      ZeroSpans zero) {
   if (rows <= 0) return cudaSuccess;
   const int tpr = shape.head_dim / 8;
-  if (!partial_ml || !partial_acc || !out || !arrivals || split_keys < 1 || split_keys > kAttnSplitKeys ||
-      splits < 1 || shape.head_dim < 8 || shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || shape.head_dim > kMaxHeadDim ||
-      shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0 || split_keys > RopeSplitAttentionMaxKeys(shape.head_dim))
+  if (!partial_ml || !partial_acc || !out || !arrivals || split_keys < 1 || splits < 1 || shape.head_dim < 8 || shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || shape.head_dim > kMaxHeadDim ||
+      shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0)
     return cudaErrorInvalidValue;
   return Launch(RopeSplitAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, qkv, ld_qkv,
                 rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml, partial_acc,

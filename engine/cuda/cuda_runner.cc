@@ -123,8 +123,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   const bool rope_inside = gemv && b.distinct && copts_.fuse_rope_attention;
   const bool cluster = rope_inside && copts_.rope_split_attention < 2 && b.splits <= kernels::kRopeAttnMaxSplits &&
                        b.split_keys <= 64;
-  const bool split_rope = rope_inside && !cluster && copts_.rope_split_attention > 0 &&
-                          b.split_keys <= kernels::RopeSplitAttentionMaxKeys(hd_);
+  const bool split_rope = rope_inside && !cluster && copts_.rope_split_attention > 0;
   const bool fused = cluster || split_rope;
   const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_};
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
@@ -213,6 +212,17 @@ void CudaRunner::PickSplits(int max_keys, Batch* b) const {
   // Measured on an H200 at 2048 keys (tests/bench/RESULTS.md, session 4): 64-key splits
   // beat 32 and 128.
   b->split_keys = copts_.attn_split_keys > 0 ? copts_.attn_split_keys : max_keys <= 512 ? 32 : 64;
+  // Past the cluster kernel's 1024 keys, decode steps of distinct sequences take the split
+  // kernel with RoPE inside (Forward), which walks long splits in 64-key tiles: about
+  // attn_long_splits splits of a multiple of 64 keys, as many as the keys need (the split
+  // size already moves in steps of 64 x attn_long_splits keys).
+  const int target = copts_.attn_long_splits;
+  if (target > 0 && copts_.attn_split_keys == 0 && max_keys > 1024 && b->distinct &&
+      b->rows <= kernels::kGemvMaxRows && copts_.fuse_rope_attention && copts_.rope_split_attention > 0) {
+    b->split_keys = 64 * ((max_keys + 64 * target - 1) / (64 * target));
+    b->splits = (max_keys + b->split_keys - 1) / b->split_keys;
+    return;
+  }
   const int need = (max_keys + b->split_keys - 1) / b->split_keys;
   const int cap = (max_ctx_ + b->split_keys - 1) / b->split_keys;
   int s = 1;

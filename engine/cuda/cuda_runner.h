@@ -71,6 +71,11 @@ struct CudaOptions {
   // RoPE kernel, then the split kernel), 1 past the cluster kernel's reach (more than 1024
   // keys), 2 always (instead of the cluster kernel too). Needs fuse_rope_attention.
   int rope_split_attention = 1;
+  // Splits per (row, head) of that kernel past 1024 keys (with attn_split_keys 0): each of a
+  // multiple of 64 keys, about this many (0: 64-key splits, as below). Fewer, longer splits
+  // mean fewer blocks and partials: at 2048 context on an H200, 192-key splits (12) beat 64
+  // (+8-10%), 128 and 256 (tests/bench/RESULTS.md, session 11).
+  int attn_long_splits = 12;
   // Benchmark diagnosis only (outputs are garbage): bit i leaves op i out of every layer of
   // decode-shaped steps, 1 q|k|v, 2 attention, 4 o, 8 gate|up, 16 down; 32 the lm_head. The
   // step-time difference is the op's cost inside the replayed graph.

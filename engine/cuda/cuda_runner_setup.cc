@@ -102,6 +102,9 @@ absl::Status CudaRunner::Init() {
   if (copts_.rope_split_attention < 0 || copts_.rope_split_attention > 2)
     return absl::InvalidArgumentError(absl::StrCat("CUDA runner: rope_split_attention ", copts_.rope_split_attention,
                                                    " must be 0 (never), 1 (past 1024 keys) or 2 (always)"));
+  if (copts_.attn_long_splits < 0 || copts_.attn_long_splits > 64)
+    return absl::InvalidArgumentError(absl::StrCat("CUDA runner: attn_long_splits ", copts_.attn_long_splits,
+                                                   " must be in [0, 64]"));
   if (copts_.persistent_attn_parts < 1 || copts_.persistent_attn_parts > kernels::kDecodeStepMaxParts)
     return absl::InvalidArgumentError(absl::StrCat("CUDA runner: persistent_attn_parts ", copts_.persistent_attn_parts,
                                                    " must be in [1, ", kernels::kDecodeStepMaxParts, "]"));

@@ -239,8 +239,8 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
 
 // The same step for long contexts (kernels::LaunchRopeSplitAttention: K/V rows in registers,
 // splits merged through global memory by the last block of each head) against RoPE then
-// decode attention and the float64 reference: up to 2304 keys (36 splits of 64), splits past
-// a row's keys, the new key alone in its split or last of one; cache writes identical to the
+// decode attention and the float64 reference: up to 2304 keys (36 splits of 64), splits of
+// several tiles, splits past a row's keys, the new key alone in its split or last of one; cache writes identical to the
 // RoPE kernel's; the arrival counters left at zero.
 TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
   SKIP_WITHOUT_CUDA();
@@ -256,8 +256,10 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
     ASSERT_EQ(kernels::LaunchRopeTable(table.get(), s.max_ctx, s.hd, 10000.f, nullptr), cudaSuccess);
     const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
     const kernels::RopeShape rs{s.H, s.KVH, s.hd, s.max_ctx};
-    std::vector<std::pair<int, int>> layouts = {{64, 36}, {64, 40}, {32, 16}, {64, 3}, {64, 1}};
-    if (s.hd == 8) layouts.push_back({128, 4});
+    // Splits of several tiles (a tile is 8 rows per thread: 64 keys at hd 128, 1024 at hd 8),
+    // the last one partial.
+    std::vector<std::pair<int, int>> layouts = {{64, 36}, {64, 40}, {32, 16}, {64, 3}, {64, 1}, {192, 12}, {136, 17}};
+    if (s.hd == 8) layouts.push_back({300, 2});
     for (const auto& [split_keys, splits] : layouts) {
       const int keys = std::min(split_keys * splits, s.max_ctx);
       const std::vector<int32_t> pos = {0, std::min(63, keys - 1), std::min(1000, keys - 2), keys - 1};
@@ -270,8 +272,11 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
           want_out(q.size()), got_out(q.size());
       ASSERT_EQ(kernels::LaunchRopeStoreKv(dqkv.get(), n, dslot.get(), dpos.get(), table.get(), rs, q.get(),
                                            k_ref.get(), v_ref.get(), rows, nullptr), cudaSuccess);
+      const int ref_splits = (s.max_ctx + 63) / 64;  // the split kernel takes at most 128 keys per split
+      DeviceBuffer<float2> ref_ml(static_cast<size_t>(rows) * s.H * ref_splits);
+      DeviceBuffer<float> ref_acc(static_cast<size_t>(rows) * s.H * ref_splits * s.hd);
       ASSERT_EQ(kernels::LaunchDecodeAttention(q.get(), k_ref.get(), v_ref.get(), dslot.get(), dpos.get(), as, rows,
-                                               splits, split_keys, ml.get(), acc.get(), nullptr, nullptr, 0,
+                                               ref_splits, 64, ref_ml.get(), ref_acc.get(), nullptr, nullptr, 0,
                                                want_out.get(), arrivals.get()), cudaSuccess);
       DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v));
       DeviceBuffer<float> zero_a(std::vector<float>(5000, 1.f)), zero_b(std::vector<float>(77, 1.f));
@@ -309,19 +314,16 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
         EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
       }
     }
-    // More keys per split than a thread's rows hold: refused.
-    const int too_many = kernels::RopeSplitAttentionMaxKeys(s.hd) + 1;
-    if (too_many <= kernels::kAttnSplitKeys) {
-      DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H);
-      DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * s.hd);
-      DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
-      DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v)), out(static_cast<size_t>(rows) * s.H * s.hd);
-      DeviceBuffer<int32_t> dpos(std::vector<int32_t>(rows, 0));
-      EXPECT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(), dpos.get(),
-                                                  as, rows, 1, too_many, true, ml.get(), acc.get(), out.get(),
-                                                  arrivals.get(), nullptr),
-                cudaErrorInvalidValue);
-    }
+    // No keys per split: refused.
+    DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H);
+    DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * s.hd);
+    DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
+    DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v)), out(static_cast<size_t>(rows) * s.H * s.hd);
+    DeviceBuffer<int32_t> dpos(std::vector<int32_t>(rows, 0));
+    EXPECT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(), dpos.get(),
+                                                as, rows, 1, 0, true, ml.get(), acc.get(), out.get(), arrivals.get(),
+                                                nullptr),
+              cudaErrorInvalidValue);
   }
 }
 

@@ -28,10 +28,7 @@ const nlohmann::json& Refs() {
   return refs;
 }
 
-std::string ModelDir(const std::string& name) {
-  if (name == "fp32") return CudaFixturesDir() + "/stories260K-fp32";
-  return CudaFixturesDir() + "/stories260K-GPTQ/" + name;
-}
+std::string ModelDir(const std::string& name) { return CudaFixtureModelDir(name); }
 
 int Argmax(absl::Span<const float> v) {
   return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());

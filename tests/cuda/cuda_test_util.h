@@ -30,6 +30,11 @@ inline std::string CudaFixturesDir() {
   if (const char* env = std::getenv("LLAMA_FIXTURES_DIR"); env && *env) return env;
   return LLAMA_FIXTURES_DIR;
 }
+// A stories260K fixture: "fp32" or a GPTQ branch name.
+inline std::string CudaFixtureModelDir(const std::string& name) {
+  if (name == "fp32") return CudaFixturesDir() + "/stories260K-fp32";
+  return CudaFixturesDir() + "/stories260K-GPTQ/" + name;
+}
 
 // Fresh data every run; the seed is printed so a failure can be replayed.
 inline std::mt19937& Rng() {
