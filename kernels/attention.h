@@ -66,18 +66,19 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
 
 // The same step for any context (rows distinct sequences, splits * split_keys > every pos[m],
-// split_keys >= 1): RoPE, the K/V write at pos[m], then flash-decoding whose
-// `splits` blocks per (row, head) write partials (partial_ml / partial_acc as for
-// LaunchDecodeAttention) and the last to finish merges them into out fp16 [rows, H*hd]
-// (arrivals as there). Each thread holds its rows of K and V in registers, a tile of 8 rows
-// at a time (64 keys per tile at hd 128), all loads of a tile issued at once (with
-// positions_final, the first tile's before the PDL wait). `zero` is cleared on
-// the way. Requires hd = 8 * 2^i <= 256.
+// split_keys >= 1): RoPE, the K/V write at pos[m], then flash-decoding whose `splits` blocks
+// per (row, head) write partials (partial_ml / partial_acc as for LaunchDecodeAttention) and
+// the last to finish merges them into out fp16 [rows, H*hd] (arrivals as there); with
+// `cluster` (splits <= kRopeAttnMaxSplits) the blocks of a (row, head) form a thread-block
+// cluster and merge through shared memory instead (partial_ml, partial_acc, arrivals unused).
+// Each thread holds its rows of K and V in registers, a tile of 8 rows at a time (64 keys per
+// tile at hd 128), all loads of a tile issued at once (with positions_final, the first
+// tile's before the PDL wait). `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
 cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
-                                     ZeroSpans zero = {});
+                                     ZeroSpans zero = {}, bool cluster = false);
 
 // Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and
 // P fp16 of the same count.

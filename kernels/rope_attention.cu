@@ -2,18 +2,15 @@
 // write of the new position, and flash-decoding over the cached keys (kernels/attention.h,
 // LaunchRopeDecodeAttention). Replaces LaunchRopeStoreKv + LaunchDecodeAttention when every
 // row is its own sequence.
-#include <cooperative_groups.h>
-
 #include <cfloat>
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
+#include "kernels/cluster_merge.cuh"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
 namespace {
-
-namespace cg = cooperative_groups;
 
 __device__ __forceinline__ void PrefetchL2(const void* p, unsigned bytes) {
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
@@ -168,46 +165,8 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
     s_ml = make_float2(-FLT_MAX, 0.f);  // past this row's keys: an empty split
   }
 
-  // The cluster's first block merges the partials from the others' shared memory (all loads
-  // of a step in flight at once: lane r of warp 0 reads rank r's (max, sum), then each
-  // thread reads its dim of every rank); the second barrier keeps that memory alive until
-  // it has.
-  cg::cluster_group cluster = cg::this_cluster();
-  __shared__ float s_e[kRopeAttnMaxSplits], s_l[kRopeAttnMaxSplits];
-  cluster.sync();
-  if (cluster.block_rank() == 0) {
-    const int n = static_cast<int>(cluster.num_blocks()), lane = threadIdx.x & 31;
-    if (threadIdx.x < 32) {
-      const float2 ml = lane < n ? *cluster.map_shared_rank(&s_ml, lane) : make_float2(-FLT_MAX, 0.f);
-      float mx = ml.x;
-      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-      if (lane < n) {
-        s_e[lane] = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;  // 0: an empty split, whose acc is never written
-        s_l[lane] = ml.y;
-      }
-    }
-    __syncthreads();
-    // The same operations in the same order as CombineHead (attention.cu): the unfused path
-    // gives the same bits.
-    float denom = 0.f;
-    for (int r = 0; r < n; ++r)
-      if (s_l[r] > 0.f) denom += s_e[r] * s_l[r];
-    const size_t head = static_cast<size_t>(m) * s.heads + h;
-    for (int d = threadIdx.x; d < hd; d += kThreads) {
-      float v = 0.f;
-#pragma unroll 1
-      for (int r0 = 0; r0 < n; r0 += 8) {
-        float a[8];
-#pragma unroll
-        for (int r = 0; r < 8; ++r) a[r] = r0 + r < n ? cluster.map_shared_rank(s_acc, r0 + r)[d] : 0.f;
-#pragma unroll
-        for (int r = 0; r < 8; ++r)
-          if (r0 + r < n && s_l[r0 + r] > 0.f) v += s_e[r0 + r] * a[r];
-      }
-      out[head * hd + d] = __float2half(v / denom);
-    }
-  }
-  cluster.sync();
+  // The cluster's first block merges the partials from the others' shared memory.
+  MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
 }
 
 }  // namespace
@@ -236,22 +195,9 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
     return e;
   }();
   if (attrs != cudaSuccess) return attrs;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(splits, shape.heads, rows);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = splits;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = ProgrammaticLaunch() ? 2 : 1;
-  return cudaLaunchKernelEx(&cfg, RopeDecodeAttentionKernel, qkv, ld_qkv, rope_table, k_cache, v_cache, slot, pos,
-                            shape, split_keys, positions_final, out, zero);
+  return LaunchClusters(RopeDecodeAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), smem, stream,
+                        splits, qkv, ld_qkv, rope_table, k_cache, v_cache, slot, pos, shape, split_keys,
+                        positions_final, out, zero);
 }
 
 }  // namespace llama::kernels

@@ -12,6 +12,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
+#include "kernels/cluster_merge.cuh"
 #include "kernels/launch.h"
 
 namespace llama::kernels {
@@ -49,9 +50,12 @@ __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], fl
   m = mn;
 }
 
-// grid (splits, H, rows), kThreads threads. Thread (r0, d0) holds dims d0..d0+7 of the rows
+// grid (splits, H, rows), kThreads threads. kCluster: the splits of a (row, head) form one
+// thread-block cluster and merge through shared memory (MergeClusterSplits) instead of the
+// global partials and the last block's merge. Thread (r0, d0) holds dims d0..d0+7 of the rows
 // r0, r0 + par, ... of its split (tpr = hd / 8 threads per row, par = kThreads / tpr rows at a
 // time).
+template <bool kCluster>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
@@ -85,9 +89,15 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);  // the first tile
   }
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
+  __shared__ float2 s_ml;                 // kCluster: the block's partial
+  __shared__ float s_acc[kMaxHeadDim];
   if (k0 > pos) {  // past this row's keys: an empty partial
-    if (threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
-    for (int d = threadIdx.x; d < hd; d += kThreads) partial_acc[part * hd + d] = 0.f;
+    if (kCluster) {
+      if (threadIdx.x == 0) s_ml = make_float2(-FLT_MAX, 0.f);
+    } else {
+      if (threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
+      for (int d = threadIdx.x; d < hd; d += kThreads) partial_acc[part * hd + d] = 0.f;
+    }
   } else {
     // nk keys, the last of them (row nold) the new one when the split holds pos.
     const int nk = min(split_keys, pos + 1 - k0), nold = min(nk, pos - k0);
@@ -175,15 +185,25 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     for (int d = threadIdx.x; d < hd; d += kThreads) {
       float v = 0.f;
       for (int w = 0; w < kWarps; ++w) v += ew[w] * w_acc[w][d];
-      partial_acc[part * hd + d] = v;
+      if (kCluster)
+        s_acc[d] = v;
+      else
+        partial_acc[part * hd + d] = v;
     }
     if (threadIdx.x == 0) {
       float l = 0.f;
       for (int w = 0; w < kWarps; ++w) l += ew[w] * w_ml[w][1];
-      partial_ml[part] = make_float2(bm, l);
+      if (kCluster)
+        s_ml = make_float2(bm, l);
+      else
+        partial_ml[part] = make_float2(bm, l);
     }
   }
-  CombineIfLastSplit(partial_ml, partial_acc, arrivals, m, h, s.heads, splits, hd, out);
+  if constexpr (kCluster) {
+    MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
+  } else {
+    CombineIfLastSplit(partial_ml, partial_acc, arrivals, m, h, s.heads, splits, hd, out);
+  }
 }
 
 }  // namespace
@@ -192,15 +212,22 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
-                                     ZeroSpans zero) {
+                                     ZeroSpans zero, bool cluster) {
   if (rows <= 0) return cudaSuccess;
   const int tpr = shape.head_dim / 8;
-  if (!partial_ml || !partial_acc || !out || !arrivals || split_keys < 1 || splits < 1 || shape.head_dim < 8 || shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || shape.head_dim > kMaxHeadDim ||
-      shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0)
+  if (!out || split_keys < 1 || splits < 1 || shape.head_dim < 8 || shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 ||
+      shape.head_dim > kMaxHeadDim || shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0)
     return cudaErrorInvalidValue;
-  return Launch(RopeSplitAttentionKernel, dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, qkv, ld_qkv,
-                rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml, partial_acc,
-                out, arrivals, zero);
+  if (cluster ? splits > kRopeAttnMaxSplits : !partial_ml || !partial_acc || !arrivals) return cudaErrorInvalidValue;
+  if (cluster) {
+    static const cudaError_t attr =  // once per process: 16-block clusters are non-portable
+        cudaFuncSetAttribute(RopeSplitAttentionKernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (attr != cudaSuccess) return attr;
+  }
+  return LaunchClusters(cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>,
+                        dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, cluster ? splits : 0, qkv, ld_qkv,
+                        rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,
+                        partial_acc, out, arrivals, zero);
 }
 
 }  // namespace llama::kernels

@@ -162,7 +162,9 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                                     : kernels::LaunchRopeSplitAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
                                                                         d_slots_, d_pos_, attn, M, b.splits,
                                                                         b.split_keys, b.graph, part_ml_, part_acc_,
-                                                                        attn_, attn_arrivals_, stream_, zero),
+                                                                        attn_, attn_arrivals_, stream_, zero,
+                                                                        copts_.split_attention_cluster &&
+                                                                            b.splits <= kernels::kRopeAttnMaxSplits),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),

@@ -76,6 +76,10 @@ struct CudaOptions {
   // mean fewer blocks and partials: at 2048 context on an H200, 192-key splits (12) beat 64
   // (+8-10%), 128 and 256 (tests/bench/RESULTS.md, session 11).
   int attn_long_splits = 12;
+  // Its splits (at most 16) as one thread-block cluster per (row, head), merged in shared
+  // memory instead of through global memory by the last block: H200 2048-context decode
+  // +0.2 to +1.8% in each of 4 A/B pairs on `main` and 128g (tests/bench/RESULTS.md, session 11).
+  bool split_attention_cluster = true;
   // Benchmark diagnosis only (outputs are garbage): bit i leaves op i out of every layer of
   // decode-shaped steps, 1 q|k|v, 2 attention, 4 o, 8 gate|up, 16 down; 32 the lm_head. The
   // step-time difference is the op's cost inside the replayed graph.

@@ -285,17 +285,24 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
       zero.n[0] = 5000;
       zero.p[1] = zero_b.get();
       zero.n[1] = 77;
+      // Merged through global memory, then (up to 16 splits) in a thread-block cluster: the
+      // same bits; positions read after the PDL wait, then before it.
       std::vector<float> first;
-      for (const bool positions_final : {false, true}) {
-        got_out.Zero();
-        ASSERT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
-                                                    dpos.get(), as, rows, splits, split_keys, positions_final, ml.get(),
-                                                    acc.get(), got_out.get(), arrivals.get(), nullptr, zero),
-                  cudaSuccess);
-        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        if (first.empty()) first = FromHalf(got_out.Download());
+      for (const bool cluster : {false, true}) {
+        if (cluster && splits > kernels::kRopeAttnMaxSplits) continue;
+        for (const bool positions_final : {false, true}) {
+          got_out.Zero();
+          ASSERT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
+                                                      dpos.get(), as, rows, splits, split_keys, positions_final,
+                                                      ml.get(), acc.get(), got_out.get(), arrivals.get(), nullptr, zero,
+                                                      cluster),
+                    cudaSuccess);
+          ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+          if (first.empty()) first = FromHalf(got_out.Download());
+          ASSERT_TRUE(first == FromHalf(got_out.Download()))
+              << "cluster " << cluster << ", positions_final " << positions_final << " changed the result";
+        }
       }
-      ASSERT_TRUE(first == FromHalf(got_out.Download())) << "positions_final changed the result";
       for (uint32_t a : arrivals.Download()) ASSERT_EQ(a, 0u);
       for (float z : zero_a.Download()) ASSERT_EQ(z, 0.f);
       for (float z : zero_b.Download()) ASSERT_EQ(z, 0.f);
@@ -314,7 +321,7 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
         EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
       }
     }
-    // No keys per split: refused.
+    // No keys per split, or a cluster of more than 16 splits: refused.
     DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H);
     DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * s.hd);
     DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
@@ -323,6 +330,10 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
     EXPECT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(), dpos.get(),
                                                 as, rows, 1, 0, true, ml.get(), acc.get(), out.get(), arrivals.get(),
                                                 nullptr),
+              cudaErrorInvalidValue);
+    EXPECT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(), dpos.get(),
+                                                as, rows, kernels::kRopeAttnMaxSplits + 1, 64, true, nullptr, nullptr,
+                                                out.get(), nullptr, nullptr, {}, true),
               cudaErrorInvalidValue);
   }
 }

@@ -2,7 +2,8 @@
 // the CPU backend: the stories260K fixtures run past their 512-position training context (the
 // comparison does not care), two sequences of 1100 and 1400 positions decoded as one batch.
 // Each attention path of those steps: the split kernel with RoPE inside and about 12 long
-// splits (the default), the same kernel with 64-key splits, and RoPE then the split kernel.
+// splits merged in a thread-block cluster (the default), the same merged through global
+// memory, the same kernel with 64-key splits, and RoPE then the split kernel.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -29,11 +30,13 @@ TEST_P(LongContextTest, DecodePast1024KeysMatchesCpu) {
   opt.threads = 2;
   auto cpu = CreateCpuRunner(*w, opt);
   ASSERT_TRUE(cpu.ok()) << cpu.status();
-  CudaOptions long_splits, short_splits, rope_kernel;
+  CudaOptions long_splits, cluster, short_splits, rope_kernel;
+  long_splits.split_attention_cluster = false;
   short_splits.attn_long_splits = 0;
   rope_kernel.rope_split_attention = 0;
   const std::vector<std::pair<const char*, CudaOptions>> paths = {
-      {"split kernel, long splits", long_splits},
+      {"split kernel, long splits, cluster merge", cluster},
+      {"split kernel, long splits, global-memory merge", long_splits},
       {"split kernel, 64-key splits", short_splits},
       {"RoPE kernel + split kernel", rope_kernel}};
   std::vector<std::unique_ptr<ModelRunner>> cuda;
