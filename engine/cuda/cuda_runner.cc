@@ -110,16 +110,16 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
 // projections are split-K GEMVs that accumulate atomically, so their outputs are zeroed
 // ahead by an earlier kernel (embedding: the first qkv; attention: gate_up and the next qkv),
 // RMSNorm and SwiGLU run inside the GEMV that consumes them, and the decode-attention kernel
-// merges its own splits. In a decode step (rows of distinct sequences, up to 1024 keys)
-// attention also does RoPE and the K/V write, and layers alternate between two qkv buffers,
-// so that attention can clear the next layer's while it reads its own.
+// merges its own splits. In a decode step (rows of distinct sequences) attention also does
+// RoPE and the K/V write, and layers alternate between two qkv buffers, so that attention can
+// clear the next layer's while it reads its own.
 absl::Status CudaRunner::Forward(const Batch& b) {
   const int M = b.rows;
   const bool gemv = M <= kernels::kGemvMaxRows;
   // Decode steps of distinct sequences do RoPE and the K/V write inside attention: up to 1024
-  // keys in one thread-block cluster per head (at most 16 blocks of <= 64 keys; `cluster`),
-  // past that in blocks merged through global memory (`split_rope`); else RoPE then the split
-  // kernel.
+  // keys in the cluster kernel (at most 16 blocks of <= 64 keys staged in shared memory;
+  // `cluster`), past that in the split kernel (K/V rows in registers, long splits walked in
+  // tiles, merged in a cluster up to 16 splits; `split_rope`); else RoPE then the split kernel.
   const bool rope_inside = gemv && b.distinct && copts_.fuse_rope_attention;
   const bool cluster = rope_inside && copts_.rope_split_attention < 2 && b.splits <= kernels::kRopeAttnMaxSplits &&
                        b.split_keys <= 64;
