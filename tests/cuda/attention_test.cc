@@ -156,6 +156,30 @@ TEST(DecodeAttentionTest, MatchesReferenceUpTo4096Keys) {
   }
 }
 
+// After a fused decode-attention kernel (RoPE, K/V write and attention in one) ran on caches
+// k, v: they equal what the RoPE kernel wrote into k_ref, v_ref, and every row's output (got)
+// is within 2e-3 of RoPE then decode attention (want, from the rotated q) and 3e-3 of the
+// float64 reference over the rotated q and the written cache.
+void ExpectLikeRopeThenAttention(const Shape& s, const std::vector<int32_t>& slot, const std::vector<int32_t>& pos,
+                                 int splits, int split_keys, DeviceBuffer<__half>& q, DeviceBuffer<__half>& want_out,
+                                 DeviceBuffer<__half>& got_out, DeviceBuffer<__half>& k, DeviceBuffer<__half>& v,
+                                 DeviceBuffer<__half>& k_ref, DeviceBuffer<__half>& v_ref) {
+  const auto hk = FromHalf(k.Download()), hv = FromHalf(v.Download());
+  ASSERT_TRUE(hk == FromHalf(k_ref.Download())) << "K cache differs from the RoPE kernel's";
+  ASSERT_TRUE(hv == FromHalf(v_ref.Download())) << "V cache differs from the RoPE kernel's";
+  const auto hq = FromHalf(q.Download()), want = FromHalf(want_out.Download()), got = FromHalf(got_out.Download());
+  for (size_t r = 0; r < slot.size(); ++r) {
+    const size_t off = r * s.H * s.hd, len = static_cast<size_t>(s.H) * s.hd;
+    const std::vector<float> qr(hq.begin() + off, hq.begin() + off + len);
+    const std::vector<float> gr(got.begin() + off, got.begin() + off + len);
+    const std::vector<double> wr(want.begin() + off, want.begin() + off + len);
+    const std::string what = "hd=" + std::to_string(s.hd) + " keys=" + std::to_string(pos[r] + 1) +
+                             " splits=" + std::to_string(splits) + " x " + std::to_string(split_keys);
+    EXPECT_LT(RelError(gr, wr), 2e-3) << what << " vs RoPE + decode attention";
+    EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
+  }
+}
+
 // The fused decode step (RoPE + K/V write + attention, one cluster of split blocks per head)
 // against RoPE then decode attention (same cache writes, same output up to summation order)
 // and against the float64 reference over the rotated q and the written cache; rows are
@@ -211,20 +235,7 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
       ASSERT_TRUE(first == FromHalf(got_out.Download())) << "positions_final changed the result";
       for (float z : zero_a.Download()) ASSERT_EQ(z, 0.f);
       for (float z : zero_b.Download()) ASSERT_EQ(z, 0.f);
-      const auto hk = FromHalf(k.Download()), hv = FromHalf(v.Download());
-      ASSERT_TRUE(hk == FromHalf(k_ref.Download())) << "K cache differs from the RoPE kernel's";
-      ASSERT_TRUE(hv == FromHalf(v_ref.Download())) << "V cache differs from the RoPE kernel's";
-      const auto hq = FromHalf(q.Download()), want = FromHalf(want_out.Download()), got = FromHalf(got_out.Download());
-      for (int r = 0; r < rows; ++r) {
-        const size_t off = static_cast<size_t>(r) * s.H * s.hd, len = static_cast<size_t>(s.H) * s.hd;
-        const std::vector<float> qr(hq.begin() + off, hq.begin() + off + len);
-        const std::vector<float> gr(got.begin() + off, got.begin() + off + len);
-        const std::vector<double> wr(want.begin() + off, want.begin() + off + len);
-        const std::string what = "hd=" + std::to_string(s.hd) + " keys=" + std::to_string(pos[r] + 1) +
-                                 " splits=" + std::to_string(splits) + " x " + std::to_string(split_keys);
-        EXPECT_LT(RelError(gr, wr), 2e-3) << what << " vs RoPE + decode attention";
-        EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
-      }
+      ExpectLikeRopeThenAttention(s, slot, pos, splits, split_keys, q, want_out, got_out, k, v, k_ref, v_ref);
     }
     // Too many splits for one cluster: refused.
     DeviceBuffer<__half> out(static_cast<size_t>(rows) * s.H * s.hd);
@@ -306,20 +317,7 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
       for (uint32_t a : arrivals.Download()) ASSERT_EQ(a, 0u);
       for (float z : zero_a.Download()) ASSERT_EQ(z, 0.f);
       for (float z : zero_b.Download()) ASSERT_EQ(z, 0.f);
-      const auto hk = FromHalf(k.Download()), hv = FromHalf(v.Download());
-      ASSERT_TRUE(hk == FromHalf(k_ref.Download())) << "K cache differs from the RoPE kernel's";
-      ASSERT_TRUE(hv == FromHalf(v_ref.Download())) << "V cache differs from the RoPE kernel's";
-      const auto hq = FromHalf(q.Download()), want = FromHalf(want_out.Download()), got = FromHalf(got_out.Download());
-      for (int r = 0; r < rows; ++r) {
-        const size_t off = static_cast<size_t>(r) * s.H * s.hd, len = static_cast<size_t>(s.H) * s.hd;
-        const std::vector<float> qr(hq.begin() + off, hq.begin() + off + len);
-        const std::vector<float> gr(got.begin() + off, got.begin() + off + len);
-        const std::vector<double> wr(want.begin() + off, want.begin() + off + len);
-        const std::string what = "hd=" + std::to_string(s.hd) + " keys=" + std::to_string(pos[r] + 1) +
-                                 " splits=" + std::to_string(splits) + " x " + std::to_string(split_keys);
-        EXPECT_LT(RelError(gr, wr), 2e-3) << what << " vs RoPE + decode attention";
-        EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
-      }
+      ExpectLikeRopeThenAttention(s, slot, pos, splits, split_keys, q, want_out, got_out, k, v, k_ref, v_ref);
     }
     // No keys per split, or a cluster of more than 16 splits: refused.
     DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H);

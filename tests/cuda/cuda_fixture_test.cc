@@ -549,11 +549,7 @@ TEST_P(CudaFixtureTest, PersistentDecodeMatchesLayeredAndCpu) {
 INSTANTIATE_TEST_SUITE_P(Branches, CudaFixtureTest,
                          ::testing::Values("fp32", "main", "gptq-4bit-32g-actorder_True", "gptq-4bit-64g-actorder_True",
                                            "gptq-4bit-128g-actorder_True"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         BranchTestName);
 
 // Runs where CI runs: without a device the backend refuses with a clear message.
 TEST(CudaErrorsTest, NoDeviceIsUnavailable) {

@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -29,6 +30,12 @@ inline bool HaveCudaDevice() {
 inline std::string CudaFixturesDir() {
   if (const char* env = std::getenv("LLAMA_FIXTURES_DIR"); env && *env) return env;
   return LLAMA_FIXTURES_DIR;
+}
+// gtest parameter names for the fixture branches ('-' is not allowed in them).
+inline std::string BranchTestName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
 }
 // A stories260K fixture: "fp32" or a GPTQ branch name.
 inline std::string CudaFixtureModelDir(const std::string& name) {

@@ -98,11 +98,7 @@ TEST_P(LongContextTest, DecodePast1024KeysMatchesCpu) {
 INSTANTIATE_TEST_SUITE_P(Branches, LongContextTest,
                          ::testing::Values("fp32", "main", "gptq-4bit-32g-actorder_True", "gptq-4bit-64g-actorder_True",
                                            "gptq-4bit-128g-actorder_True"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         BranchTestName);
 
 }  // namespace
 }  // namespace llama::testing
