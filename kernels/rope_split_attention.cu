@@ -1,13 +1,15 @@
 // One decode step's attention for contexts past the cluster kernel's reach (rope_attention.cu):
 // RoPE of the query and the new key, the K/V-cache write of the new position, and
-// flash-decoding over `splits` blocks per (row, head), merged through global memory by the
-// last block of each head to finish (kernels/attention.h, LaunchRopeSplitAttention).
+// flash-decoding over `splits` blocks per (row, head), merged in a thread-block cluster (up to
+// 16 splits) or through global memory by the last block of each head to finish
+// (kernels/attention.h, LaunchRopeSplitAttention).
 //
 // Each thread holds its rows of a tile of the split's K and V in registers (16 bytes of each
 // per row, kRows rows), so that all of a tile's loads are issued at once, the first tile's
-// cached rows before the PDL wait in replayed graphs; it keeps an online softmax over its rows, and the
-// block merges its row groups once at the end (shuffles, then one barrier). The split kernel
-// of attention.cu instead reads K, reduces, then reads V, a few rows per thread at a time.
+// cached rows before the PDL wait in replayed graphs; it keeps an online softmax over its
+// rows, and the block merges its row groups once at the end (shuffles, then one barrier).
+// The split kernel of attention.cu instead reads K, reduces, then reads V, a few rows per
+// thread at a time.
 #include <cfloat>
 
 #include "kernels/attention.h"

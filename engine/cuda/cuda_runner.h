@@ -63,13 +63,14 @@ struct CudaOptions {
   // Decode attention keys per split: 0 picks by context (32 up to 512 keys, else 64); 32, 64
   // or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
   int attn_split_keys = 0;
-  // Decode steps whose rows are distinct sequences, up to 1024 keys: RoPE, the K/V write and
-  // attention in one kernel (kernels::LaunchRopeDecodeAttention) instead of two.
+  // Decode steps whose rows are distinct sequences: RoPE, the K/V write and attention in one
+  // kernel instead of two (up to 1024 keys kernels::LaunchRopeDecodeAttention, past that
+  // kernels::LaunchRopeSplitAttention, as rope_split_attention says).
   bool fuse_rope_attention = true;
-  // Where those steps take kernels::LaunchRopeSplitAttention (RoPE, K/V write and attention in
-  // one kernel, splits merged through global memory, K/V rows held in registers): 0 never (the
-  // RoPE kernel, then the split kernel), 1 past the cluster kernel's reach (more than 1024
-  // keys), 2 always (instead of the cluster kernel too). Needs fuse_rope_attention.
+  // Where those steps take kernels::LaunchRopeSplitAttention (K/V rows held in registers, long
+  // splits walked in tiles): 0 never (the RoPE kernel, then the split kernel of attention.cu),
+  // 1 past the cluster kernel's reach (more than 1024 keys), 2 always (instead of the cluster
+  // kernel too: 7% slower at short context on an H200). Needs fuse_rope_attention.
   int rope_split_attention = 1;
   // Splits per (row, head) of that kernel past 1024 keys (with attn_split_keys 0): each of a
   // multiple of 64 keys, about this many (0: 64-key splits, as below). Fewer, longer splits

@@ -75,7 +75,7 @@ ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + att
 ABSL_FLAG(bool, split_attention_cluster, true, "that kernel's splits merged in a thread-block cluster");
 ABSL_FLAG(int, attn_long_splits, 12, "about this many splits of the split kernel past 1024 keys (0: 64-key splits)");
 ABSL_FLAG(int, rope_split_attention, 1,
-          "decode steps, RoPE inside attention with global-memory split merge: 0 never, 1 past 1024 keys, 2 always");
+          "decode steps: the split kernel with RoPE inside (K/V in registers): 0 never, 1 past 1024 keys, 2 always");
 ABSL_FLAG(bool, persistent_decode, false,
           "one-row decode steps as one persistent kernel when the model fits (measured slower; experiment)");
 ABSL_FLAG(int, persistent_blocks_per_sm, 2, "persistent decode kernel: blocks per SM (2 or 3)");
