@@ -59,6 +59,8 @@ cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partia
 // cached keys are then copied to shared memory before the PDL wait, else only prefetched
 // into L2. `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
 constexpr int kRopeAttnMaxSplits = 16;
+// The most keys the runner gives the cluster kernel: kRopeAttnMaxSplits splits of 64 keys.
+constexpr int kRopeAttnMaxKeys = kRopeAttnMaxSplits * 64;
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,

@@ -116,21 +116,19 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   size_t first = 0;
   extern __shared__ uint4 stage[];  // kStage
   const int staged = kStage ? min((split_keys - 1) / (kRows * par), kStageTiles) : 0;
-  if (positions_final) {
+  auto load_cached = [&] {  // the first tile into registers (kStage: the next ones to shared memory)
     first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
-    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);  // the first tile
+    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
     if constexpr (kStage)
       StageTiles(k_cache, v_cache, first, row_stride, r0, par, kRows * par, min(split_keys, pos - k0), staged, stage);
-  }
+  };
+  if (positions_final) load_cached();
   WaitForPrerequisites();
   ZeroByGrid(zero.p[0], zero.n[0]);
   ZeroByGrid(zero.p[1], zero.n[1]);
   if (!positions_final) {
     pos = positions[m];
-    first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
-    LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);  // the first tile
-    if constexpr (kStage)
-      StageTiles(k_cache, v_cache, first, row_stride, r0, par, kRows * par, min(split_keys, pos - k0), staged, stage);
+    load_cached();
   }
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
   __shared__ float2 s_ml;                 // kCluster: the block's partial

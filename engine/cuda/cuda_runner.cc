@@ -120,7 +120,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   // keys in the cluster kernel (at most 16 blocks of <= 64 keys staged in shared memory;
   // `cluster`), past that in the split kernel (K/V rows in registers, long splits walked in
   // tiles, merged in a cluster up to 16 splits; `split_rope`); else RoPE then the split kernel.
-  const bool rope_inside = gemv && b.distinct && copts_.fuse_rope_attention;
+  const bool rope_inside = RopeInAttention(b);
   const bool cluster = rope_inside && copts_.rope_split_attention < 2 && b.splits <= kernels::kRopeAttnMaxSplits &&
                        b.split_keys <= 64;
   const bool split_rope = rope_inside && !cluster && copts_.rope_split_attention > 0;
@@ -220,8 +220,8 @@ void CudaRunner::PickSplits(int max_keys, Batch* b) const {
   // attn_long_splits splits of a multiple of 64 keys, as many as the keys need (the split
   // size already moves in steps of 64 x attn_long_splits keys).
   const int target = copts_.attn_long_splits;
-  if (target > 0 && copts_.attn_split_keys == 0 && max_keys > 1024 && b->distinct &&
-      b->rows <= kernels::kGemvMaxRows && copts_.fuse_rope_attention && copts_.rope_split_attention > 0) {
+  if (target > 0 && copts_.attn_split_keys == 0 && max_keys > kernels::kRopeAttnMaxKeys && RopeInAttention(*b) &&
+      copts_.rope_split_attention > 0) {
     b->split_keys = 64 * ((max_keys + 64 * target - 1) / (64 * target));
     b->splits = (max_keys + b->split_keys - 1) / b->split_keys;
     return;

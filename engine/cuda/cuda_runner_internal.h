@@ -108,6 +108,12 @@ class CudaRunner final : public ModelRunner {
   Act Half(__half* x, int K) const;
   Act RmsNormed(const float* resid, const float* weight) const;
   void PickSplits(int max_keys, Batch* b) const;
+  // Whether attention does RoPE and the K/V write itself in this step (decode-shaped rows of
+  // distinct sequences; CudaOptions::fuse_rope_attention): Forward picks the kernel, PickSplits
+  // the splits for it.
+  bool RopeInAttention(const Batch& b) const {
+    return b.rows <= kernels::kGemvMaxRows && b.distinct && copts_.fuse_rope_attention;
+  }
   enum class Tail { kLogits, kGreedyAdvance, kArgmaxAdvance };  // after the forward pass
   absl::Status LaunchTail(const Batch& b, Tail tail);
   absl::Status Run(const Batch& b, Tail tail);  // graph replay when possible
