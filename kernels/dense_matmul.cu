@@ -86,4 +86,11 @@ cublasStatus_t GemmF16(cublasHandle_t handle, int M, int N, int K, const __half*
                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
 }
 
+cublasStatus_t GemmF16Half(cublasHandle_t handle, int M, int N, int K, const __half* a, int lda,
+                           const __half* b, int ldb, bool b_is_nk, __half* c, int ldc) {
+  const float one = 1.f, zero = 0.f;
+  return cublasGemmEx(handle, b_is_nk ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, b, CUDA_R_16F, ldb,
+                      a, CUDA_R_16F, lda, &zero, c, CUDA_R_16F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+}
+
 }  // namespace llama::kernels

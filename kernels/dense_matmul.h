@@ -21,4 +21,9 @@ cublasStatus_t GemmF16(cublasHandle_t handle, int M, int N, int K, const __half*
                        const __half* b, int ldb, bool b_is_nk, float* c, int ldc, float alpha,
                        float beta);
 
+// The same product rounded to fp16 (C = A · B, no accumulation): half the bytes written, and
+// half read by the consumer (prefill q|k|v and gate|up, CudaOptions::prefill_half_outputs).
+cublasStatus_t GemmF16Half(cublasHandle_t handle, int M, int N, int K, const __half* a, int lda,
+                           const __half* b, int ldb, bool b_is_nk, __half* c, int ldc);
+
 }  // namespace llama::kernels

@@ -26,5 +26,9 @@ cudaError_t LaunchRopeStoreKv(const float* qkv, int ld_qkv, const int32_t* slot,
                               const float2* table, const RopeShape& shape, __half* q_out, __half* k_cache,
                               __half* v_cache, int rows, cudaStream_t stream, float* zero = nullptr,
                               size_t zero_count = 0);  // zero: see ZeroByGrid (launch.h)
+// The same from an fp16 qkv (the prefill GEMM's fp16 output, CudaOptions::prefill_half_outputs).
+cudaError_t LaunchRopeStoreKv(const __half* qkv, int ld_qkv, const int32_t* slot, const int32_t* pos,
+                              const float2* table, const RopeShape& shape, __half* q_out, __half* k_cache,
+                              __half* v_cache, int rows, cudaStream_t stream);
 
 }  // namespace llama::kernels

@@ -74,7 +74,7 @@ fi
 if has gemm; then
   # cuBLAS prefill GEMMs alone on the 7B projection shapes: fp32 vs fp16 output (GEMM_ROWS).
   for rows in ${GEMM_ROWS:-2048 512}; do
-    "$BIN/gemm_bench" --rows "$rows" 2>&1 | tee -a "$SUMMARY"
+    "$BIN/gemm_bench" --rows "$rows" ${GEMM_ARGS:-} 2>&1 | tee -a "$SUMMARY"
   done
 fi
 

@@ -36,7 +36,9 @@ absl::Status CudaRunner::Materialize(const Act& a, int rows) {
       return Check(kernels::LaunchRmsNorm(a.in.src, a.K, a.in.norm_weight, a.K, a.in.eps, a.scratch, a.K, rows, stream_),
                    "rmsnorm");
     case kernels::GemvSource::kSwiGlu:
-      return Check(kernels::LaunchSwiGlu(a.in.src, a.K, a.scratch, rows, stream_), "swiglu");
+      return Check(a.half_src ? kernels::LaunchSwiGlu(a.half_src, a.K, a.scratch, rows, stream_)
+                              : kernels::LaunchSwiGlu(a.in.src, a.K, a.scratch, rows, stream_),
+                   "swiglu");
     case kernels::GemvSource::kAttention:
       return Check(kernels::LaunchAttentionCombine(a.in.attn_ml, a.in.attn_acc, attn, rows, a.in.attn_splits,
                                                    a.scratch, stream_), "attention combine");
@@ -48,9 +50,10 @@ absl::Status CudaRunner::Materialize(const Act& a, int rows) {
 // with atomic adds (a non-accumulating `out` must have been zeroed by an earlier kernel),
 // computing x in its prologue when every part is quantized. Prefill rows: x materialized
 // in fp16, weights as fp16 W^T in stored row order (dequantized per call, or resident with
-// CudaOptions::prefill_weights), cuBLAS (beta = 1 accumulates).
+// CudaOptions::prefill_weights), cuBLAS (beta = 1 accumulates), writing fp16 to `out_half`
+// (same layout, no accumulation) instead of `out` when given.
 absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out,
-                                int rows, bool accumulate) {
+                                int rows, bool accumulate, __half* out_half) {
   bool fuse = rows <= kernels::kGemvMaxRows;
   for (const DeviceProjection& p : parts) fuse = fuse && p.quantized;
   kernels::GemvInput in = act.in;
@@ -70,11 +73,17 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
     }
     return absl::OkStatus();
   }
+  if (out_half && accumulate) return absl::InternalError("MatMul: fp16 output cannot accumulate");
   const float beta = accumulate ? 1.f : 0.f;
+  // C[rows, n] = x · W^T[n0.., :] into column col of the output.
+  auto gemm = [&](const __half* x, int ldx, const __half* wt, int n, int K, int col) {
+    return CheckBlas(out_half ? kernels::GemmF16Half(blas_, rows, n, K, x, ldx, wt, K, true, out_half + col, ld_out)
+                              : kernels::GemmF16(blas_, rows, n, K, x, ldx, wt, K, true, out + col, ld_out, 1.f, beta),
+                     "gemm");
+  };
   for (const DeviceProjection& p : parts) {
     if (!p.quantized) {
-      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, p.N, p.K, in.x, in.ldx, p.dense, p.K, true,
-                                                 out + p.col, ld_out, 1.f, beta), "gemm"));
+      RETURN_IF_ERROR(gemm(in.x, in.ldx, p.dense, p.N, p.K, p.col));
       continue;
     }
     // W^T in stored row order (kept resident, or dequantized now); one GEMM per run of
@@ -98,8 +107,7 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
         ldx = p.K;
       }
       const int n0 = w.seg[s].n_begin, n = w.seg[e - 1].n_end - n0;
-      RETURN_IF_ERROR(CheckBlas(kernels::GemmF16(blas_, rows, n, p.K, x, ldx, wt + static_cast<size_t>(n0) * p.K,
-                                                 p.K, true, out + p.col + n0, ld_out, 1.f, beta), "gemm"));
+      RETURN_IF_ERROR(gemm(x, ldx, wt + static_cast<size_t>(n0) * p.K, n, p.K, p.col + n0));
     }
   }
   return absl::OkStatus();
@@ -130,6 +138,10 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   const size_t qkv_count = gemv ? static_cast<size_t>(M) * qkv_n_ : 0;
   const size_t gate_up_count = gemv ? static_cast<size_t>(M) * 2 * ffn_ : 0;
   const unsigned skip = gemv ? copts_.diagnostic_skip_ops : copts_.diagnostic_skip_prefill_ops;
+  // Prefill-shaped forwards may keep q|k|v and gate|up in fp16, in the fp32 buffers' memory.
+  const bool half_out = !gemv && copts_.prefill_half_outputs;
+  __half* qkv_half = half_out ? reinterpret_cast<__half*>(qkv_) : nullptr;
+  __half* gate_up_half = half_out ? reinterpret_cast<__half*>(gate_up_) : nullptr;
   // One row of its own sequence: every layer in one persistent kernel (kernels/decode_step.cu
   // is this loop for that case), else layer by layer below.
   const bool persistent = persistent_.grid > 0 && M == 1 && b.distinct;
@@ -146,7 +158,8 @@ absl::Status CudaRunner::Forward(const Batch& b) {
     float* qkv = fused && l % 2 == 1 ? qkv_odd_ : qkv_;
     // Attention block: x += o(attention(rope(qkv(rmsnorm(x))))).
     if (!(skip & 1))
-      RETURN_IF_ERROR(MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false));
+      RETURN_IF_ERROR(
+          MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false, qkv_half));
     Act attended = Half(attn_, heads_ * hd_);
     if (skip & 2) {
       // left out (diagnostic_skip_ops)
@@ -168,8 +181,11 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                                                                         copts_.split_attention_stage),
                             "rope + decode attention"));
     } else {
-      RETURN_IF_ERROR(Check(kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_, KCache(l),
-                                                       VCache(l), M, stream_, gemv ? gate_up_ : nullptr, gate_up_count),
+      RETURN_IF_ERROR(Check(qkv_half ? kernels::LaunchRopeStoreKv(qkv_half, qkv_n_, d_slots_, d_pos_, rope_table_, rope,
+                                                                  q_, KCache(l), VCache(l), M, stream_)
+                                     : kernels::LaunchRopeStoreKv(qkv_, qkv_n_, d_slots_, d_pos_, rope_table_, rope, q_,
+                                                                  KCache(l), VCache(l), M, stream_,
+                                                                  gemv ? gate_up_ : nullptr, gate_up_count),
                             "rope"));
       if (b.prefill && !gemv) {
         RETURN_IF_ERROR(Check(flash_prefill_ ? kernels::LaunchFlashPrefillAttention(q_, KCache(l), VCache(l), b.slot,
@@ -189,12 +205,14 @@ absl::Status CudaRunner::Forward(const Batch& b) {
     if (!(skip & 4)) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
     // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).
     if (!(skip & 8))
-      RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false));
+      RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false,
+                             gate_up_half));
     Act swiglu;
     swiglu.in.kind = kernels::GemvSource::kSwiGlu;
     swiglu.in.src = gate_up_;
     swiglu.K = ffn_;
     swiglu.scratch = h_;
+    swiglu.half_src = gate_up_half;
     if (!(skip & 16)) RETURN_IF_ERROR(MatMul({layer.down}, swiglu, x_, dim_, M, /*accumulate=*/true));
   }
   const int n_out = M - b.logit_row0;

@@ -60,6 +60,11 @@ struct CudaOptions {
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)
   // on an H200 (tests/bench/RESULTS.md, session 9).
   bool fold_down_permutation = true;
+  // Prefill forwards (> 8 rows): the q|k|v and gate|up GEMMs write fp16 instead of fp32 (the
+  // RoPE and SwiGLU kernels read it): half the bytes those GEMMs write and their consumers
+  // read (~280 MB per layer at 2048 rows). The values are rounded to fp16 once more, as an fp16
+  // Hugging Face model's projections are. Measured in session 12 (tests/bench/RESULTS.md).
+  bool prefill_half_outputs = false;
   // Decode attention keys per split: 0 picks by context (32 up to 512 keys, else 64); 32, 64
   // or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
   int attn_split_keys = 0;

@@ -72,6 +72,7 @@ struct Act {
   kernels::GemvInput in;
   int K = 0;
   __half* scratch = nullptr;
+  const __half* half_src = nullptr;  // kSwiGlu from an fp16 gate_up (prefill_half_outputs), else in.src
 };
 
 class CudaRunner final : public ModelRunner {
@@ -101,7 +102,7 @@ class CudaRunner final : public ModelRunner {
  private:
   absl::Status Forward(const Batch& b);
   absl::Status MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out, int rows,
-                      bool accumulate);
+                      bool accumulate, __half* out_half = nullptr);
   absl::Status Materialize(const Act& act, int rows);
   absl::Status SetUpPrefillWeights();
   absl::Status KeepPrefillWeights();

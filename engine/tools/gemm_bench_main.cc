@@ -2,7 +2,11 @@
 // the Llama-2-7B shapes, with the fp32 output the engine writes (beta 0 and beta 1, the
 // residual add) against an fp16 output: is a narrower output worth a kernel change?
 //
-//   gemm_bench [--rows 2048] [--repeat 20]
+//   gemm_bench [--rows 2048] [--repeat 20] [--lt_algos 24]
+//
+// --lt_algos N: also times the first N algorithms cublasLt's heuristic offers per shape
+// (fp32 and fp16 output, 32 MiB workspace) against cublasGemmEx's default choice: is a
+// tuned algorithm per shape worth it for prefill?
 //
 // Weights as W^T [N, K] (the prefill path's layout), x [rows, K], both random; time from
 // CUDA events, median of --repeat after a warm-up; FLOP = 2 rows N K.
@@ -14,6 +18,7 @@
 #include "absl/flags/parse.h"
 #include "engine/tools/bench_util.h"
 #ifdef LLAMA_HAVE_CUDA
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
@@ -21,6 +26,7 @@
 
 ABSL_FLAG(int, rows, 2048, "rows M (prompt tokens)");
 ABSL_FLAG(int, repeat, 20, "timed repetitions (median)");
+ABSL_FLAG(int, lt_algos, 0, "also time this many cublasLt heuristic algorithms per shape (0: skip)");
 
 #ifdef LLAMA_HAVE_CUDA
 namespace llama {
@@ -51,6 +57,49 @@ double MedianMs(int repeat, F f) {
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   return bench::Median(ms);
+}
+
+// cublasLt's first `n` heuristic algorithms for C[N, M] (col-major) = W^T x, each timed; prints
+// the fastest against `base_ms` (cublasGemmEx's default on the same operands).
+void SweepLt(cublasLtHandle_t lt, const Shape& s, int M, int n, int repeat, cudaDataType ct, const void* w,
+             const void* x, void* c, void* ws, size_t ws_bytes, double base_ms) {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+  cublasLtMatrixLayoutCreate(&la, CUDA_R_16F, s.K, s.N, s.K);
+  cublasLtMatrixLayoutCreate(&lb, CUDA_R_16F, s.K, M, s.K);
+  cublasLtMatrixLayoutCreate(&lc, ct, s.N, M, s.N);
+  cublasLtMatmulPreferenceCreate(&pref);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes));
+  std::vector<cublasLtMatmulHeuristicResult_t> res(n);
+  int got = 0;
+  cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, n, res.data(), &got);
+  const float one = 1.f, zero = 0.f;
+  double best = 1e30, first = 0;
+  int best_i = -1;
+  for (int i = 0; i < got; ++i) {
+    if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    const double ms = MedianMs(repeat, [&] {
+      st = cublasLtMatmul(lt, op, &one, w, la, x, lb, &zero, c, lc, c, lc, &res[i].algo, ws, ws_bytes, nullptr);
+    });
+    if (st != CUBLAS_STATUS_SUCCESS) continue;
+    if (i == 0) first = ms;
+    if (ms < best) best = ms, best_i = i;
+  }
+  const double flop = 2.0 * M * s.N * s.K;
+  std::printf("  lt %-8s %s out: %d algorithms, heuristic #0 %.3f ms, best #%d %.3f ms %3.0fT (GemmEx %.3f ms): %+.1f%%\n",
+              s.name, ct == CUDA_R_16F ? "fp16" : "fp32", got, first, best_i, best, flop / best * 1e-9, base_ms,
+              (base_ms / best - 1) * 100);
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(la);
+  cublasLtMatrixLayoutDestroy(lb);
+  cublasLtMatrixLayoutDestroy(lc);
+  cublasLtMatmulDescDestroy(op);
 }
 
 int Run() {
@@ -87,6 +136,11 @@ int Run() {
   std::printf("device %s, rows %d, median of %d\n", prop.name, M, repeat);
   std::printf("%-8s %6s %6s %14s %14s %14s\n", "gemm", "N", "K", "fp32 out", "fp32 += (b=1)", "fp16 out");
   double total[3] = {0, 0, 0};
+  struct LtRow {
+    Shape s;
+    double fp32_ms, fp16_ms;
+  };
+  std::vector<LtRow> lt_rows;
   for (const Shape& s : shapes) {
     const float one = 1.f, zero = 0.f;
     auto gemm = [&](cudaDataType ct, void* c, const float* beta) {
@@ -103,6 +157,19 @@ int Run() {
       total[i] += ms[i];
     }
     std::printf("\n");
+    lt_rows.push_back({s, ms[0], ms[2]});
+  }
+  if (const int n = absl::GetFlag(FLAGS_lt_algos); n > 0) {
+    cublasLtHandle_t lt;
+    void* ws = nullptr;
+    const size_t ws_bytes = size_t{32} << 20;
+    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS || cudaMalloc(&ws, ws_bytes) != cudaSuccess) return 1;
+    for (const LtRow& r : lt_rows) {
+      SweepLt(lt, r.s, M, n, repeat, CUDA_R_32F, w, x, c32, ws, ws_bytes, r.fp32_ms);
+      SweepLt(lt, r.s, M, n, repeat, CUDA_R_16F, w, x, c16, ws, ws_bytes, r.fp16_ms);
+    }
+    cudaFree(ws);
+    cublasLtDestroy(lt);
   }
   std::printf("layer sum: fp32 out %.3f ms, fp32 += %.3f ms, fp16 out %.3f ms\n", total[0], total[1], total[2]);
   cublasDestroy(h);

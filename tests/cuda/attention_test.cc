@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -48,13 +49,15 @@ std::vector<double> RefAttention(const Shape& s, const std::vector<float>& q, co
   return out;
 }
 
+// Also: the fp16-input overload (prefill_half_outputs) writes the same bits from the same
+// (fp16-representable) values, in both kernels (300 rows: the grid-stride one; 4: per row).
 TEST(RopeTest, RotatesHalvesAndWritesCache) {
   SKIP_WITHOUT_CUDA();
   // 300 rows of the 7B shape: more (row, pair) items than one pass of the kernel's grid.
   for (const auto& [s, rows] : std::vector<std::pair<Shape, int>>{{Shape{32, 32, 128, 4096, 2}, 300},
                                                                    {Shape{8, 4, 8, 512, 3}, 4}}) {
     const int n = (s.H + 2 * s.KVH) * s.hd;
-    const std::vector<float> qkv = RandomFloats(static_cast<size_t>(rows) * n, -2.f, 2.f);
+    const std::vector<float> qkv = RoundToHalf(RandomFloats(static_cast<size_t>(rows) * n, -2.f, 2.f));
     std::uniform_int_distribution<int> sd(0, s.slots - 1);
     std::vector<int> all(s.max_ctx);  // distinct positions, the last one among them
     std::iota(all.begin(), all.end(), 0);
@@ -75,6 +78,19 @@ TEST(RopeTest, RotatesHalvesAndWritesCache) {
                                          vc.get(), rows, nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const auto hq = FromHalf(q.Download()), hk = FromHalf(kc.Download()), hv = FromHalf(vc.Download());
+    {
+      DeviceBuffer<__half> dqkv16(ToHalf(qkv)), q16(q.size()), kc16(cache), vc16(cache);
+      ASSERT_EQ(cudaMemcpy(kc16.get(), kc.get(), cache * 2, cudaMemcpyDeviceToDevice), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(vc16.get(), vc.get(), cache * 2, cudaMemcpyDeviceToDevice), cudaSuccess);
+      ASSERT_EQ(kernels::LaunchRopeStoreKv(dqkv16.get(), n, dslot.get(), dpos.get(), table.get(), rs, q16.get(),
+                                           kc16.get(), vc16.get(), rows, nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      auto same_bits = [](const DeviceBuffer<__half>& a, const DeviceBuffer<__half>& b) {  // NaN poison too
+        const auto ha = a.Download(), hb = b.Download();
+        return std::memcmp(ha.data(), hb.data(), ha.size() * sizeof(__half)) == 0;
+      };
+      EXPECT_TRUE(same_bits(q16, q) && same_bits(kc16, kc) && same_bits(vc16, vc)) << "fp16 input, rows " << rows;
+    }
     std::vector<float> got;
     std::vector<double> want;
     auto rope = [&](const float* x, int i, int p) {

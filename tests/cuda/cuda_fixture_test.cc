@@ -206,21 +206,28 @@ TEST_P(CudaFixtureTest, GreedySequencesMatchReference) {
 
 // Long prompts take the prefill path (dequantize + cuBLAS; attention by cuBLAS + softmax at
 // the fixture's head_dim 8, flash-attention needs 128), in two
-// chunks at different start positions; compared with the CPU backend row by row.
+// chunks at different start positions; compared with the CPU backend row by row. Also with
+// the q|k|v and gate|up GEMMs writing fp16 (CudaOptions::prefill_half_outputs).
 TEST_P(CudaFixtureTest, ChunkedPrefillMatchesCpu) {
   const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
   const std::vector<int32_t> toks(seq.begin(), seq.end());
   const int T = static_cast<int>(toks.size()), split = 40;
   std::vector<float> want(static_cast<size_t>(T) * vocab_), got(want.size());
   ASSERT_TRUE(cpu_->Prefill(0, 0, toks, absl::MakeSpan(want), true).ok());
-  ASSERT_TRUE(cuda_->Prefill(2, 0, absl::MakeConstSpan(toks).subspan(0, split), absl::MakeSpan(got), true).ok());
-  ASSERT_TRUE(cuda_->Prefill(2, split, absl::MakeConstSpan(toks).subspan(split),
-                             absl::MakeSpan(got).subspan(static_cast<size_t>(split) * vocab_), true).ok());
-  const auto [worst, rel] = Compare(got, want);
-  std::printf("[ %s ] chunked prefill, %d x %d logits vs CPU: max abs %.5f, rel %.5f\n", GetParam().c_str(), T,
-              vocab_, worst, rel);
-  EXPECT_LT(rel, 2e-2);
-  EXPECT_LT(worst, 5e-2);
+  CudaOptions half_outputs;
+  half_outputs.prefill_half_outputs = !CudaOptions{}.prefill_half_outputs;
+  auto other = CudaWith(half_outputs);
+  ASSERT_TRUE(other.ok()) << other.status();
+  for (ModelRunner* r : {cuda_.get(), other->get()}) {
+    ASSERT_TRUE(r->Prefill(2, 0, absl::MakeConstSpan(toks).subspan(0, split), absl::MakeSpan(got), true).ok());
+    ASSERT_TRUE(r->Prefill(2, split, absl::MakeConstSpan(toks).subspan(split),
+                           absl::MakeSpan(got).subspan(static_cast<size_t>(split) * vocab_), true).ok());
+    const auto [worst, rel] = Compare(got, want);
+    std::printf("[ %s ] chunked prefill (%s), %d x %d logits vs CPU: max abs %.5f, rel %.5f\n", GetParam().c_str(),
+                r == cuda_.get() ? "default" : "prefill_half_outputs flipped", T, vocab_, worst, rel);
+    EXPECT_LT(rel, 2e-2);
+    EXPECT_LT(worst, 5e-2);
+  }
 }
 
 // Prefill GEMMs over fp16 weights kept from load (CudaOptions::prefill_weights kResident)

@@ -49,6 +49,21 @@ TEST(SwiGluTest, MatchesReference) {
   }
 }
 
+// The fp16-input overload (the prefill GEMM's fp16 output, prefill_half_outputs) computes the
+// same bits from the same values.
+TEST(SwiGluTest, HalfInputMatchesFloatInput) {
+  SKIP_WITHOUT_CUDA();
+  const int ffn = 11008, rows = 5;
+  const auto gu = RoundToHalf(RandomFloats(static_cast<size_t>(rows) * 2 * ffn, -8.f, 8.f));
+  DeviceBuffer<float> d32(gu);
+  DeviceBuffer<__half> d16(ToHalf(gu)), out32(static_cast<size_t>(rows) * ffn), out16(out32.size());
+  ASSERT_EQ(kernels::LaunchSwiGlu(d32.get(), ffn, out32.get(), rows, nullptr), cudaSuccess);
+  ASSERT_EQ(kernels::LaunchSwiGlu(d16.get(), ffn, out16.get(), rows, nullptr), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(FromHalf(out16.Download()), FromHalf(out32.Download()));
+  EXPECT_EQ(kernels::LaunchSwiGlu(d16.get(), 6, out16.get(), 1, nullptr), cudaErrorInvalidValue) << "ffn % 4 != 0";
+}
+
 TEST(EmbeddingTest, GathersRows) {
   SKIP_WITHOUT_CUDA();
   const int vocab = 32000, dim = 4096;
