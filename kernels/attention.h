@@ -75,15 +75,12 @@ size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
 // cluster and merge through shared memory instead (partial_ml, partial_acc, arrivals unused).
 // Each thread holds its rows of K and V in registers, a tile of 8 rows at a time (64 keys per
 // tile at hd 128), all loads of a tile issued at once (with positions_final, the first
-// tile's before the PDL wait). stage (experiment, not yet run on a GPU): the next two tiles
-// of a split are copied to shared memory together with the first tile's loads (64 KB per
-// block at most), instead of loaded one after another; the same bits. `zero` is cleared on
-// the way. Requires hd = 8 * 2^i <= 256.
+// tile's before the PDL wait). `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
 cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
-                                     ZeroSpans zero = {}, bool cluster = false, bool stage = false);
+                                     ZeroSpans zero = {}, bool cluster = false);
 
 // Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and
 // P fp16 of the same count.

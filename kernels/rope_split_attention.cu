@@ -10,7 +10,6 @@
 // rows, and the block merges its row groups once at the end (shuffles, then one barrier).
 // The split kernel of attention.cu instead reads K, reduces, then reads V, a few rows per
 // thread at a time.
-#include <algorithm>
 #include <cfloat>
 
 #include "kernels/attention.h"
@@ -43,38 +42,6 @@ __device__ __forceinline__ void LoadRows(const __half* __restrict__ k_cache, con
   }
 }
 
-// kStage: tiles 1..staged of the split go to shared memory at once by cp.async, each thread
-// its own chunks (slot ((t - 1) * 2 + kv) * kRows + i, 16 bytes per thread, conflict-free):
-// rows t * tile + r0 + i * par below n. kStageTiles tiles at most (64 KB at 128 threads).
-constexpr int kStageTiles = 2;
-constexpr int kStageTileBytes = 2 * kRows * kThreads * 16;
-__device__ __forceinline__ void StageTiles(const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
-                                           size_t first, size_t row_stride, int r0, int par, int tile, int n,
-                                           int staged, uint4* stage) {
-  for (int t = 1; t <= staged; ++t) {
-#pragma unroll
-    for (int i = 0; i < kRows; ++i) {
-      const int r = t * tile + r0 + i * par;
-      if (r < n) {
-        uint4* slot = stage + ((t - 1) * 2 * kRows + i) * kThreads + threadIdx.x;
-        CpAsync16(slot, k_cache + first + static_cast<size_t>(r) * row_stride);
-        CpAsync16(slot + kRows * kThreads, v_cache + first + static_cast<size_t>(r) * row_stride);
-      }
-    }
-  }
-}
-// Tile t's rows from the thread's stage slots (rows from n on: zero).
-__device__ __forceinline__ void UnstageTile(const uint4* stage, int t, int tile, int r0, int par, int n,
-                                            uint4 (&kr)[kRows], uint4 (&vr)[kRows]) {
-#pragma unroll
-  for (int i = 0; i < kRows; ++i) {
-    const uint4* slot = stage + ((t - 1) * 2 * kRows + i) * kThreads + threadIdx.x;
-    const bool in = t * tile + r0 + i * par < n;
-    kr[i] = in ? slot[0] : make_uint4(0u, 0u, 0u, 0u);
-    vr[i] = in ? slot[kRows * kThreads] : make_uint4(0u, 0u, 0u, 0u);
-  }
-}
-
 // Folds the softmax state (mo, lo, ao) into (m, l, a): max, sum of exp(score - max), and
 // sum of exp(score - max) * v over the dims held.
 __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], float mo, float lo, const float (&ao)[8]) {
@@ -87,13 +54,10 @@ __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], fl
 
 // grid (splits, H, rows), kThreads threads. kCluster: the splits of a (row, head) form one
 // thread-block cluster and merge through shared memory (MergeClusterSplits) instead of the
-// global partials and the last block's merge. kStage (experiment): the split's tiles after
-// the first are copied to shared memory (dynamic, kStageTileBytes each, up to kStageTiles)
-// together with the first tile's loads, instead of loaded one tile after another: the same
-// arithmetic, the same bits. Thread (r0, d0) holds dims d0..d0+7 of the rows
+// global partials and the last block's merge. Thread (r0, d0) holds dims d0..d0+7 of the rows
 // r0, r0 + par, ... of its split (tpr = hd / 8 threads per row, par = kThreads / tpr rows at a
 // time).
-template <bool kCluster, bool kStage>
+template <bool kCluster>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
@@ -114,13 +78,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   uint4 kr[kRows], vr[kRows];
   int pos = positions[m];
   size_t first = 0;
-  extern __shared__ uint4 stage[];  // kStage
-  const int staged = kStage ? min((split_keys - 1) / (kRows * par), kStageTiles) : 0;
-  auto load_cached = [&] {  // the first tile into registers (kStage: the next ones to shared memory)
+  auto load_cached = [&] {  // the first tile into registers
     first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
     LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
-    if constexpr (kStage)
-      StageTiles(k_cache, v_cache, first, row_stride, r0, par, kRows * par, min(split_keys, pos - k0), staged, stage);
   };
   if (positions_final) load_cached();
   WaitForPrerequisites();
@@ -173,13 +133,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     const int tile = kRows * par;
     float mx = -FLT_MAX, sum = 0.f, acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     for (int t0 = 0; t0 < nk; t0 += tile) {
-      if constexpr (kStage) {  // a staged tile: its rows from shared memory
-        const int t = t0 / tile;
-        if (t >= 1 && t <= staged) {
-          if (t == 1) CpAsyncWaitAll();  // every staged copy of this thread (its own slots)
-          UnstageTile(stage, t, tile, r0, par, nold, kr, vr);
-        }
-      }
       float sc[kRows];
       float tmx = mx;
 #pragma unroll
@@ -205,7 +158,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
         AxpyEight(e, vr[i], acc);
       }
       mx = tmx;
-      if (t0 + tile < nk && !(kStage && (t0 + tile) / tile <= staged))
+      if (t0 + tile < nk)
         LoadRows(k_cache, v_cache, first + static_cast<size_t>(t0 + tile) * row_stride, row_stride, r0, par,
                  nold - t0 - tile, kr, vr);
     }
@@ -261,30 +214,20 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
-                                     ZeroSpans zero, bool cluster, bool stage) {
+                                     ZeroSpans zero, bool cluster) {
   if (rows <= 0) return cudaSuccess;
   const int tpr = shape.head_dim / 8;
   if (!out || split_keys < 1 || splits < 1 || shape.head_dim < 8 || shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 ||
       shape.head_dim > kMaxHeadDim || shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0)
     return cudaErrorInvalidValue;
   if (cluster ? splits > kRopeAttnMaxSplits : !partial_ml || !partial_acc || !arrivals) return cudaErrorInvalidValue;
-  // stage: dynamic shared memory for the tiles after the first (none when a split is one tile).
-  const int tile = 8 * kThreads / tpr;
-  const int staged = stage ? std::min((split_keys - 1) / tile, kStageTiles) : 0;
-  static const cudaError_t attrs = [] {  // once per process: 16-block clusters are non-portable
-    cudaError_t e = cudaSuccess;
-    for (auto k : {RopeSplitAttentionKernel<true, false>, RopeSplitAttentionKernel<true, true>})
-      if (e == cudaSuccess) e = cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-    for (auto k : {RopeSplitAttentionKernel<false, true>, RopeSplitAttentionKernel<true, true>})
-      if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kStageTiles * kStageTileBytes);
-    return e;
-  }();
-  if (attrs != cudaSuccess) return attrs;
-  auto* kernel = cluster ? (stage ? RopeSplitAttentionKernel<true, true> : RopeSplitAttentionKernel<true, false>)
-                         : (stage ? RopeSplitAttentionKernel<false, true> : RopeSplitAttentionKernel<false, false>);
-  return LaunchClusters(kernel, dim3(splits, shape.heads, rows), dim3(kThreads),
-                        static_cast<size_t>(staged) * kStageTileBytes, stream, cluster ? splits : 0, qkv, ld_qkv,
+  if (cluster) {
+    static const cudaError_t attr =  // once per process: 16-block clusters are non-portable
+        cudaFuncSetAttribute(RopeSplitAttentionKernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (attr != cudaSuccess) return attr;
+  }
+  return LaunchClusters(cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>,
+                        dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, cluster ? splits : 0, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,
                         partial_acc, out, arrivals, zero);
 }

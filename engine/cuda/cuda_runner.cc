@@ -177,8 +177,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                                                                         b.split_keys, b.graph, part_ml_, part_acc_,
                                                                         attn_, attn_arrivals_, stream_, zero,
                                                                         copts_.split_attention_cluster &&
-                                                                            b.splits <= kernels::kRopeAttnMaxSplits,
-                                                                        copts_.split_attention_stage),
+                                                                            b.splits <= kernels::kRopeAttnMaxSplits),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(qkv_half ? kernels::LaunchRopeStoreKv(qkv_half, qkv_n_, d_slots_, d_pos_, rope_table_, rope,

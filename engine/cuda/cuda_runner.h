@@ -86,10 +86,6 @@ struct CudaOptions {
   // memory instead of through global memory by the last block: H200 2048-context decode
   // +0.2 to +1.8% in each of 4 A/B pairs on `main` and 128g (tests/bench/RESULTS.md, session 11).
   bool split_attention_cluster = true;
-  // Its second and third 64-key tiles of a split copied to shared memory together with the
-  // first tile's loads, instead of loaded one after another (kernels::LaunchRopeSplitAttention
-  // stage; the same bits). Prepared at the end of session 11, never run on a GPU: off.
-  bool split_attention_stage = false;
   // Benchmark diagnosis only (outputs are garbage): bit i leaves op i out of every layer of
   // decode-shaped steps, 1 q|k|v, 2 attention, 4 o, 8 gate|up, 16 down; 32 the lm_head. The
   // step-time difference is the op's cost inside the replayed graph.

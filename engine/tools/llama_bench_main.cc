@@ -73,7 +73,6 @@ ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
 ABSL_FLAG(bool, prefill_half_outputs, false, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
-ABSL_FLAG(bool, split_attention_stage, false, "that kernel's later tiles staged in shared memory at once (experiment)");
 ABSL_FLAG(bool, split_attention_cluster, true, "that kernel's splits merged in a thread-block cluster");
 ABSL_FLAG(int, attn_long_splits, 12, "about this many splits of the split kernel past 1024 keys (0: 64-key splits)");
 ABSL_FLAG(int, rope_split_attention, 1,
@@ -165,7 +164,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.rope_split_attention = absl::GetFlag(FLAGS_rope_split_attention);
     co.attn_long_splits = absl::GetFlag(FLAGS_attn_long_splits);
     co.split_attention_cluster = absl::GetFlag(FLAGS_split_attention_cluster);
-    co.split_attention_stage = absl::GetFlag(FLAGS_split_attention_stage);
     co.prefill_half_outputs = absl::GetFlag(FLAGS_prefill_half_outputs);
     co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);
     co.diagnostic_skip_prefill_ops = absl::GetFlag(FLAGS_skip_prefill_ops);

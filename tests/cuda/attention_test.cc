@@ -312,26 +312,22 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
       zero.n[0] = 5000;
       zero.p[1] = zero_b.get();
       zero.n[1] = 77;
-      // Merged through global memory, then (up to 16 splits) in a thread-block cluster; tiles
-      // loaded one after another, then staged in shared memory; positions read after the PDL
-      // wait, then before it: the same bits every time.
+      // Merged through global memory, then (up to 16 splits) in a thread-block cluster: the
+      // same bits; positions read after the PDL wait, then before it.
       std::vector<float> first;
       for (const bool cluster : {false, true}) {
         if (cluster && splits > kernels::kRopeAttnMaxSplits) continue;
-        for (const bool stage : {false, true}) {
-          for (const bool positions_final : {false, true}) {
-            got_out.Zero();
-            ASSERT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
-                                                        dpos.get(), as, rows, splits, split_keys, positions_final,
-                                                        ml.get(), acc.get(), got_out.get(), arrivals.get(), nullptr,
-                                                        zero, cluster, stage),
-                      cudaSuccess);
-            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-            if (first.empty()) first = FromHalf(got_out.Download());
-            ASSERT_TRUE(first == FromHalf(got_out.Download())) << "cluster " << cluster << ", stage " << stage
-                                                               << ", positions_final " << positions_final
-                                                               << " changed the result";
-          }
+        for (const bool positions_final : {false, true}) {
+          got_out.Zero();
+          ASSERT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
+                                                      dpos.get(), as, rows, splits, split_keys, positions_final,
+                                                      ml.get(), acc.get(), got_out.get(), arrivals.get(), nullptr, zero,
+                                                      cluster),
+                    cudaSuccess);
+          ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+          if (first.empty()) first = FromHalf(got_out.Download());
+          ASSERT_TRUE(first == FromHalf(got_out.Download()))
+              << "cluster " << cluster << ", positions_final " << positions_final << " changed the result";
         }
       }
       for (uint32_t a : arrivals.Download()) ASSERT_EQ(a, 0u);
