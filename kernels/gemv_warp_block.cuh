@@ -333,7 +333,8 @@ struct GemvWarpBlock {
     const int lane = threadIdx.x & 31;
     uint32_t s0[kPasses], s1[kPasses];
     uint16_t z0[kPasses], z1[kPasses];
-    const bool packed = w.zeros4 != nullptr;  // 4-bit zeros: one byte holds columns r, r + 1
+    const bool uniform = w.uniform_zero >= 0;              // no zero loads: all equal
+    const bool packed = !uniform && w.zeros4 != nullptr;  // 4-bit zeros: one byte holds columns r, r + 1
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {
       const int i = 2 * (lane + 32 * p), gi = i >> 3, r = i & 7;
@@ -341,7 +342,9 @@ struct GemvWarpBlock {
       const size_t at = static_cast<size_t>(g_first + gi) * w.N + nt * 16 + r;  // even: 4- / 2-byte aligned
       s0[p] = *reinterpret_cast<const uint32_t*>(w.scales + at);
       s1[p] = *reinterpret_cast<const uint32_t*>(w.scales + at + 8);
-      if (packed) {
+      if (uniform) {
+        z0[p] = z1[p] = static_cast<uint16_t>(w.uniform_zero * 0x0101);
+      } else if (packed) {
         z0[p] = w.zeros4[at >> 1];
         z1[p] = w.zeros4[(at >> 1) + 4];
       } else {

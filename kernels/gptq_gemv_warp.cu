@@ -163,7 +163,8 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   auto kernel = WarpKernel(w.group_rows, stage, (tuning.warp_group_slots & slot_bit) != 0);
   const size_t dynamic = row_gather ? w.K * sizeof(float) : 0;
   GptqMatrix wm = w;
-  if (!tuning.warp_packed_zeros) wm.zeros4 = nullptr;  // GemvTuning::warp_packed_zeros
+  if (!tuning.warp_packed_zeros) wm.zeros4 = nullptr;     // GemvTuning::warp_packed_zeros
+  if (!tuning.warp_uniform_zeros) wm.uniform_zero = -1;  // GemvTuning::warp_uniform_zeros
   return Launch(kernel, grid, dim3(kThreads), dynamic, stream, wm, in, out, ksplit, kb, rms_in_block);
 }
 

@@ -290,6 +290,13 @@ bool PackGptqZeros4(const uint8_t* zeros, size_t count, uint8_t* out, int* offse
   return true;
 }
 
+int UniformGptqZero(const uint8_t* zeros, size_t count) {
+  if (count == 0) return -1;
+  for (size_t i = 1; i < count; ++i)
+    if (zeros[i] != zeros[0]) return -1;
+  return zeros[0];
+}
+
 void RepackGptqForMma(const uint32_t* q, int K, int N, uint32_t* out) {
   auto nib = [&](int k, int n) { return (q[static_cast<size_t>(k / 8) * N + n] >> (4 * (k % 8))) & 15u; };
   const int kb_count = K / 64;

@@ -40,6 +40,10 @@ struct GptqMatrix {
   // (GemvTuning::warp_packed_zeros) instead of `zeros`: half its bytes.
   const uint8_t* zeros4 = nullptr;
   int zeros4_offset = 0;
+  // Every zero point of the matrix, when they are all equal (UniformGptqZero; AutoGPTQ's
+  // sym=True checkpoints, as all four TheBloke branches: 8), else -1. The warp GEMV then
+  // loads none (GemvTuning::warp_uniform_zeros).
+  int uniform_zero = -1;
   int num_segments = 1;
   GptqSegment seg[kMaxSegments];
   int num_groups = 0;                    // rows of scales / zeros (0: unknown, stream GEMV off)
@@ -106,6 +110,8 @@ struct GemvTuning {
   int warp_group_slots = 0;
   // The warp GEMV reads GptqMatrix::zeros4 where set (4-bit zero points) instead of zeros.
   bool warp_packed_zeros = false;
+  // The warp GEMV reads no zero points where GptqMatrix::uniform_zero says they are all equal.
+  bool warp_uniform_zeros = false;
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile
@@ -135,6 +141,8 @@ bool GptqMmaLayoutFits(int K, int N);
 // offset: 0 when every zero is in 0..15, 1 when every zero is in 1..16 (AutoGPTQ's stored
 // zero + 1); false (out untouched) when neither holds.
 bool PackGptqZeros4(const uint8_t* zeros, size_t count, uint8_t* out, int* offset);
+// Host: the value every zero point [count] holds, or -1 when they differ (GptqMatrix::uniform_zero).
+int UniformGptqZero(const uint8_t* zeros, size_t count);
 
 // dst[n * K + k] = scale * (q - zero) as fp16 for stored row k (original row perm[k] of n's
 // segment): W^T with K in stored order, so y[:, segment] = x_perm W^T[segment]^T with

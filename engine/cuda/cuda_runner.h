@@ -55,6 +55,11 @@ struct CudaOptions {
   // 128g +0.6%, `main` +0.3%. The opt-in persistent kernel reads the copy whenever the model
   // has one (the upload makes it for every matrix the warp GEMV can take).
   bool gemv_packed_zeros = true;
+  // The warp GEMV loads no zero points for a matrix whose zero points are all equal
+  // (kernels::GemvTuning::warp_uniform_zeros, GptqMatrix::uniform_zero; AutoGPTQ sym=True
+  // checkpoints, as TheBloke's four branches and the synthetic ones): g32 reads 101 MB less
+  // per decode step. Same arithmetic. Measured in session 12 (tests/bench/RESULTS.md).
+  bool gemv_uniform_zeros = false;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

@@ -150,6 +150,7 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
   d.gptq.scales = static_cast<const __half*>(*sp);
   d.gptq.zeros = static_cast<const uint8_t*>(*zp);
   model.weight_bytes += q.size() * 4 + scales.size() * 2 + zeros.size();
+  d.gptq.uniform_zero = kernels::UniformGptqZero(zeros.data(), zeros.size());
   // What the warp GEMV reads (uniform groups of 32/64/128 rows, tensor-core layout): a 4-bit
   // copy of the zero points as well, half the bytes per decode step (kernels::PackGptqZeros4).
   if (mma && (d.gptq.group_rows == 32 || d.gptq.group_rows == 64 || d.gptq.group_rows == 128)) {

@@ -68,6 +68,7 @@ ABSL_FLAG(bool, fold_down_perm, true, "act-order down_proj: its permutation fold
 ABSL_FLAG(bool, gemv_row_gather, true, "warp GEMV, act-order RMSNorm inputs gathered from the row in shared memory");
 ABSL_FLAG(int, gemv_group_slots, 7, "warp GEMV: group sums in mma columns, a bit per group size (1 g32, 2 g64, 4 g128)");
 ABSL_FLAG(bool, gemv_packed_zeros, true, "warp GEMV: 4-bit zero points (half the zero-point bytes)");
+ABSL_FLAG(bool, gemv_uniform_zeros, false, "warp GEMV: no zero-point loads where a matrix's zeros are all equal");
 ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 never, 1 without act-order, 2 always");
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
@@ -159,6 +160,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_row_gather = absl::GetFlag(FLAGS_gemv_row_gather);
     co.gemv_group_slots = absl::GetFlag(FLAGS_gemv_group_slots);
     co.gemv_packed_zeros = absl::GetFlag(FLAGS_gemv_packed_zeros);
+    co.gemv_uniform_zeros = absl::GetFlag(FLAGS_gemv_uniform_zeros);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
     co.rope_split_attention = absl::GetFlag(FLAGS_rope_split_attention);

@@ -308,13 +308,16 @@ TEST_P(CudaFixtureTest, GroupSlotsMatchPerGroupFixups) {
   ExpectDecodeMatches(on, off, "group slots vs per-group fix-ups");
 }
 
-// 4-bit zero points in the warp GEMV (CudaOptions::gemv_packed_zeros) decode as the 8-bit
-// ones do: the same values, so the same logits up to the atomics' order.
+// 4-bit zero points in the warp GEMV (CudaOptions::gemv_packed_zeros), and none loaded where
+// all are equal (gemv_uniform_zeros; the fixtures are sym=True, so all are), decode as the
+// 8-bit ones do: the same values, so the same logits up to the atomics' order.
 TEST_P(CudaFixtureTest, PackedZerosMatchBytes) {
-  CudaOptions on, off;
-  on.gemv_packed_zeros = true;
-  off.gemv_packed_zeros = false;
-  ExpectDecodeMatches(on, off, "packed zeros vs byte zeros");
+  CudaOptions packed, bytes, uniform;
+  packed.gemv_packed_zeros = true;
+  packed.gemv_uniform_zeros = bytes.gemv_uniform_zeros = bytes.gemv_packed_zeros = false;
+  uniform.gemv_uniform_zeros = true;
+  ExpectDecodeMatches(packed, bytes, "packed zeros vs byte zeros");
+  ExpectDecodeMatches(uniform, bytes, "no zero loads (all equal) vs byte zeros");
 }
 
 // DecodeArgmax picks on the device what Decode + a host argmax picks. Its run-ahead step is

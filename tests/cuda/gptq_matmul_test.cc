@@ -210,6 +210,51 @@ TEST_P(GptqMatmulTest, MatchesReference) {
   }
 }
 
+// Zero points all equal (AutoGPTQ sym=True: 8; and 1, the low end): the warp GEMV that loads
+// none (GemvTuning::warp_uniform_zeros) writes the same bits as the one that loads them
+// (packed or bytes), with each staging, and matches the host reference.
+TEST(GptqGemvUniformZerosTest, SameBitsAsLoadedZeros) {
+  SKIP_WITHOUT_CUDA();
+  for (const Case& c : {Case{4096, 4096, 128, false, 1}, Case{4096, 11008, 32, true, 1}, Case{11008, 4096, 64, true, 1},
+                        Case{64, 32, 32, true, 1}}) {
+    for (const int z : {8, 1}) {
+      SCOPED_TRACE(Name(::testing::TestParamInfo<Case>(c, 0)) + " zero " + std::to_string(z));
+      const HostGptq h = RandomGptq(c.K, c.N, c.G, c.act_order, z, z);
+      DeviceGptq d(h);
+      ASSERT_TRUE(d.UseMma(h));
+      d.m.uniform_zero = kernels::UniformGptqZero(h.zeros.data(), h.zeros.size());
+      ASSERT_EQ(d.m.uniform_zero, z);
+      const std::vector<float> x = RoundToHalf(RandomFloats(c.K));
+      DeviceBuffer<__half> dx(ToHalf(x)), xfrag(c.K);
+      DeviceBuffer<float> xsum(c.K / 32);
+      auto run = [&](kernels::GemvTuning t) {
+        ScopedTuning tuning(t);
+        DeviceBuffer<float> out(static_cast<size_t>(c.N));
+        out.Zero();
+        kernels::GemvInput in;
+        in.x = dx.get();
+        in.ldx = c.K;
+        in.xfrag = xfrag.get();
+        in.xsum = xsum.get();
+        EXPECT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), c.N, 1, nullptr), cudaSuccess);
+        EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        return out.Download();
+      };
+      // warp GEMV, units <= 32, one trip, group slots; then two trips, unit <= 5.
+      kernels::GemvTuning loads{false, 2, 8, false, true, 32, false, true, 0, 2, false, 7, true, false};
+      kernels::GemvTuning none = loads;
+      none.warp_uniform_zeros = true;
+      const std::vector<float> want = run(loads), got = run(none);
+      EXPECT_EQ(got, want);
+      EXPECT_LT(RelError(got, Reference(h, x, 1)), 2e-3);
+      loads.warp_kb = none.warp_kb = 5;
+      loads.warp_one_trip = none.warp_one_trip = 0;
+      loads.warp_packed_zeros = false;
+      EXPECT_EQ(run(none), run(loads)) << "two trips, byte zeros";
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, GptqMatmulTest,
     ::testing::Values(
