@@ -58,8 +58,8 @@ struct CudaOptions {
   // The warp GEMV loads no zero points for a matrix whose zero points are all equal
   // (kernels::GemvTuning::warp_uniform_zeros, GptqMatrix::uniform_zero; AutoGPTQ sym=True
   // checkpoints, as TheBloke's four branches and the synthetic ones): g32 reads 101 MB less
-  // per decode step. Same arithmetic. Measured in session 12 (tests/bench/RESULTS.md).
-  bool gemv_uniform_zeros = false;
+  // per decode step. Same arithmetic (tests/bench/RESULTS.md, session 12).
+  bool gemv_uniform_zeros = true;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)
@@ -68,8 +68,9 @@ struct CudaOptions {
   // Prefill forwards (> 8 rows): the q|k|v and gate|up GEMMs write fp16 instead of fp32 (the
   // RoPE and SwiGLU kernels read it): half the bytes those GEMMs write and their consumers
   // read (~280 MB per layer at 2048 rows). The values are rounded to fp16 once more, as an fp16
-  // Hugging Face model's projections are. Measured in session 12 (tests/bench/RESULTS.md).
-  bool prefill_half_outputs = false;
+  // Hugging Face model's projections are. H200 `main` prefill 2048: 41.5 / 41.1k -> 43.1 /
+  // 42.7k tok/s in two A/B pairs (tests/bench/RESULTS.md, session 12).
+  bool prefill_half_outputs = true;
   // Decode attention keys per split: 0 picks by context (32 up to 512 keys, else 64); 32, 64
   // or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
   int attn_split_keys = 0;

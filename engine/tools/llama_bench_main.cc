@@ -68,12 +68,12 @@ ABSL_FLAG(bool, fold_down_perm, true, "act-order down_proj: its permutation fold
 ABSL_FLAG(bool, gemv_row_gather, true, "warp GEMV, act-order RMSNorm inputs gathered from the row in shared memory");
 ABSL_FLAG(int, gemv_group_slots, 7, "warp GEMV: group sums in mma columns, a bit per group size (1 g32, 2 g64, 4 g128)");
 ABSL_FLAG(bool, gemv_packed_zeros, true, "warp GEMV: 4-bit zero points (half the zero-point bytes)");
-ABSL_FLAG(bool, gemv_uniform_zeros, false, "warp GEMV: no zero-point loads where a matrix's zeros are all equal");
+ABSL_FLAG(bool, gemv_uniform_zeros, true, "warp GEMV: no zero-point loads where a matrix's zeros are all equal");
 ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 never, 1 without act-order, 2 always");
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
-ABSL_FLAG(bool, prefill_half_outputs, false, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
+ABSL_FLAG(bool, prefill_half_outputs, true, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
 ABSL_FLAG(bool, split_attention_cluster, true, "that kernel's splits merged in a thread-block cluster");
 ABSL_FLAG(int, attn_long_splits, 12, "about this many splits of the split kernel past 1024 keys (0: 64-key splits)");
 ABSL_FLAG(int, rope_split_attention, 1,
