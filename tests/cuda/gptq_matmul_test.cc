@@ -211,8 +211,9 @@ TEST_P(GptqMatmulTest, MatchesReference) {
 }
 
 // Zero points all equal (AutoGPTQ sym=True: 8; and 1, the low end): the warp GEMV that loads
-// none (GemvTuning::warp_uniform_zeros) writes the same bits as the one that loads them
-// (packed or bytes), with each staging, and matches the host reference.
+// none (GemvTuning::warp_uniform_zeros) computes what the one that loads them (packed or
+// bytes) does, with two stagings, and matches the host reference. Not bit for bit: the K
+// units add into the output with atomics, in no fixed order (run to run: ~1e-7 relative).
 TEST(GptqGemvUniformZerosTest, SameBitsAsLoadedZeros) {
   SKIP_WITHOUT_CUDA();
   for (const Case& c : {Case{4096, 4096, 128, false, 1}, Case{4096, 11008, 32, true, 1}, Case{11008, 4096, 64, true, 1},
@@ -244,13 +245,16 @@ TEST(GptqGemvUniformZerosTest, SameBitsAsLoadedZeros) {
       kernels::GemvTuning loads{false, 2, 8, false, true, 32, false, true, 0, 2, false, 7, true, false};
       kernels::GemvTuning none = loads;
       none.warp_uniform_zeros = true;
+      auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+        return RelError(a, std::vector<double>(b.begin(), b.end()));
+      };
       const std::vector<float> want = run(loads), got = run(none);
-      EXPECT_EQ(got, want);
+      EXPECT_LT(same(got, want), 1e-5);
       EXPECT_LT(RelError(got, Reference(h, x, 1)), 2e-3);
       loads.warp_kb = none.warp_kb = 5;
       loads.warp_one_trip = none.warp_one_trip = 0;
       loads.warp_packed_zeros = false;
-      EXPECT_EQ(run(none), run(loads)) << "two trips, byte zeros";
+      EXPECT_LT(same(run(none), run(loads)), 1e-5) << "two trips, byte zeros";
     }
   }
 }
