@@ -172,19 +172,71 @@ TEST(DecodeAttentionTest, MatchesReferenceUpTo4096Keys) {
   }
 }
 
-// After a fused decode-attention kernel (RoPE, K/V write and attention in one) ran on caches
-// k, v: they equal what the RoPE kernel wrote into k_ref, v_ref, and every row's output (got)
-// is within 2e-3 of RoPE then decode attention (want, from the rotated q) and 3e-3 of the
-// float64 reference over the rotated q and the written cache.
-void ExpectLikeRopeThenAttention(const Shape& s, const std::vector<int32_t>& slot, const std::vector<int32_t>& pos,
-                                 int splits, int split_keys, DeviceBuffer<__half>& q, DeviceBuffer<__half>& want_out,
-                                 DeviceBuffer<__half>& got_out, DeviceBuffer<__half>& k, DeviceBuffer<__half>& v,
-                                 DeviceBuffer<__half>& k_ref, DeviceBuffer<__half>& v_ref) {
-  const auto hk = FromHalf(k.Download()), hv = FromHalf(v.Download());
-  ASSERT_TRUE(hk == FromHalf(k_ref.Download())) << "K cache differs from the RoPE kernel's";
-  ASSERT_TRUE(hv == FromHalf(v_ref.Download())) << "V cache differs from the RoPE kernel's";
-  const auto hq = FromHalf(q.Download()), want = FromHalf(want_out.Download()), got = FromHalf(got_out.Download());
-  for (size_t r = 0; r < slot.size(); ++r) {
+// What both fused decode-attention tests start from: a cache of shape s, four rows in distinct
+// slots, random q|k|v, the RoPE table.
+struct FusedStepInputs {
+  const Shape s;
+  const CacheData c;
+  const int n;
+  const std::vector<int32_t> slot = {2, 0, 3, 1};
+  const int rows = static_cast<int>(slot.size());
+  DeviceBuffer<float> dqkv;
+  DeviceBuffer<int32_t> dslot;
+  DeviceBuffer<float2> table;
+  const kernels::AttnShape as;
+  const kernels::RopeShape rs;
+  explicit FusedStepInputs(const Shape& shape)
+      : s(shape), c(shape), n((shape.H + 2 * shape.KVH) * shape.hd),
+        dqkv(RandomFloats(static_cast<size_t>(rows) * n, -2.f, 2.f)), dslot(slot),
+        table(static_cast<size_t>(shape.max_ctx) * shape.hd / 2), as{shape.H, shape.KVH, shape.hd, shape.max_ctx},
+        rs{shape.H, shape.KVH, shape.hd, shape.max_ctx} {
+    EXPECT_EQ(kernels::LaunchRopeTable(table.get(), s.max_ctx, s.hd, 10000.f, nullptr), cudaSuccess);
+  }
+};
+
+// One layout's buffers (rows at positions `pos`, `splits` partials per head): the RoPE kernel
+// already run on one copy of the cache (q, k_ref, v_ref; the test runs the reference attention
+// into want_out), another copy (k, v) and got_out for the fused kernel, and two spans of ones
+// (zero_a: `zero_count` floats, zero_b: 77) the fused kernel must clear.
+struct FusedStepBuffers {
+  DeviceBuffer<int32_t> dpos;
+  DeviceBuffer<float2> ml;
+  DeviceBuffer<float> acc;
+  DeviceBuffer<uint32_t> arrivals;
+  DeviceBuffer<__half> k_ref, v_ref, q, want_out, got_out, k, v;
+  DeviceBuffer<float> zero_a, zero_b;
+  kernels::ZeroSpans zero;
+  FusedStepBuffers(const FusedStepInputs& in, const std::vector<int32_t>& pos, int splits, size_t zero_count)
+      : dpos(pos), ml(static_cast<size_t>(in.rows) * in.s.H * splits),
+        acc(static_cast<size_t>(in.rows) * in.s.H * splits * in.s.hd), arrivals(static_cast<size_t>(in.rows) * in.s.H),
+        k_ref(ToHalf(in.c.k)), v_ref(ToHalf(in.c.v)), q(static_cast<size_t>(in.rows) * in.s.H * in.s.hd),
+        want_out(q.size()), got_out(q.size()), k(ToHalf(in.c.k)), v(ToHalf(in.c.v)),
+        zero_a(std::vector<float>(zero_count, 1.f)), zero_b(std::vector<float>(77, 1.f)) {
+    arrivals.Zero();
+    zero.p[0] = zero_a.get();
+    zero.n[0] = zero_count;
+    zero.p[1] = zero_b.get();
+    zero.n[1] = 77;
+    EXPECT_EQ(kernels::LaunchRopeStoreKv(in.dqkv.get(), in.n, in.dslot.get(), dpos.get(), in.table.get(), in.rs,
+                                         q.get(), k_ref.get(), v_ref.get(), in.rows, nullptr), cudaSuccess);
+  }
+};
+
+// After a fused decode-attention kernel (RoPE, K/V write and attention in one) ran on b.k, b.v
+// into b.got_out: the zero spans are cleared, the caches equal what the RoPE kernel wrote into
+// b.k_ref, b.v_ref, and every row's output is within 2e-3 of RoPE then decode attention
+// (b.want_out, from the rotated q) and 3e-3 of the float64 reference over the rotated q and the
+// written cache.
+void ExpectLikeRopeThenAttention(const FusedStepInputs& in, const std::vector<int32_t>& pos, int splits,
+                                 int split_keys, const FusedStepBuffers& b) {
+  const Shape& s = in.s;
+  for (float z : b.zero_a.Download()) ASSERT_EQ(z, 0.f);
+  for (float z : b.zero_b.Download()) ASSERT_EQ(z, 0.f);
+  const auto hk = FromHalf(b.k.Download()), hv = FromHalf(b.v.Download());
+  ASSERT_TRUE(hk == FromHalf(b.k_ref.Download())) << "K cache differs from the RoPE kernel's";
+  ASSERT_TRUE(hv == FromHalf(b.v_ref.Download())) << "V cache differs from the RoPE kernel's";
+  const auto hq = FromHalf(b.q.Download()), want = FromHalf(b.want_out.Download()), got = FromHalf(b.got_out.Download());
+  for (size_t r = 0; r < in.slot.size(); ++r) {
     const size_t off = r * s.H * s.hd, len = static_cast<size_t>(s.H) * s.hd;
     const std::vector<float> qr(hq.begin() + off, hq.begin() + off + len);
     const std::vector<float> gr(got.begin() + off, got.begin() + off + len);
@@ -192,7 +244,7 @@ void ExpectLikeRopeThenAttention(const Shape& s, const std::vector<int32_t>& slo
     const std::string what = "hd=" + std::to_string(s.hd) + " keys=" + std::to_string(pos[r] + 1) +
                              " splits=" + std::to_string(splits) + " x " + std::to_string(split_keys);
     EXPECT_LT(RelError(gr, wr), 2e-3) << what << " vs RoPE + decode attention";
-    EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
+    EXPECT_LT(RelError(gr, RefAttention(s, qr, hk, hv, in.slot[r], pos[r] + 1)), 3e-3) << what << " vs reference";
   }
 }
 
@@ -204,62 +256,35 @@ void ExpectLikeRopeThenAttention(const Shape& s, const std::vector<int32_t>& slo
 TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
   SKIP_WITHOUT_CUDA();
   for (const Shape s : {Shape{32, 32, 128, 2048, 4}, Shape{8, 4, 8, 512, 4}}) {
-    const CacheData c(s);
-    const int n = (s.H + 2 * s.KVH) * s.hd;
-    const std::vector<int32_t> slot = {2, 0, 3, 1};
-    const int rows = static_cast<int>(slot.size());
-    const std::vector<float> qkv = RandomFloats(static_cast<size_t>(rows) * n, -2.f, 2.f);
-    DeviceBuffer<float> dqkv(qkv);
-    DeviceBuffer<int32_t> dslot(slot);
-    DeviceBuffer<float2> table(static_cast<size_t>(s.max_ctx) * s.hd / 2);
-    ASSERT_EQ(kernels::LaunchRopeTable(table.get(), s.max_ctx, s.hd, 10000.f, nullptr), cudaSuccess);
-    const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
-    const kernels::RopeShape rs{s.H, s.KVH, s.hd, s.max_ctx};
+    const FusedStepInputs in(s);
     for (const auto& [split_keys, splits] :
          std::vector<std::pair<int, int>>{{32, 16}, {64, 16}, {32, 3}, {128, 8}, {64, 1}}) {
       const std::vector<int32_t> pos = {0, 31, 32, std::min(split_keys * splits, s.max_ctx) - 1};
-      DeviceBuffer<int32_t> dpos(pos);
-      DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H * splits);
-      DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * splits * s.hd);
-      DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
-      arrivals.Zero();
-      // Unfused: RoPE kernel, then decode attention, on one copy of the cache.
-      DeviceBuffer<__half> k_ref(ToHalf(c.k)), v_ref(ToHalf(c.v)), q(static_cast<size_t>(rows) * s.H * s.hd),
-          want_out(q.size()), got_out(q.size());
-      ASSERT_EQ(kernels::LaunchRopeStoreKv(dqkv.get(), n, dslot.get(), dpos.get(), table.get(), rs, q.get(),
-                                           k_ref.get(), v_ref.get(), rows, nullptr), cudaSuccess);
-      ASSERT_EQ(kernels::LaunchDecodeAttention(q.get(), k_ref.get(), v_ref.get(), dslot.get(), dpos.get(), as, rows,
-                                               splits, split_keys, ml.get(), acc.get(), nullptr, nullptr, 0,
-                                               want_out.get(), arrivals.get()), cudaSuccess);
+      FusedStepBuffers b(in, pos, splits, 1000);
+      // Unfused: RoPE kernel (above), then decode attention, on one copy of the cache.
+      ASSERT_EQ(kernels::LaunchDecodeAttention(b.q.get(), b.k_ref.get(), b.v_ref.get(), in.dslot.get(), b.dpos.get(),
+                                               in.as, in.rows, splits, split_keys, b.ml.get(), b.acc.get(), nullptr,
+                                               nullptr, 0, b.want_out.get(), b.arrivals.get()), cudaSuccess);
       // Fused on another copy: positions read after the PDL wait, then before it.
-      DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v));
-      DeviceBuffer<float> zero_a(std::vector<float>(1000, 1.f)), zero_b(std::vector<float>(77, 1.f));
-      kernels::ZeroSpans zero;
-      zero.p[0] = zero_a.get();
-      zero.n[0] = 1000;
-      zero.p[1] = zero_b.get();
-      zero.n[1] = 77;
       std::vector<float> first;
       for (const bool positions_final : {false, true}) {
-        got_out.Zero();
-        ASSERT_EQ(kernels::LaunchRopeDecodeAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
-                                                     dpos.get(), as, rows, splits, split_keys, positions_final,
-                                                     got_out.get(), nullptr, zero), cudaSuccess);
+        b.got_out.Zero();
+        ASSERT_EQ(kernels::LaunchRopeDecodeAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
+                                                     in.dslot.get(), b.dpos.get(), in.as, in.rows, splits, split_keys,
+                                                     positions_final, b.got_out.get(), nullptr, b.zero), cudaSuccess);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        if (first.empty()) first = FromHalf(got_out.Download());
+        if (first.empty()) first = FromHalf(b.got_out.Download());
       }
-      ASSERT_TRUE(first == FromHalf(got_out.Download())) << "positions_final changed the result";
-      for (float z : zero_a.Download()) ASSERT_EQ(z, 0.f);
-      for (float z : zero_b.Download()) ASSERT_EQ(z, 0.f);
-      ExpectLikeRopeThenAttention(s, slot, pos, splits, split_keys, q, want_out, got_out, k, v, k_ref, v_ref);
+      ASSERT_TRUE(first == FromHalf(b.got_out.Download())) << "positions_final changed the result";
+      ExpectLikeRopeThenAttention(in, pos, splits, split_keys, b);
     }
     // Too many splits for one cluster: refused.
-    DeviceBuffer<__half> out(static_cast<size_t>(rows) * s.H * s.hd);
-    DeviceBuffer<int32_t> dpos(std::vector<int32_t>(rows, 0));
-    DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v));
-    EXPECT_EQ(kernels::LaunchRopeDecodeAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(), dpos.get(),
-                                                 as, rows, kernels::kRopeAttnMaxSplits + 1, 32, true, out.get(),
-                                                 nullptr),
+    DeviceBuffer<__half> out(static_cast<size_t>(in.rows) * s.H * s.hd);
+    DeviceBuffer<int32_t> dpos(std::vector<int32_t>(in.rows, 0));
+    DeviceBuffer<__half> k(ToHalf(in.c.k)), v(ToHalf(in.c.v));
+    EXPECT_EQ(kernels::LaunchRopeDecodeAttention(in.dqkv.get(), in.n, in.table.get(), k.get(), v.get(), in.dslot.get(),
+                                                 dpos.get(), in.as, in.rows, kernels::kRopeAttnMaxSplits + 1, 32, true,
+                                                 out.get(), nullptr),
               cudaErrorInvalidValue);
   }
 }
@@ -272,17 +297,7 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
 TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
   SKIP_WITHOUT_CUDA();
   for (const Shape s : {Shape{32, 32, 128, 2304, 4}, Shape{8, 4, 8, 512, 4}}) {
-    const CacheData c(s);
-    const int n = (s.H + 2 * s.KVH) * s.hd;
-    const std::vector<int32_t> slot = {2, 0, 3, 1};
-    const int rows = static_cast<int>(slot.size());
-    const std::vector<float> qkv = RandomFloats(static_cast<size_t>(rows) * n, -2.f, 2.f);
-    DeviceBuffer<float> dqkv(qkv);
-    DeviceBuffer<int32_t> dslot(slot);
-    DeviceBuffer<float2> table(static_cast<size_t>(s.max_ctx) * s.hd / 2);
-    ASSERT_EQ(kernels::LaunchRopeTable(table.get(), s.max_ctx, s.hd, 10000.f, nullptr), cudaSuccess);
-    const kernels::AttnShape as{s.H, s.KVH, s.hd, s.max_ctx};
-    const kernels::RopeShape rs{s.H, s.KVH, s.hd, s.max_ctx};
+    const FusedStepInputs in(s);
     // Splits of several tiles (a tile is 8 rows per thread: 64 keys at hd 128, 1024 at hd 8),
     // the last one partial.
     std::vector<std::pair<int, int>> layouts = {{64, 36}, {64, 40}, {32, 16}, {64, 3}, {64, 1}, {192, 12}, {136, 17}};
@@ -290,64 +305,47 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
     for (const auto& [split_keys, splits] : layouts) {
       const int keys = std::min(split_keys * splits, s.max_ctx);
       const std::vector<int32_t> pos = {0, std::min(63, keys - 1), std::min(1000, keys - 2), keys - 1};
-      DeviceBuffer<int32_t> dpos(pos);
-      DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H * splits);
-      DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * splits * s.hd);
-      DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
-      arrivals.Zero();
-      DeviceBuffer<__half> k_ref(ToHalf(c.k)), v_ref(ToHalf(c.v)), q(static_cast<size_t>(rows) * s.H * s.hd),
-          want_out(q.size()), got_out(q.size());
-      ASSERT_EQ(kernels::LaunchRopeStoreKv(dqkv.get(), n, dslot.get(), dpos.get(), table.get(), rs, q.get(),
-                                           k_ref.get(), v_ref.get(), rows, nullptr), cudaSuccess);
+      FusedStepBuffers b(in, pos, splits, 5000);
       const int ref_splits = (s.max_ctx + 63) / 64;  // the split kernel takes at most 128 keys per split
-      DeviceBuffer<float2> ref_ml(static_cast<size_t>(rows) * s.H * ref_splits);
-      DeviceBuffer<float> ref_acc(static_cast<size_t>(rows) * s.H * ref_splits * s.hd);
-      ASSERT_EQ(kernels::LaunchDecodeAttention(q.get(), k_ref.get(), v_ref.get(), dslot.get(), dpos.get(), as, rows,
-                                               ref_splits, 64, ref_ml.get(), ref_acc.get(), nullptr, nullptr, 0,
-                                               want_out.get(), arrivals.get()), cudaSuccess);
-      DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v));
-      DeviceBuffer<float> zero_a(std::vector<float>(5000, 1.f)), zero_b(std::vector<float>(77, 1.f));
-      kernels::ZeroSpans zero;
-      zero.p[0] = zero_a.get();
-      zero.n[0] = 5000;
-      zero.p[1] = zero_b.get();
-      zero.n[1] = 77;
+      DeviceBuffer<float2> ref_ml(static_cast<size_t>(in.rows) * s.H * ref_splits);
+      DeviceBuffer<float> ref_acc(static_cast<size_t>(in.rows) * s.H * ref_splits * s.hd);
+      ASSERT_EQ(kernels::LaunchDecodeAttention(b.q.get(), b.k_ref.get(), b.v_ref.get(), in.dslot.get(), b.dpos.get(),
+                                               in.as, in.rows, ref_splits, 64, ref_ml.get(), ref_acc.get(), nullptr,
+                                               nullptr, 0, b.want_out.get(), b.arrivals.get()), cudaSuccess);
       // Merged through global memory, then (up to 16 splits) in a thread-block cluster: the
       // same bits; positions read after the PDL wait, then before it.
       std::vector<float> first;
       for (const bool cluster : {false, true}) {
         if (cluster && splits > kernels::kRopeAttnMaxSplits) continue;
         for (const bool positions_final : {false, true}) {
-          got_out.Zero();
-          ASSERT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(),
-                                                      dpos.get(), as, rows, splits, split_keys, positions_final,
-                                                      ml.get(), acc.get(), got_out.get(), arrivals.get(), nullptr, zero,
-                                                      cluster),
+          b.got_out.Zero();
+          ASSERT_EQ(kernels::LaunchRopeSplitAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
+                                                      in.dslot.get(), b.dpos.get(), in.as, in.rows, splits, split_keys,
+                                                      positions_final, b.ml.get(), b.acc.get(), b.got_out.get(),
+                                                      b.arrivals.get(), nullptr, b.zero, cluster),
                     cudaSuccess);
           ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-          if (first.empty()) first = FromHalf(got_out.Download());
-          ASSERT_TRUE(first == FromHalf(got_out.Download()))
+          if (first.empty()) first = FromHalf(b.got_out.Download());
+          ASSERT_TRUE(first == FromHalf(b.got_out.Download()))
               << "cluster " << cluster << ", positions_final " << positions_final << " changed the result";
         }
       }
-      for (uint32_t a : arrivals.Download()) ASSERT_EQ(a, 0u);
-      for (float z : zero_a.Download()) ASSERT_EQ(z, 0.f);
-      for (float z : zero_b.Download()) ASSERT_EQ(z, 0.f);
-      ExpectLikeRopeThenAttention(s, slot, pos, splits, split_keys, q, want_out, got_out, k, v, k_ref, v_ref);
+      for (uint32_t a : b.arrivals.Download()) ASSERT_EQ(a, 0u);
+      ExpectLikeRopeThenAttention(in, pos, splits, split_keys, b);
     }
     // No keys per split, or a cluster of more than 16 splits: refused.
-    DeviceBuffer<float2> ml(static_cast<size_t>(rows) * s.H);
-    DeviceBuffer<float> acc(static_cast<size_t>(rows) * s.H * s.hd);
-    DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(rows) * s.H);
-    DeviceBuffer<__half> k(ToHalf(c.k)), v(ToHalf(c.v)), out(static_cast<size_t>(rows) * s.H * s.hd);
-    DeviceBuffer<int32_t> dpos(std::vector<int32_t>(rows, 0));
-    EXPECT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(), dpos.get(),
-                                                as, rows, 1, 0, true, ml.get(), acc.get(), out.get(), arrivals.get(),
-                                                nullptr),
+    DeviceBuffer<float2> ml(static_cast<size_t>(in.rows) * s.H);
+    DeviceBuffer<float> acc(static_cast<size_t>(in.rows) * s.H * s.hd);
+    DeviceBuffer<uint32_t> arrivals(static_cast<size_t>(in.rows) * s.H);
+    DeviceBuffer<__half> k(ToHalf(in.c.k)), v(ToHalf(in.c.v)), out(static_cast<size_t>(in.rows) * s.H * s.hd);
+    DeviceBuffer<int32_t> dpos(std::vector<int32_t>(in.rows, 0));
+    EXPECT_EQ(kernels::LaunchRopeSplitAttention(in.dqkv.get(), in.n, in.table.get(), k.get(), v.get(), in.dslot.get(),
+                                                dpos.get(), in.as, in.rows, 1, 0, true, ml.get(), acc.get(), out.get(),
+                                                arrivals.get(), nullptr),
               cudaErrorInvalidValue);
-    EXPECT_EQ(kernels::LaunchRopeSplitAttention(dqkv.get(), n, table.get(), k.get(), v.get(), dslot.get(), dpos.get(),
-                                                as, rows, kernels::kRopeAttnMaxSplits + 1, 64, true, nullptr, nullptr,
-                                                out.get(), nullptr, nullptr, {}, true),
+    EXPECT_EQ(kernels::LaunchRopeSplitAttention(in.dqkv.get(), in.n, in.table.get(), k.get(), v.get(), in.dslot.get(),
+                                                dpos.get(), in.as, in.rows, kernels::kRopeAttnMaxSplits + 1, 64, true,
+                                                nullptr, nullptr, out.get(), nullptr, nullptr, {}, true),
               cudaErrorInvalidValue);
   }
 }
