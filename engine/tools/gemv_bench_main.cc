@@ -7,14 +7,15 @@
 // = the warp GEMV with RMSNorm x from an input kernel;
 // warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>[:<group slots mask>]]]] =
 // RMSNorm computed in every block (the engine's default; GemvTuning::warp_one_trip,
-// warp_row_gather, warp_group_slots; the engine runs warprms:32:0:2:1:7, with packed zero
-// points, which this tool does not make);
+// warp_row_gather, warp_group_slots; the engine runs warprms:32:0:2:1:7, with
+// zero points all 8: --uniform_zeros);
 // warpnp:<unit> = no input work at all (x assumed ready);
 // stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the
 // input kind the engine uses) back to back over enough copies of the weights that nothing is
 // served from L2, with PDL as in the engine; time from CUDA events, median of --repeat.
-// Bytes: 4-bit weights + fp16 scales + uint8 zeros + group map (+ act-order perms) + x.
+// Bytes: 4-bit weights + fp16 scales + uint8 zeros (none with --uniform_zeros) + group map
+// (+ act-order perms) + x.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -40,6 +41,9 @@ ABSL_FLAG(std::string, no_perm, "",
           "with --act_order, projections left without a permutation (comma-separated of qkv,o,gate_up,down; "
           "down: what the engine's fold_down_permutation does)");
 ABSL_FLAG(int, rows, 1, "batch rows M");
+ABSL_FLAG(bool, uniform_zeros, false,
+          "every zero point 8 (AutoGPTQ sym=True, as the engine's checkpoints), read by no kernel: "
+          "GptqMatrix::uniform_zero, GemvTuning::warp_uniform_zeros");
 ABSL_FLAG(int, repeat, 20, "timed repetitions (median)");
 ABSL_FLAG(std::string, variants, "split;warp:16;warpnp:16",
           "kernel variants, ';'-separated");
@@ -81,7 +85,8 @@ llama::kernels::GptqMatrix MakeMatrix(const Proj& p, int G, bool act_order, std:
   std::vector<__half> scales(static_cast<size_t>(groups) * N);
   for (auto& s : scales) s = __float2half(0.002f + 0.001f * (rng() % 16));
   std::vector<uint8_t> zeros(scales.size());
-  for (auto& z : zeros) z = static_cast<uint8_t>(rng() % 17);
+  const bool uniform = absl::GetFlag(FLAGS_uniform_zeros);
+  for (auto& z : zeros) z = uniform ? 8 : static_cast<uint8_t>(rng() % 17);
   std::vector<uint16_t> wg(K / 8);
   for (int w = 0; w < K / 8; ++w) wg[w] = static_cast<uint16_t>(w * 8 / G);
   GptqMatrix m;
@@ -90,12 +95,13 @@ llama::kernels::GptqMatrix MakeMatrix(const Proj& p, int G, bool act_order, std:
   m.qtiles = Upload(tiles);
   m.scales = Upload(scales);
   m.zeros = Upload(zeros);
+  m.uniform_zero = uniform ? 8 : -1;
   m.num_groups = groups;
   m.min_group_rows = G;
   m.group_rows = G;
   m.num_segments = static_cast<int>(p.parts.size());
   const uint16_t* dwg = Upload(wg);
-  *bytes = tiles.size() * 4 + scales.size() * 2 + zeros.size() + wg.size() * 2;
+  *bytes = tiles.size() * 4 + scales.size() * 2 + (uniform ? 0 : zeros.size()) + wg.size() * 2;
   int c0 = 0;
   for (size_t i = 0; i < p.parts.size(); ++i) {
     const int32_t* perm = nullptr;
@@ -212,6 +218,7 @@ int Main() {
       t.ring_deep = std::stoi(f3[3]) == 8;
       t.stream = true;
     }
+    t.warp_uniform_zeros = absl::GetFlag(FLAGS_uniform_zeros);
     SetGemvTuning(t);
     // Per projection alone (each copy once per repetition), then the whole layer sequence.
     for (size_t i = 0; i <= projs.size(); ++i) {

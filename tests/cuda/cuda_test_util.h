@@ -43,10 +43,11 @@ inline std::string CudaFixtureModelDir(const std::string& name) {
   return CudaFixturesDir() + "/stories260K-GPTQ/" + name;
 }
 
-// Fresh data every run; the seed is printed so a failure can be replayed.
+// Fresh data every run; the seed is printed so a failure can be replayed: LLAMA_TEST_SEED=<seed>.
 inline std::mt19937& Rng() {
   static std::mt19937 rng([] {
-    const unsigned seed = std::random_device{}();
+    const char* env = std::getenv("LLAMA_TEST_SEED");
+    const unsigned seed = env && *env ? static_cast<unsigned>(std::strtoul(env, nullptr, 10)) : std::random_device{}();
     std::printf("[ random seed %u ]\n", seed);
     return seed;
   }());
