@@ -7,8 +7,8 @@
 // = the warp GEMV with RMSNorm x from an input kernel;
 // warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>[:<group slots mask>]]]] =
 // RMSNorm computed in every block (the engine's default; GemvTuning::warp_one_trip,
-// warp_row_gather, warp_group_slots; the engine runs warprms:32:0:2:1:7, with
-// zero points all 8: --uniform_zeros);
+// warp_row_gather, warp_group_slots; the engine runs warprms:32:0:2:1:7 with zero points
+// all 8: --uniform_zeros);
 // warpnp:<unit> = no input work at all (x assumed ready);
 // stream:<blocks/SM>:<L2 prefetch tiles>:<ring 4|8>)
 // runs the four projections of a layer (q|k|v fused, o, gate|up fused, down, each with the

@@ -1,6 +1,10 @@
 // The CUDA backend's load-time errors: no device (where CI runs), out of device memory.
 #include <cuda_runtime_api.h>
 
+#include <cstdio>
+#include <memory>
+#include <string>
+
 #include "engine/cuda/cuda_runner.h"
 #include "engine/runner.h"
 #include "engine/weights.h"
