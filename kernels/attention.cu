@@ -11,7 +11,6 @@ namespace llama::kernels {
 namespace {
 
 constexpr int kThreads = kAttnSplitKeys;  // one key per thread when scoring
-constexpr int kMaxHeadDim = 256;  // hd / 8 threads per row, a power of two <= 32
 
 __device__ __forceinline__ float BlockReduce(float v, float* sh, bool is_max) {
   for (int o = 16; o > 0; o >>= 1) {

@@ -10,6 +10,10 @@
 
 namespace llama::kernels {
 
+// Largest head dimension of the decode-attention kernels (attention.cu: head_dim / 8 threads
+// per row, a power of two <= 32; rope_split_attention.cu: its per-dim shared accumulators).
+constexpr int kMaxHeadDim = 256;
+
 __device__ __forceinline__ void CpAsync16(void* dst_smem, const void* src) {
   const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst_smem));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");

@@ -24,7 +24,6 @@ constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 8;         // rows of K and of V a thread holds at a time (a tile of the split)
 constexpr int kMinBlocks = 4;    // blocks per SM: 128 registers, no spill (168 uncapped, 3 per SM)
-constexpr int kMaxHeadDim = 256;
 
 // Rows r0 + i * par (i < kRows) of the split whose first row is at `first` in the cache,
 // those below `n`; the others are zero.
