@@ -53,7 +53,8 @@ struct CudaOptions {
   // The warp GEMV reads 4-bit zero points (kernels::GemvTuning::warp_packed_zeros; the model
   // keeps a 4-bit copy of them: g32 +2.5% device memory). H100 decode: 32g +1.1%, 64g +1.0%,
   // 128g +0.6%, `main` +0.3%. The opt-in persistent kernel reads the copy whenever the model
-  // has one (the upload makes it for every matrix the warp GEMV can take).
+  // has one (the upload makes it for every matrix the warp GEMV can take, except, with
+  // gemv_uniform_zeros on, those whose zero points are all equal: nothing reads them there).
   bool gemv_packed_zeros = true;
   // The warp GEMV loads no zero points for a matrix whose zero points are all equal
   // (kernels::GemvTuning::warp_uniform_zeros, GptqMatrix::uniform_zero; AutoGPTQ sym=True

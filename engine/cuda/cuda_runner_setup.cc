@@ -118,7 +118,11 @@ absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(CheckBlas(cublasCreate(&blas_), "cublasCreate"));
   RETURN_IF_ERROR(CheckBlas(cublasSetStream(blas_, stream_), "cublasSetStream"));
 
-  auto m = cuda::UploadModel(*weights_, arena_, copts_.tensor_core_gemv, copts_.fold_down_permutation);
+  cuda::UploadOptions up;
+  up.mma_layout = copts_.tensor_core_gemv;
+  up.fold_down_permutation = copts_.fold_down_permutation;
+  up.zeros4_if_uniform = !copts_.gemv_uniform_zeros;  // else the warp GEMV reads none of those
+  auto m = cuda::UploadModel(*weights_, arena_, up);
   if (!m.ok()) return m.status();
   model_ = std::move(*m);
   weights_.reset();  // the device copy is all that is needed from here on

@@ -37,7 +37,7 @@ bool CanFuse(const std::vector<const Linear*>& parts) {
 // Concatenates `parts` along N into one projection starting at column `col`.
 absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& parts, int col,
                                              const std::string& name, DeviceArena& arena, DeviceModel& model,
-                                             bool mma_layout) {
+                                             const UploadOptions& opt) {
   DeviceProjection d;
   d.K = parts[0]->K;
   d.col = col;
@@ -130,7 +130,7 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
   }
   d.gptq.group_rows = uniform ? G : 0;
   // Tensor-core layout when the shape allows (segments and groups on 16-row/column tiles).
-  bool mma = mma_layout && kernels::GptqMmaLayoutFits(K, N);
+  bool mma = opt.mma_layout && kernels::GptqMmaLayoutFits(K, N);
   for (size_t pi = 0; pi < parts.size() && mma; ++pi) {
     mma = d.gptq.seg[pi].n_begin % 16 == 0;
     for (int gs : parts[pi]->gptq.group_start) mma = mma && gs % 16 == 0;
@@ -152,8 +152,10 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
   model.weight_bytes += q.size() * 4 + scales.size() * 2 + zeros.size();
   d.gptq.uniform_zero = kernels::UniformGptqZero(zeros.data(), zeros.size());
   // What the warp GEMV reads (uniform groups of 32/64/128 rows, tensor-core layout): a 4-bit
-  // copy of the zero points as well, half the bytes per decode step (kernels::PackGptqZeros4).
-  if (mma && (d.gptq.group_rows == 32 || d.gptq.group_rows == 64 || d.gptq.group_rows == 128)) {
+  // copy of the zero points as well, half the bytes per decode step (kernels::PackGptqZeros4);
+  // not where the zero points are all equal and no kernel reads them (opt.zeros4_if_uniform).
+  const bool zeros_read = d.gptq.uniform_zero < 0 || opt.zeros4_if_uniform;
+  if (mma && zeros_read && (d.gptq.group_rows == 32 || d.gptq.group_rows == 64 || d.gptq.group_rows == 128)) {
     std::vector<uint8_t> zeros4(zeros.size() / 2);
     if (kernels::PackGptqZeros4(zeros.data(), zeros.size(), zeros4.data(), &d.gptq.zeros4_offset)) {
       auto z4 = arena.UploadVector(zeros4, name + ".zeros4");
@@ -169,18 +171,19 @@ absl::StatusOr<DeviceProjection> UploadFused(const std::vector<const Linear*>& p
 // Uploads `parts` (outputs side by side): one fused projection when possible, else one each.
 absl::StatusOr<std::vector<DeviceProjection>> UploadGroup(const std::vector<const Linear*>& parts,
                                                           const std::string& name, DeviceArena& arena,
-                                                          DeviceModel& model, bool mma_layout, bool* fused) {
+                                                          DeviceModel& model, const UploadOptions& opt,
+                                                          bool* fused) {
   std::vector<DeviceProjection> out;
   *fused = parts.size() > 1 && CanFuse(parts);
   if (*fused) {
-    auto p = UploadFused(parts, 0, name, arena, model, mma_layout);
+    auto p = UploadFused(parts, 0, name, arena, model, opt);
     if (!p.ok()) return p.status();
     out.push_back(*p);
     return out;
   }
   int col = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
-    auto p = UploadFused({parts[i]}, col, absl::StrCat(name, "[", i, "]"), arena, model, mma_layout);
+    auto p = UploadFused({parts[i]}, col, absl::StrCat(name, "[", i, "]"), arena, model, opt);
     if (!p.ok()) return p.status();
     out.push_back(*p);
     col += parts[i]->N;
@@ -190,8 +193,7 @@ absl::StatusOr<std::vector<DeviceProjection>> UploadGroup(const std::vector<cons
 
 }  // namespace
 
-absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, bool mma_layout,
-                                        bool fold_down_permutation) {
+absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, const UploadOptions& opt) {
   const ModelConfig& c = w.config;
   const int hd = c.head_dim;
   if (hd % 8 != 0 || hd > 256)
@@ -227,18 +229,18 @@ absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& aren
     d.attn_norm = static_cast<const float*>(*an);
     d.ffn_norm = static_cast<const float*>(*fnn);
     bool fused = false;
-    auto qkv = UploadGroup({&lw.wq, &lw.wk, &lw.wv}, pre + "self_attn.qkv_proj", arena, m, mma_layout, &fused);
+    auto qkv = UploadGroup({&lw.wq, &lw.wk, &lw.wv}, pre + "self_attn.qkv_proj", arena, m, opt, &fused);
     if (!qkv.ok()) return qkv.status();
     d.qkv = std::move(*qkv);
     m.fused_qkv_layers += fused;
-    auto wo = UploadFused({&lw.wo}, 0, pre + "self_attn.o_proj", arena, m, mma_layout);
+    auto wo = UploadFused({&lw.wo}, 0, pre + "self_attn.o_proj", arena, m, opt);
     if (!wo.ok()) return wo.status();
     d.wo = *wo;
     // The MLP, with down's permutation folded into gate|up's columns when asked and possible
     // (a copy of the three: the host weights stay as loaded).
     const Linear *gate = &lw.w_gate, *up = &lw.w_up, *down_in = &lw.w_down;
     Linear fgate, fup, fdown;
-    if (fold_down_permutation && lw.w_down.quantized && !lw.w_down.gptq.perm.empty()) {
+    if (opt.fold_down_permutation && lw.w_down.quantized && !lw.w_down.gptq.perm.empty()) {
       fgate = lw.w_gate;
       fup = lw.w_up;
       fdown = lw.w_down;
@@ -248,11 +250,11 @@ absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& aren
         down_in = &fdown;
       }
     }
-    auto gu = UploadGroup({gate, up}, pre + "mlp.gate_up_proj", arena, m, mma_layout, &fused);
+    auto gu = UploadGroup({gate, up}, pre + "mlp.gate_up_proj", arena, m, opt, &fused);
     if (!gu.ok()) return gu.status();
     d.gate_up = std::move(*gu);
     m.fused_gate_up_layers += fused;
-    auto down = UploadFused({down_in}, 0, pre + "mlp.down_proj", arena, m, mma_layout);
+    auto down = UploadFused({down_in}, 0, pre + "mlp.down_proj", arena, m, opt);
     if (!down.ok()) return down.status();
     d.down = *down;
     m.layers.push_back(std::move(d));

@@ -45,11 +45,18 @@ struct DeviceModel {
   size_t weight_bytes = 0;
 };
 
+// How UploadModel lays the weights out.
+struct UploadOptions {
+  bool mma_layout = true;              // GPTQ weights in the tensor-core layout where the shapes allow
+  bool fold_down_permutation = false;  // engine/act_order_fold.h, on a copy of each layer's gate/up/down
+  // The warp GEMV's 4-bit copy of the zero points also for matrices whose zero points are all
+  // equal (GptqMatrix::uniform_zero), which the warp GEMV reads only with
+  // GemvTuning::warp_uniform_zeros off.
+  bool zeros4_if_uniform = true;
+};
+
 // Checks shapes the kernels need (InvalidArgument / Unimplemented naming the layer and
 // tensor) and uploads. Partial uploads stay in `arena` (the caller frees it on error).
-// mma_layout: GPTQ weights in the tensor-core layout where the shapes allow.
-// fold_down_permutation: engine/act_order_fold.h, on a copy of each layer's gate/up/down.
-absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, bool mma_layout,
-                                        bool fold_down_permutation = false);
+absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& arena, const UploadOptions& opt);
 
 }  // namespace llama::cuda

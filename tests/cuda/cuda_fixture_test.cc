@@ -318,6 +318,15 @@ TEST_P(CudaFixtureTest, PackedZerosMatchBytes) {
   uniform.gemv_uniform_zeros = true;
   ExpectDecodeMatches(packed, bytes, "packed zeros vs byte zeros");
   ExpectDecodeMatches(uniform, bytes, "no zero loads (all equal) vs byte zeros");
+  // With no zero loads, the 4-bit copies of all-equal zero points are not uploaded either:
+  // every GPTQ fixture has matrices the warp GEMV takes (fp32 has no zero points).
+  auto a = CudaWith(uniform);
+  auto b = CudaWith(packed);
+  ASSERT_TRUE(a.ok() && b.ok());
+  if (GetParam() == "fp32")
+    EXPECT_EQ((*a)->memory_bytes(), (*b)->memory_bytes());
+  else
+    EXPECT_LT((*a)->memory_bytes(), (*b)->memory_bytes());
 }
 
 // DecodeArgmax picks on the device what Decode + a host argmax picks. Its run-ahead step is
