@@ -214,7 +214,7 @@ TEST_P(GptqMatmulTest, MatchesReference) {
 // none (GemvTuning::warp_uniform_zeros) computes what the one that loads them (packed or
 // bytes) does, with two stagings, and matches the host reference. Not bit for bit: the K
 // units add into the output with atomics, in no fixed order (run to run: ~1e-7 relative).
-TEST(GptqGemvUniformZerosTest, SameBitsAsLoadedZeros) {
+TEST(GptqGemvUniformZerosTest, MatchesLoadedZeros) {
   SKIP_WITHOUT_CUDA();
   for (const Case& c : {Case{4096, 4096, 128, false, 1}, Case{4096, 11008, 32, true, 1}, Case{11008, 4096, 64, true, 1},
                         Case{64, 32, 32, true, 1}}) {
