@@ -2,7 +2,7 @@
 // the Llama-2-7B shapes, with the fp32 output the engine writes (beta 0 and beta 1, the
 // residual add) against an fp16 output: is a narrower output worth a kernel change?
 //
-//   gemm_bench [--rows 2048] [--repeat 20] [--lt_algos 24]
+//   gemm_bench [--rows 2048] [--repeat 20] [--lt_algos 24] [--sustain_ms 300]
 //
 // --lt_algos N: also times the first N algorithms cublasLt's heuristic offers per shape
 // (fp32 and fp16 output, 32 MiB workspace) against cublasGemmEx's default choice: is a
@@ -10,6 +10,7 @@
 //
 // Weights as W^T [N, K] (the prefill path's layout), x [rows, K], both random; time from
 // CUDA events, median of --repeat after a warm-up; FLOP = 2 rows N K.
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -27,6 +28,9 @@
 ABSL_FLAG(int, rows, 2048, "rows M (prompt tokens)");
 ABSL_FLAG(int, repeat, 20, "timed repetitions (median)");
 ABSL_FLAG(int, lt_algos, 0, "also time this many cublasLt heuristic algorithms per shape (0: skip)");
+ABSL_FLAG(int, sustain_ms, 0,
+          "run each GEMM back to back this long before timing it, so that it is timed at the clocks of a "
+          "sustained prefill (an H200 at its power cap runs GEMMs at ~1.5 GHz, not 1.98; session 14)");
 
 #ifdef LLAMA_HAVE_CUDA
 namespace llama {
@@ -37,13 +41,19 @@ struct Shape {
   int N, K;
 };
 
-// Median time in ms of `repeat` calls of f.
+// Median time in ms of `repeat` calls of f, after --sustain_ms of calls (else one).
 template <typename F>
 double MedianMs(int repeat, F f) {
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
   f();
+  const auto start = std::chrono::steady_clock::now();
+  const auto sustain = std::chrono::milliseconds(absl::GetFlag(FLAGS_sustain_ms));
+  while (std::chrono::steady_clock::now() - start < sustain) {
+    for (int i = 0; i < 8; ++i) f();
+    cudaDeviceSynchronize();
+  }
   std::vector<double> ms;
   for (int i = 0; i < repeat; ++i) {
     cudaEventRecord(a);
@@ -88,6 +98,17 @@ void SweepLt(cublasLtHandle_t lt, const Shape& s, int M, int n, int repeat, cuda
       st = cublasLtMatmul(lt, op, &one, w, la, x, lb, &zero, c, lc, c, lc, &res[i].algo, ws, ws_bytes, nullptr);
     });
     if (st != CUBLAS_STATUS_SUCCESS) continue;
+    if (absl::GetFlag(FLAGS_sustain_ms) > 0) {  // each algorithm's config: which tiles save power
+      int id = 0, tile = 0, stages = 0;
+      uint16_t cluster = 0;
+      cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof(id), nullptr);
+      cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), nullptr);
+      cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages),
+                                           nullptr);
+      cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster,
+                                           sizeof(cluster), nullptr);
+      std::printf("    #%d algo %d tile %d stages %d cluster %d: %.3f ms\n", i, id, tile, stages, cluster, ms);
+    }
     if (i == 0) first = ms;
     if (ms < best) best = ms, best_i = i;
   }

@@ -5,6 +5,7 @@
 #include "kernels/activation.h"
 #include "kernels/embedding.h"
 #include "kernels/norm.h"
+#include "kernels/read_stream.h"
 #include "kernels/sampling.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -108,6 +109,36 @@ TEST(ArgmaxTest, PicksLowestIndexOfMaximum) {
   EXPECT_EQ(pos.Download()[0], 42);
   EXPECT_EQ(step.Download()[0], 2);
   EXPECT_EQ(hist.Download(), (std::vector<int32_t>{-1, vocab - 1, -1}));
+}
+
+// sol_bench's read-only kernels read every word of their range once: the XOR they leave in the
+// sink is the host's, for each load pattern, PDL wait and the persistent phases.
+TEST(ReadStreamTest, XorsEveryWordOnce) {
+  SKIP_WITHOUT_CUDA();
+  std::uniform_int_distribution<uint32_t> u;
+  const size_t n16a = 32 * 1237, n16b = 32 * 29;  // lines that split unevenly over the warps
+  std::vector<uint32_t> a(n16a * 4), b(n16b * 4);
+  uint32_t xa = 0, xb = 0;
+  for (auto& v : a) xa ^= (v = u(Rng()));
+  for (auto& v : b) xb ^= (v = u(Rng()));
+  DeviceBuffer<uint32_t> da(a), db(b), sink(1), barrier(1);
+  for (const kernels::ReadStreamTuning& t : std::vector<kernels::ReadStreamTuning>{
+           {2, 4, true, true, true}, {3, 4, false, true, true}, {4, 4, true, false, true}, {2, 8, true, true, true}}) {
+    SCOPED_TRACE(::testing::Message() << t.blocks_per_sm << " blocks/SM, " << t.unroll << " in flight");
+    sink.Zero();
+    ASSERT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(sink.Download()[0], xa);
+    sink.Zero();
+    barrier.Zero();
+    DeviceBuffer<const void*> ptr(std::vector<const void*>{da.get(), db.get(), da.get()});
+    DeviceBuffer<size_t> n16(std::vector<size_t>{n16a, n16b, n16a});
+    ASSERT_EQ(kernels::LaunchReadPhases(ptr.get(), n16.get(), 3, t, barrier.get(), sink.get(), nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(sink.Download()[0], xb);  // a twice cancels out
+  }
+  const kernels::ReadStreamTuning t;
+  EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a + 16, t, sink.get(), nullptr), cudaErrorInvalidValue);
 }
 
 }  // namespace

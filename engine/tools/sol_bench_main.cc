@@ -1,0 +1,199 @@
+// sol_bench: the speed of light of a batch-1 decode step's weight stream on this GPU. It
+// reads, with no arithmetic (kernels/read_stream.h), exactly the bytes the four GPTQ GEMVs
+// of each Llama-2-7B layer read, laid out as 32 layers (several times the L2), and times
+// four shapes of the same stream, each captured in a CUDA graph and replayed:
+//   chain   one kernel per projection (+ --attn_mb: a small kernel after q|k|v, where
+//           attention runs), PDL between them: the floor of the engine's layered decode;
+//   layer   one kernel per layer (the layer's projections as one run): what kernel
+//           boundaries inside a layer cost is chain - layer;
+//   flat    one kernel for all layers: the bandwidth the stream itself reaches;
+//   phases  one persistent (cooperative) kernel, each projection a phase behind a software
+//           grid barrier, the next phase's first loads issued before it: the floor of a
+//           barrier-synchronized persistent decode kernel.
+// Each figure is printed as µs per layer, GB/s, % of the copy bandwidth, and the decode
+// tok/s a step would give if its layers took that long, plus --fixed_us for the rest of the
+// step (lm_head, embedding, final norm, argmax). With --attn_mb 0 attention's own cost in
+// the step (its kernel boundary included) is in neither.
+//
+//   sol_bench [--group 128] [--attn_mb 0] [--configs "2:4:1:1;..."] [--fixed_us 74]
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
+#include "engine/tools/bench_util.h"
+#ifdef LLAMA_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "kernels/read_stream.h"
+#endif
+
+ABSL_FLAG(int, group, 128, "GPTQ group size: fp16 scales per group and column are read with the weights");
+ABSL_FLAG(int, layers, 32, "layers of the step");
+ABSL_FLAG(double, attn_mb, 0, "chain: a read kernel of this many MB after q|k|v (0: none)");
+ABSL_FLAG(double, fixed_us, 74,
+          "µs per step outside the layers' GEMVs for the tok/s column (H200: lm_head 63 + embedding, final "
+          "RMSNorm and argmax 11; tests/bench/RESULTS.md)");
+ABSL_FLAG(std::string, configs, "2:4:1:1;3:4:1:1;4:4:1:1;2:8:1:1;2:4:0:1;2:4:1:0",
+          "blocks per SM : loads in flight per lane (4|8) : first loads before the PDL wait (0|1) : PDL wait (0|1), "
+          "';'-separated");
+ABSL_FLAG(int, repeat, 20, "timed replays (median)");
+
+#ifdef LLAMA_HAVE_CUDA
+namespace {
+
+#define CK(x)                                                                                      \
+  do {                                                                                             \
+    cudaError_t e_ = (x);                                                                          \
+    if (e_ != cudaSuccess) {                                                                       \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));     \
+      std::exit(1);                                                                                \
+    }                                                                                              \
+  } while (0)
+
+// Bytes of one projection: 4-bit weights and fp16 scales (zero points all equal: none read).
+size_t ProjBytes(size_t K, size_t N, size_t G) { return K * N / 2 + K / G * N * 2; }
+
+// Median time of a captured sequence of launches, replayed.
+template <typename F>
+double TimeGraph(cudaStream_t s, int repeat, F&& launches) {
+  cudaGraph_t graph = nullptr;
+  CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  launches();
+  CK(cudaStreamEndCapture(s, &graph));
+  cudaGraphExec_t exec = nullptr;
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  std::vector<double> t;
+  for (int r = 0; r < repeat + 2; ++r) {
+    CK(cudaEventRecord(e0, s));
+    CK(cudaGraphLaunch(exec, s));
+    CK(cudaEventRecord(e1, s));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (r >= 2) t.push_back(ms * 1e-3);
+  }
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  CK(cudaGraphExecDestroy(exec));
+  CK(cudaGraphDestroy(graph));
+  return llama::bench::Median(t);
+}
+
+int Main() {
+  using llama::kernels::ReadStreamTuning;
+  const size_t G = absl::GetFlag(FLAGS_group);
+  const int L = absl::GetFlag(FLAGS_layers), repeat = absl::GetFlag(FLAGS_repeat);
+  const double fixed_us = absl::GetFlag(FLAGS_fixed_us);
+  // q|k|v, (attention), o, gate|up, down: bytes of each kernel of a layer, 16-byte multiples.
+  std::vector<size_t> kern = {ProjBytes(4096, 3 * 4096, G), ProjBytes(4096, 4096, G), ProjBytes(4096, 2 * 11008, G),
+                              ProjBytes(11008, 4096, G)};
+  const size_t attn = static_cast<size_t>(absl::GetFlag(FLAGS_attn_mb) * 1e6);
+  if (attn > 0) kern.insert(kern.begin() + 1, attn);
+  for (size_t& b : kern) b = (b + 511) / 512 * 512;
+  size_t layer = 0;
+  for (size_t b : kern) layer += b;
+  const double copy_bw = llama::bench::CopyBandwidth(0);
+  char* buf = nullptr;
+  CK(cudaMalloc(reinterpret_cast<void**>(&buf), layer * L));
+  CK(cudaMemset(buf, 0x5a, layer * L));
+  uint32_t *sink = nullptr, *barrier = nullptr;
+  CK(cudaMalloc(reinterpret_cast<void**>(&sink), 4));
+  CK(cudaMalloc(reinterpret_cast<void**>(&barrier), 4));
+  // Phase tables of the persistent kernel.
+  std::vector<const void*> hp;
+  std::vector<size_t> hn;
+  for (int l = 0; l < L; ++l)
+    for (size_t k = 0, off = 0; k < kern.size(); off += kern[k], ++k) {
+      hp.push_back(buf + layer * l + off);
+      hn.push_back(kern[k] / 16);
+    }
+  const void** dp = nullptr;
+  size_t* dn = nullptr;
+  CK(cudaMalloc(reinterpret_cast<void**>(&dp), hp.size() * sizeof(void*)));
+  CK(cudaMalloc(reinterpret_cast<void**>(&dn), hn.size() * sizeof(size_t)));
+  CK(cudaMemcpy(dp, hp.data(), hp.size() * sizeof(void*), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dn, hn.data(), hn.size() * sizeof(size_t), cudaMemcpyHostToDevice));
+  cudaStream_t s;
+  CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device %s, %d SMs, copy bandwidth %.0f GB/s\n", prop.name, prop.multiProcessorCount, copy_bw / 1e9);
+  std::printf("group %zu, %d layers of %.2f MB (kernels:", G, L, layer / 1e6);
+  for (size_t b : kern) std::printf(" %.2f", b / 1e6);
+  std::printf(" MB), %.2f GB per step; tok/s column: GEMVs as measured + %.0f µs\n", layer * L / 1e9, fixed_us);
+  std::printf("%-12s %-7s %10s %10s %8s %9s\n", "config", "mode", "us/layer", "GB/s", "% copy", "tok/s");
+  const std::vector<std::string> configs = absl::StrSplit(absl::GetFlag(FLAGS_configs), ';', absl::SkipEmpty());
+  for (const std::string& c : configs) {
+    const std::vector<std::string> f = absl::StrSplit(c, ':');
+    if (f.size() != 4) {
+      std::fprintf(stderr, "bad config %s\n", c.c_str());
+      return 2;
+    }
+    ReadStreamTuning t;
+    t.blocks_per_sm = std::stoi(f[0]);
+    t.unroll = std::stoi(f[1]);
+    t.pre_wait = f[2] == "1";
+    t.wait = f[3] == "1";
+    auto report = [&](const char* mode, double sec) {
+      std::printf("%-12s %-7s %10.2f %10.0f %7.1f%% %9.1f\n", c.c_str(), mode, sec / L * 1e6, layer * L / sec / 1e9,
+                  100.0 * layer * L / sec / copy_bw, 1.0 / (sec + fixed_us * 1e-6));
+    };
+    report("chain", TimeGraph(s, repeat, [&] {
+             for (int l = 0; l < L; ++l)
+               for (size_t k = 0, off = 0; k < kern.size(); off += kern[k], ++k)
+                 CK(llama::kernels::LaunchReadStream(buf + layer * l + off, kern[k] / 16, t, sink, s));
+           }));
+    report("layer", TimeGraph(s, repeat, [&] {
+             for (int l = 0; l < L; ++l)
+               CK(llama::kernels::LaunchReadStream(buf + layer * l, layer / 16, t, sink, s));
+           }));
+    report("flat", TimeGraph(s, repeat, [&] {
+             CK(llama::kernels::LaunchReadStream(buf, layer * L / 16, t, sink, s));
+           }));
+    // The persistent kernel, launched cooperatively (outside a graph: one launch per step).
+    const cudaError_t probe = llama::kernels::LaunchReadPhases(dp, dn, 1, t, barrier, sink, s);
+    if (probe != cudaSuccess) {
+      std::printf("%-12s %-7s %s\n", c.c_str(), "phases", cudaGetErrorString(probe));
+      cudaGetLastError();
+      continue;
+    }
+    std::vector<double> ts;
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    for (int r = 0; r < repeat + 2; ++r) {
+      CK(cudaMemsetAsync(barrier, 0, 4, s));
+      CK(cudaEventRecord(e0, s));
+      CK(llama::kernels::LaunchReadPhases(dp, dn, static_cast<int>(hp.size()), t, barrier, sink, s));
+      CK(cudaEventRecord(e1, s));
+      CK(cudaEventSynchronize(e1));
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, e0, e1));
+      if (r >= 2) ts.push_back(ms * 1e-3);
+    }
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    report("phases", llama::bench::Median(ts));
+  }
+  CK(cudaDeviceSynchronize());
+  return 0;
+}
+
+}  // namespace
+#endif
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+#ifdef LLAMA_HAVE_CUDA
+  return Main();
+#else
+  std::fprintf(stderr, "sol_bench needs a CUDA build\n");
+  return 1;
+#endif
+}

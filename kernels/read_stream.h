@@ -1,0 +1,38 @@
+// Read-only streaming kernels: the speed of light of a memory-bound decode step, for the
+// sol_bench tool (engine/tools/sol_bench_main.cc). They read bytes the way the warp GEMV
+// does (16-byte evict-first loads, each warp a contiguous run, a set of `unroll` loads in
+// flight per lane, the first set issued before the PDL wait) and do nothing with them but
+// an XOR, so their time is what streaming those bytes costs with no arithmetic, staging or
+// atomics: the floor under any GEMV chain with the same kernel boundaries.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace llama::kernels {
+
+struct ReadStreamTuning {
+  int blocks_per_sm = 2;   // grid = blocks_per_sm x SMs blocks of 256 threads
+  int unroll = 4;          // 16-byte loads per lane in flight: 4 or 8
+  bool pre_wait = true;    // the first set of loads issued before the PDL wait
+  bool wait = true;        // false: no PDL wait at all (kernels of a chain fully independent)
+  bool xor_into_sink = false;  // tests: every word read XORed into *sink (else sink untouched)
+};
+
+// Reads bytes [0, n16 * 16) of `p` (16-byte aligned, n16 % 32 == 0: whole 512-byte lines).
+// With t.xor_into_sink every 32-bit word read is XORed into *sink (one atomic per warp), so a
+// test can check that each word was read once; otherwise *sink is written only if a warp's
+// XOR is one value the bench's data never gives: the loads stay, with no traffic at the end.
+cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& t, uint32_t* sink,
+                             cudaStream_t stream);
+
+// Phases of a persistent read kernel: `phases` runs, run i reading bytes [0, n16[i] * 16) of
+// ptr[i] (n16[i] % 32 == 0; words XORed into *sink as above), separated by software grid barriers (every block of the grid resident: launched
+// cooperatively); before a barrier each block issues its first set of loads of the next run.
+// `barrier` is one zeroed word; ptr and n16 are device arrays of `phases` entries.
+cudaError_t LaunchReadPhases(const void* const* ptr, const size_t* n16, int phases, const ReadStreamTuning& t,
+                             uint32_t* barrier, uint32_t* sink, cudaStream_t stream);
+
+}  // namespace llama::kernels
