@@ -51,15 +51,6 @@ ABSL_FLAG(std::string, variants, "split;warp:16;warpnp:16",
 #ifdef LLAMA_HAVE_CUDA
 namespace {
 
-#define CK(x)                                                                      \
-  do {                                                                             \
-    cudaError_t e_ = (x);                                                          \
-    if (e_ != cudaSuccess) {                                                       \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                \
-    }                                                                              \
-  } while (0)
-
 template <typename T>
 T* Upload(const std::vector<T>& v) {
   T* p = nullptr;
@@ -176,9 +167,6 @@ int Main() {
   for (size_t b : proj_bytes) layer_bytes += b;
   cudaStream_t s;
   CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
   auto input = [&](const Proj& p) {
     GemvInput in;
     in.kind = p.kind;
@@ -222,20 +210,11 @@ int Main() {
     SetGemvTuning(t);
     // Per projection alone (each copy once per repetition), then the whole layer sequence.
     for (size_t i = 0; i <= projs.size(); ++i) {
-      std::vector<double> us;
-      for (int r = 0; r < absl::GetFlag(FLAGS_repeat) + 2; ++r) {
-        CK(cudaEventRecord(e0, s));
+      const double t_us = 1e6 / copies * llama::bench::MedianSeconds(s, absl::GetFlag(FLAGS_repeat), [] {}, [&] {
         for (int c = 0; c < copies; ++c)
           for (size_t j = 0; j < projs.size(); ++j)
-            if (i == projs.size() || i == j)
-              CK(LaunchGptqGemv(layers[c][j], input(projs[j]), d_out, 22016, M, s));
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        if (r >= 2) us.push_back(ms * 1e3f / copies);
-      }
-      const double t_us = llama::bench::Median(us);
+            if (i == projs.size() || i == j) CK(LaunchGptqGemv(layers[c][j], input(projs[j]), d_out, 22016, M, s));
+      });
       const double bytes = i == projs.size() ? layer_bytes : proj_bytes[i];
       std::printf("%-22s %-24s %10.2f %10.0f %7.1f%%\n", v.c_str(), i == projs.size() ? "layer (4 GEMVs)" : projs[i].name,
                   t_us, bytes / (t_us * 1e-6) / 1e9, 100.0 * bytes / (t_us * 1e-6) / copy_bw);

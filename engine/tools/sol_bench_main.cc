@@ -44,15 +44,6 @@ ABSL_FLAG(int, repeat, 20, "timed replays (median)");
 #ifdef LLAMA_HAVE_CUDA
 namespace {
 
-#define CK(x)                                                                                      \
-  do {                                                                                             \
-    cudaError_t e_ = (x);                                                                          \
-    if (e_ != cudaSuccess) {                                                                       \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));     \
-      std::exit(1);                                                                                \
-    }                                                                                              \
-  } while (0)
-
 // Bytes of one projection: 4-bit weights and fp16 scales (zero points all equal: none read).
 size_t ProjBytes(size_t K, size_t N, size_t G) { return K * N / 2 + K / G * N * 2; }
 
@@ -65,24 +56,10 @@ double TimeGraph(cudaStream_t s, int repeat, F&& launches) {
   CK(cudaStreamEndCapture(s, &graph));
   cudaGraphExec_t exec = nullptr;
   CK(cudaGraphInstantiate(&exec, graph, 0));
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  std::vector<double> t;
-  for (int r = 0; r < repeat + 2; ++r) {
-    CK(cudaEventRecord(e0, s));
-    CK(cudaGraphLaunch(exec, s));
-    CK(cudaEventRecord(e1, s));
-    CK(cudaEventSynchronize(e1));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    if (r >= 2) t.push_back(ms * 1e-3);
-  }
-  CK(cudaEventDestroy(e0));
-  CK(cudaEventDestroy(e1));
+  const double t = llama::bench::MedianSeconds(s, repeat, [] {}, [&] { CK(cudaGraphLaunch(exec, s)); });
   CK(cudaGraphExecDestroy(exec));
   CK(cudaGraphDestroy(graph));
-  return llama::bench::Median(t);
+  return t;
 }
 
 int Main() {
@@ -163,23 +140,12 @@ int Main() {
       cudaGetLastError();
       continue;
     }
-    std::vector<double> ts;
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    for (int r = 0; r < repeat + 2; ++r) {
-      CK(cudaMemsetAsync(barrier, 0, 4, s));
-      CK(cudaEventRecord(e0, s));
-      CK(llama::kernels::LaunchReadPhases(dp, dn, static_cast<int>(hp.size()), t, barrier, sink, s));
-      CK(cudaEventRecord(e1, s));
-      CK(cudaEventSynchronize(e1));
-      float ms = 0;
-      CK(cudaEventElapsedTime(&ms, e0, e1));
-      if (r >= 2) ts.push_back(ms * 1e-3);
-    }
-    CK(cudaEventDestroy(e0));
-    CK(cudaEventDestroy(e1));
-    report("phases", llama::bench::Median(ts));
+    report("phases", llama::bench::MedianSeconds(
+                         s, repeat, [&] { CK(cudaMemsetAsync(barrier, 0, 4, s)); },
+                         [&] {
+                           CK(llama::kernels::LaunchReadPhases(dp, dn, static_cast<int>(hp.size()), t, barrier, sink,
+                                                               s));
+                         }));
   }
   CK(cudaDeviceSynchronize());
   return 0;
