@@ -248,12 +248,13 @@ cudaError_t Gemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, 
 }  // namespace
 
 cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, int warp_target_blocks) {
   if (w.K % 8 != 0 || w.N % 4 != 0 || M < 1 || M > kGemvMaxRows || w.num_segments < 1 ||
       w.num_segments > kMaxSegments)
     return cudaErrorInvalidValue;
   if (in.kind == GemvSource::kRmsNorm && w.K % 4 != 0) return cudaErrorInvalidValue;
-  const GemvTuning tuning = GetGemvTuning();
+  GemvTuning tuning = GetGemvTuning();
+  if (warp_target_blocks > 0) tuning.warp_target_blocks = warp_target_blocks;
   if (tuning.warp && M == 1) {
     const cudaError_t warp = LaunchGptqGemvWarp(w, in, out, tuning, stream);
     if (warp != cudaErrorNotSupported) return warp;

@@ -77,8 +77,10 @@ struct GemvInput {
   float* xsum = nullptr;
 };
 
+// warp_target_blocks > 0: this launch's warp GEMV aims its K units at that many blocks
+// instead of GemvTuning::warp_target_blocks (one projection sized apart from the others).
 cudaError_t LaunchGptqGemv(const GptqMatrix& w, const GemvInput& in, float* out, int ldo, int M,
-                           cudaStream_t stream);
+                           cudaStream_t stream, int warp_target_blocks = 0);
 
 // Decode GEMV kernel choice (process-wide, like SetProgrammaticLaunch). With `stream` on, a
 // tensor-core-layout matrix with M <= kGemvStreamMaxRows runs the streaming GEMV

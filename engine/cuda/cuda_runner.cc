@@ -53,7 +53,7 @@ absl::Status CudaRunner::Materialize(const Act& a, int rows) {
 // CudaOptions::prefill_weights), cuBLAS (beta = 1 accumulates), writing fp16 to `out_half`
 // (same layout, no accumulation) instead of `out` when given.
 absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out,
-                                int rows, bool accumulate, __half* out_half) {
+                                int rows, bool accumulate, __half* out_half, int gemv_target_blocks) {
   bool fuse = rows <= kernels::kGemvMaxRows;
   for (const DeviceProjection& p : parts) fuse = fuse && p.quantized;
   kernels::GemvInput in = act.in;
@@ -66,7 +66,9 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
   if (rows <= kernels::kGemvMaxRows) {
     for (const DeviceProjection& p : parts) {
       RETURN_IF_ERROR(p.quantized
-                          ? Check(kernels::LaunchGptqGemv(p.gptq, in, out + p.col, ld_out, rows, stream_), "gptq gemv")
+                          ? Check(kernels::LaunchGptqGemv(p.gptq, in, out + p.col, ld_out, rows, stream_,
+                                                          gemv_target_blocks),
+                                  "gptq gemv")
                           : Check(kernels::LaunchDenseGemv(p.dense, p.K, p.N, in.x, in.ldx, out + p.col, ld_out, rows,
                                                            true, stream_),
                                   "dense gemv"));
@@ -159,7 +161,8 @@ absl::Status CudaRunner::Forward(const Batch& b) {
     // Attention block: x += o(attention(rope(qkv(rmsnorm(x))))).
     if (!(skip & 1))
       RETURN_IF_ERROR(
-          MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false, qkv_half));
+          MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false, qkv_half,
+                 copts_.qkv_gemv_target_blocks));
     Act attended = Half(attn_, heads_ * hd_);
     if (skip & 2) {
       // left out (diagnostic_skip_ops)

@@ -102,7 +102,7 @@ class CudaRunner final : public ModelRunner {
  private:
   absl::Status Forward(const Batch& b);
   absl::Status MatMul(const std::vector<DeviceProjection>& parts, const Act& act, float* out, int ld_out, int rows,
-                      bool accumulate, __half* out_half = nullptr);
+                      bool accumulate, __half* out_half = nullptr, int gemv_target_blocks = 0);
   absl::Status Materialize(const Act& act, int rows);
   absl::Status SetUpPrefillWeights();
   absl::Status KeepPrefillWeights();

@@ -259,6 +259,39 @@ TEST(GptqGemvUniformZerosTest, MatchesLoadedZeros) {
   }
 }
 
+// A K-unit target for one launch (LaunchGptqGemv's warp_target_blocks; the runner sizes the
+// q|k|v GEMV apart with CudaOptions::qkv_gemv_target_blocks) changes only how K is cut:
+// 32-, 16- and 6-block units give the same output up to the atomics' order, and the host's.
+TEST(GptqGemvTargetBlocksTest, LaunchTargetCutsKConsistently) {
+  SKIP_WITHOUT_CUDA();
+  const int K = 4096, N = 12288;
+  const HostGptq h = RandomGptq(K, N, 128, false);
+  DeviceGptq d(h);
+  ASSERT_TRUE(d.UseMma(h));
+  const std::vector<float> x = RoundToHalf(RandomFloats(K));
+  DeviceBuffer<__half> dx(ToHalf(x)), xfrag(K);
+  DeviceBuffer<float> xsum(K / 32);
+  ScopedTuning tuning(kernels::GemvTuning{false, 2, 8, false, true, 32, false, true, 0, 2, false, 7, true, false});
+  auto run = [&](int target) {
+    DeviceBuffer<float> out(static_cast<size_t>(N));
+    out.Zero();
+    kernels::GemvInput in;
+    in.x = dx.get();
+    in.ldx = K;
+    in.xfrag = xfrag.get();
+    in.xsum = xsum.get();
+    EXPECT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), N, 1, nullptr, target), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    return out.Download();
+  };
+  const std::vector<float> base = run(0);  // the tuning's target: 16-block units at 132 SMs
+  EXPECT_LT(RelError(base, Reference(h, x, 1)), 2e-3);
+  for (const int target : {1, 192, 1000}) {  // units of 32, 32 and 6 blocks
+    const std::vector<float> got = run(target);
+    EXPECT_LT(RelError(got, std::vector<double>(base.begin(), base.end())), 1e-5) << "target " << target;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, GptqMatmulTest,
     ::testing::Values(
