@@ -82,7 +82,7 @@ int Main() {
   uint32_t *sink = nullptr, *barrier = nullptr;
   CK(cudaMalloc(reinterpret_cast<void**>(&sink), 4));
   CK(cudaMalloc(reinterpret_cast<void**>(&barrier), 4));
-  // Phase tables of the persistent kernel.
+  // Every kernel of the step in order (the chain's launches; the persistent kernel's phases).
   std::vector<const void*> hp;
   std::vector<size_t> hn;
   for (int l = 0; l < L; ++l)
@@ -122,9 +122,7 @@ int Main() {
                   100.0 * layer * L / sec / copy_bw, 1.0 / (sec + fixed_us * 1e-6));
     };
     report("chain", TimeGraph(s, repeat, [&] {
-             for (int l = 0; l < L; ++l)
-               for (size_t k = 0, off = 0; k < kern.size(); off += kern[k], ++k)
-                 CK(llama::kernels::LaunchReadStream(buf + layer * l + off, kern[k] / 16, t, sink, s));
+             for (size_t i = 0; i < hp.size(); ++i) CK(llama::kernels::LaunchReadStream(hp[i], hn[i], t, sink, s));
            }));
     report("layer", TimeGraph(s, repeat, [&] {
              for (int l = 0; l < L; ++l)

@@ -148,6 +148,26 @@ struct ScopedTuning {
   ~ScopedTuning() { kernels::SetGemvTuning(kernels::GemvTuning{}); }
 };
 
+// One row of fp16 x through LaunchGptqGemv under the current tuning (the warp GEMV's scratch
+// given), into a zeroed output; warp_target_blocks as LaunchGptqGemv's.
+std::vector<float> OneRow(const kernels::GptqMatrix& m, const DeviceBuffer<__half>& x, const DeviceBuffer<__half>& xfrag,
+                          const DeviceBuffer<float>& xsum, int warp_target_blocks = 0) {
+  DeviceBuffer<float> out(static_cast<size_t>(m.N));
+  out.Zero();
+  kernels::GemvInput in;
+  in.x = x.get();
+  in.ldx = m.K;
+  in.xfrag = xfrag.get();
+  in.xsum = xsum.get();
+  EXPECT_EQ(kernels::LaunchGptqGemv(m, in, out.get(), m.N, 1, nullptr, warp_target_blocks), cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return out.Download();
+}
+// ||a - b|| / ||b|| between two device results.
+double RelTo(const std::vector<float>& a, const std::vector<float>& b) {
+  return RelError(a, std::vector<double>(b.begin(), b.end()));
+}
+
 struct Case {
   int K, N, G;
   bool act_order;
@@ -230,31 +250,19 @@ TEST(GptqGemvUniformZerosTest, MatchesLoadedZeros) {
       DeviceBuffer<float> xsum(c.K / 32);
       auto run = [&](kernels::GemvTuning t) {
         ScopedTuning tuning(t);
-        DeviceBuffer<float> out(static_cast<size_t>(c.N));
-        out.Zero();
-        kernels::GemvInput in;
-        in.x = dx.get();
-        in.ldx = c.K;
-        in.xfrag = xfrag.get();
-        in.xsum = xsum.get();
-        EXPECT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), c.N, 1, nullptr), cudaSuccess);
-        EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        return out.Download();
+        return OneRow(d.m, dx, xfrag, xsum);
       };
       // warp GEMV, units <= 32, one trip, group slots; then two trips, unit <= 5.
       kernels::GemvTuning loads{false, 2, 8, false, true, 32, false, true, 0, 2, false, 7, true, false};
       kernels::GemvTuning none = loads;
       none.warp_uniform_zeros = true;
-      auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
-        return RelError(a, std::vector<double>(b.begin(), b.end()));
-      };
       const std::vector<float> want = run(loads), got = run(none);
-      EXPECT_LT(same(got, want), 1e-5);
+      EXPECT_LT(RelTo(got, want), 1e-5);
       EXPECT_LT(RelError(got, Reference(h, x, 1)), 2e-3);
       loads.warp_kb = none.warp_kb = 5;
       loads.warp_one_trip = none.warp_one_trip = 0;
       loads.warp_packed_zeros = false;
-      EXPECT_LT(same(run(none), run(loads)), 1e-5) << "two trips, byte zeros";
+      EXPECT_LT(RelTo(run(none), run(loads)), 1e-5) << "two trips, byte zeros";
     }
   }
 }
@@ -272,24 +280,10 @@ TEST(GptqGemvTargetBlocksTest, LaunchTargetCutsKConsistently) {
   DeviceBuffer<__half> dx(ToHalf(x)), xfrag(K);
   DeviceBuffer<float> xsum(K / 32);
   ScopedTuning tuning(kernels::GemvTuning{false, 2, 8, false, true, 32, false, true, 0, 2, false, 7, true, false});
-  auto run = [&](int target) {
-    DeviceBuffer<float> out(static_cast<size_t>(N));
-    out.Zero();
-    kernels::GemvInput in;
-    in.x = dx.get();
-    in.ldx = K;
-    in.xfrag = xfrag.get();
-    in.xsum = xsum.get();
-    EXPECT_EQ(kernels::LaunchGptqGemv(d.m, in, out.get(), N, 1, nullptr, target), cudaSuccess);
-    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    return out.Download();
-  };
-  const std::vector<float> base = run(0);  // the tuning's target: 16-block units at 132 SMs
+  const std::vector<float> base = OneRow(d.m, dx, xfrag, xsum);  // the tuning's target: 16-block units at 132 SMs
   EXPECT_LT(RelError(base, Reference(h, x, 1)), 2e-3);
-  for (const int target : {1, 192, 1000}) {  // units of 32, 32 and 6 blocks
-    const std::vector<float> got = run(target);
-    EXPECT_LT(RelError(got, std::vector<double>(base.begin(), base.end())), 1e-5) << "target " << target;
-  }
+  for (const int target : {1, 192, 1000})  // units of 32, 32 and 6 blocks
+    EXPECT_LT(RelTo(OneRow(d.m, dx, xfrag, xsum, target), base), 1e-5) << "target " << target;
 }
 
 INSTANTIATE_TEST_SUITE_P(
