@@ -14,7 +14,7 @@ rm -rf .carry/bin .carry/bin.tar.xz .carry/lib .carry/lib-svc .carry/fixtures
 mkdir -p .carry/bin .carry/lib .carry/lib-svc
 for t in $TARGETS $SERVICE_TARGETS; do cp "$(find "$BUILD" -type f -name "$t" -perm -u+x | head -1)" .carry/bin/; done
 strip .carry/bin/*
-ldd .carry/bin/* | awk '$3 ~ /libabsl|libsentencepiece|libprotobuf/ {print $3}' | sort -u | xargs -I{} cp -L {} .carry/lib/
+ldd .carry/bin/* | awk '$3 ~ /libabsl|libsentencepiece|libprotobuf|libcupti/ {print $3}' | sort -u | xargs -I{} cp -L {} .carry/lib/
 # The service binaries also need gRPC, libcurl and their dependencies: every non-base Debian
 # library, kept apart (lib-svc/) so that only llamad / llamactl load them, not the
 # device's own python3 or tools.

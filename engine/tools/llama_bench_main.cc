@@ -12,6 +12,9 @@
 //   run-ahead, and one greedy request through the Scheduler (the service's decode path).
 // --ab "SET;SET": after the base figures, one runner per SET of --flag=value over the same
 // weights, on-device decode figures per set (A/B runs without reloading the checkpoint).
+// --timeline N: after the figures (and under each --ab set), N greedy steps at the short and
+// the long context recorded by CUPTI (kernel_timeline.h): per kernel its duration, how early
+// it started (PDL) and its share of the step's critical path, inside the replayed graphs.
 // --profile_step: runs one decode step between cudaProfilerStart/Stop with graphs off, for
 // `ncu --profile-from-start off` (the per-kernel breakdown).
 #include <algorithm>
@@ -38,6 +41,7 @@
 #include <cuda_runtime_api.h>
 
 #include "engine/cuda/cuda_runner.h"
+#include "engine/tools/kernel_timeline.h"
 #endif
 
 ABSL_FLAG(std::string, model, "", "checkpoint dir");
@@ -88,6 +92,9 @@ ABSL_FLAG(bool, phase_clock, false,
 ABSL_FLAG(uint32_t, skip_ops, 0,
           "DIAGNOSIS ONLY, outputs garbage: leave ops out of decode steps (1 qkv, 2 attention, 4 o, 8 gate|up, "
           "16 down, 32 lm_head) to time their cost inside the graph");
+ABSL_FLAG(int, timeline, 0,
+          "greedy steps per context recorded by CUPTI after the figures (and per --ab set): per-kernel "
+          "critical-path table (0: off)");
 ABSL_FLAG(bool, decode_only, false, "only the on-device greedy decode figures");
 ABSL_FLAG(bool, ab_prefill, false, "--ab sets report prefill tok/s and time to first token instead of decode");
 ABSL_FLAG(uint32_t, skip_prefill_ops, 0,
@@ -235,7 +242,9 @@ int Main() {
     std::fprintf(stderr, "llama_bench: %s\n", runner.status().ToString().c_str());
     return 1;
   }
-  if (absl::GetFlag(FLAGS_ab).empty()) weights->reset();  // --ab builds more runners from them
+  const int timeline_steps = absl::GetFlag(FLAGS_timeline);
+  // --ab and --timeline build more runners from them.
+  if (absl::GetFlag(FLAGS_ab).empty() && timeline_steps <= 0) weights->reset();
   ModelRunner& r = **runner;
   const int vocab = cfg.vocab_size;
   std::printf("model      %s\ndevice     %s\nloaded in  %.1f s, %.3f GB on the device\n", dir.c_str(),
@@ -340,6 +349,37 @@ int Main() {
     }
     return n / Median(t);
   };
+  // --timeline: a fresh runner per context, so that its graphs are instantiated while CUPTI
+  // records; a warm-up decode, then timeline_steps recorded steps.
+  auto timeline = [&]() {
+#ifdef LLAMA_HAVE_CUDA
+    if (timeline_steps <= 0 || *backend != Backend::kCuda) return;
+    for (const int ctx : {prompt_n, long_ctx}) {
+      if (ctx <= 0) continue;
+      bench::KernelTimeline tl;
+      if (!tl.status().ok()) {
+        std::printf("  timeline: %s\n", tl.status().ToString().c_str());
+        return;
+      }
+      auto rr = MakeRunner(*backend, *weights, opt);
+      check(rr.status());
+      std::mt19937 prompt_rng(1234 + ctx);
+      const auto p = RandomTokens(ctx, vocab, prompt_rng);
+      std::vector<int32_t> out(timeline_steps);
+      check((*rr)->Prefill(0, 0, p, absl::MakeSpan(logits)));
+      check((*rr)->DecodeGreedy(0, ctx, 3, absl::MakeSpan(out)));  // captures the graphs
+      check((*rr)->Prefill(0, 0, p, absl::MakeSpan(logits)));
+      tl.Clear();
+      const auto a = Clock::now();
+      check((*rr)->DecodeGreedy(0, ctx, 3, absl::MakeSpan(out)));
+      const double s = Seconds(a, Clock::now());
+      const auto spans = tl.Stop();
+      std::printf("  context %d: %.1f tok/s while recording\n%s", ctx, timeline_steps / s,
+                  bench::DescribeSteps(spans, "GreedyAdvance").c_str());
+    }
+    std::fflush(stdout);
+#endif
+  };
   if (const std::string ab = absl::GetFlag(FLAGS_ab); !ab.empty()) {
     // One runner per set over the same host weights; decode figures, or with --ab_prefill
     // prefill tok/s and time to first token.
@@ -374,6 +414,7 @@ int Main() {
       std::printf("%-72s %9.1f %6.1f%% %9.1f %6.1f%%\n%s%s", what.c_str(), d, roof(d, short_bytes), l,
                   roof(l, long_bytes), short_phases.c_str(), long_phases.c_str());
       std::fflush(stdout);
+      timeline();
     };
     line("(base)", r);
     for (const std::string& set : std::vector<std::string>(absl::StrSplit(ab, ';', absl::SkipEmpty()))) {
@@ -417,6 +458,7 @@ int Main() {
   if (long_ctx > 0)
     row(absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)), dec_long,
         long_bytes);
+  timeline();
   if (!decode_only) {
     // The service's path: one greedy request through the scheduler, streamed; tok/s from its
     // first chunk to its last. Needs the checkpoint's tokenizer; the runner moves into it.
