@@ -39,12 +39,15 @@ struct CudaOptions {
   int gemv_warp_kb = 32;
   bool gemv_rms_in_block = true;   // RMSNorm input computed per GEMV block instead of an input kernel
   int gemv_warp_target_blocks = 0; // warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)
-  // The q|k|v GEMV alone (0: as the others). An experiment, not measured yet: with fewer q|k|v
-  // blocks per SM (e.g. 2 x SMs) the decode-attention blocks that follow it could be resident
-  // before it ends (by register count, one attention block does not fit beside 3 GEMV
-  // blocks), so that their K/V copies leave the critical path (tests/bench/RESULTS.md,
-  // session 14: attention costs 7.0 us per layer in the replayed graph).
+  // The q|k|v GEMV alone (0: as the others). Measured, lost (tests/bench/RESULTS.md, session
+  // 15): fewer q|k|v blocks let attention start earlier but not end earlier; H200 `main`
+  // 717 -> 645 (2 x SMs) / 687 tok/s.
   int qkv_gemv_target_blocks = 0;
+  // One-row decode steps with attention in the cluster kernel apply the o projection inside
+  // it (kernels::AttnOProj) where o_proj allows (tensor-core layout, no act-order, one group
+  // per head): no o GEMV launch, no boundary between attention and o (session 15). 0: off;
+  // else the fewest splits per head (8 or 16: each block holds 1 / splits of its head's W_o).
+  int attention_oproj = 0;
   // Warp GEMV inputs in one round trip (kernels::GemvTuning::warp_one_trip): 0 never, 1 for
   // matrices without act-order, 2 for every matrix. With gemv_row_gather, 2 leaves only
   // act-order o_proj to it (+0.5% decode on an H200; alone, with act-order RMSNorm inputs,

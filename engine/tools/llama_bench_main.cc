@@ -42,6 +42,7 @@
 
 #include "engine/cuda/cuda_runner.h"
 #include "engine/tools/kernel_timeline.h"
+#include "kernels/attention.h"
 #endif
 
 ABSL_FLAG(std::string, model, "", "checkpoint dir");
@@ -78,6 +79,8 @@ ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units
 ABSL_FLAG(int, qkv_gemv_target_blocks, 0, "the q|k|v warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
+ABSL_FLAG(int, attention_oproj, 0,
+          "one-row decode steps: o_proj inside the cluster attention kernel, at least this many splits (0: off)");
 ABSL_FLAG(bool, prefill_half_outputs, true, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
 ABSL_FLAG(bool, split_attention_cluster, true, "that kernel's splits merged in a thread-block cluster");
 ABSL_FLAG(int, attn_long_splits, 12, "about this many splits of the split kernel past 1024 keys (0: 64-key splits)");
@@ -95,6 +98,9 @@ ABSL_FLAG(uint32_t, skip_ops, 0,
 ABSL_FLAG(int, timeline, 0,
           "greedy steps per context recorded by CUPTI after the figures (and per --ab set): per-kernel "
           "critical-path table (0: off)");
+ABSL_FLAG(bool, attn_clock, false,
+          "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
+          "printed after each decode figure for the last launch");
 ABSL_FLAG(bool, decode_only, false, "only the on-device greedy decode figures");
 ABSL_FLAG(bool, ab_prefill, false, "--ab sets report prefill tok/s and time to first token instead of decode");
 ABSL_FLAG(uint32_t, skip_prefill_ops, 0,
@@ -147,6 +153,8 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
                                                         const RunnerOptions& opt) {
 #ifdef LLAMA_HAVE_CUDA
   if (backend == Backend::kCuda) {
+    // Process-wide; the runner's graphs capture the kernel chosen when they are first run.
+    kernels::SetAttentionClock(absl::GetFlag(FLAGS_attn_clock));
     CudaOptions co;
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
     co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
@@ -172,6 +180,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_uniform_zeros = absl::GetFlag(FLAGS_gemv_uniform_zeros);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
+    co.attention_oproj = absl::GetFlag(FLAGS_attention_oproj);
     co.rope_split_attention = absl::GetFlag(FLAGS_rope_split_attention);
     co.attn_long_splits = absl::GetFlag(FLAGS_attn_long_splits);
     co.split_attention_cluster = absl::GetFlag(FLAGS_split_attention_cluster);
@@ -257,6 +266,31 @@ int Main() {
 #endif
   std::mt19937 rng(1234);
   std::vector<float> logits(vocab);
+  // --attn_clock: per point of the sampled blocks' path, the median over heads of the cycles
+  // since the previous point; then the wait-to-end time by %globaltimer.
+  auto attn_clock = [&]() {
+    std::string text;
+#ifdef LLAMA_HAVE_CUDA
+    if (!absl::GetFlag(FLAGS_attn_clock)) return text;
+    const std::vector<uint64_t> t = kernels::ReadAttentionClock();
+    const int slots = kernels::kAttnClockSlots;
+    static const char* kPoint[] = {"entry",  "pre-wait", "wait",    "zero",  "q rope", "kv in smem",
+                                   "scores", "softmax",  "p.v",     "merge start", "merged"};
+    std::vector<std::vector<double>> d(11);
+    std::vector<double> span;
+    for (size_t h = 0; h * slots < t.size(); ++h) {
+      const uint64_t* c = t.data() + h * slots;
+      if (c[0] == 0) continue;
+      for (int i = 1; i <= 10; ++i) d[i].push_back(static_cast<double>(c[i] - c[i - 1]));
+      span.push_back((static_cast<double>(c[12]) - static_cast<double>(c[11])) * 1e-3);
+    }
+    if (span.empty()) return text;
+    text = "  attention clock (cycles, median over heads):";
+    for (int i = 1; i <= 10; ++i) text += absl::StrFormat(" %s %.0f", kPoint[i], Median(d[i]));
+    text += absl::StrFormat("; wait to end %.2f us\n", Median(span));
+#endif
+    return text;
+  };
   auto check = [](const absl::Status& st) {
     if (!st.ok()) {
       std::fprintf(stderr, "llama_bench: %s\n", st.ToString().c_str());
@@ -408,7 +442,7 @@ int Main() {
         return;
       }
       const double d = time_decode(rr, prompt_n, new_n, kOnDevice);
-      const std::string short_phases = phases(rr, "short");
+      const std::string short_phases = phases(rr, "short") + attn_clock();
       const double l = long_ctx > 0 ? time_decode(rr, long_ctx, absl::GetFlag(FLAGS_long_new), kOnDevice) : 0;
       const std::string long_phases = long_ctx > 0 ? phases(rr, "long") : "";
       std::printf("%-72s %9.1f %6.1f%% %9.1f %6.1f%%\n%s%s", what.c_str(), d, roof(d, short_bytes), l,
