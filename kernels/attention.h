@@ -62,33 +62,12 @@ cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partia
 constexpr int kRopeAttnMaxSplits = 16;
 // The most keys the runner gives the cluster kernel: kRopeAttnMaxSplits splits of 64 keys.
 constexpr int kRopeAttnMaxKeys = kRopeAttnMaxSplits * 64;
-//
-// With `o` (LaunchRopeDecodeAttention's last argument) the kernel also applies the o
-// projection: out (fp16) is not written; instead o.out [rows, o.N] (fp32, the residual
-// stream) gets += attention(row) . W_o, atomically, where W_o [K = H*hd, N] is a 4-bit GPTQ
-// matrix in the tensor-core layout (GptqMatrix::qtiles) without act-order and with one group
-// per head (group size hd). The cluster of (row, head) owns that head's hd rows of W_o; its
-// block of split r the columns [r N / splits, (r + 1) N / splits), copied to shared memory
-// before the PDL wait (kernels/attention_oproj.cuh). Requires hd % 64 == 0, N % (64 * splits)
-// == 0, and the slice (N / splits * hd / 2 bytes) within AttnOProjMaxSliceBytes.
-struct AttnOProj {
-  const uint32_t* qtiles = nullptr;  // RepackGptqForMma layout of W_o
-  const __half* scales = nullptr;    // [H, N]
-  const uint8_t* zeros = nullptr;    // [H, N] real zero points 0..16, read when uniform_zero < 0 and no zeros4
-  const uint8_t* zeros4 = nullptr;   // GptqMatrix::zeros4 (column pairs per byte) + zeros4_offset
-  int zeros4_offset = 0;
-  int uniform_zero = -1;             // every zero point, when equal
-  int K = 0, N = 0;
-  float* out = nullptr;
-};
-constexpr size_t kAttnOProjMaxSliceBytes = 64 << 10;
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
-                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {},
-                                      const AttnOProj* o = nullptr);
+                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {});
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
-// Diagnosis: with `on`, later LaunchRopeDecodeAttention calls without `o` run a variant whose
+// Diagnosis: with `on`, later LaunchRopeDecodeAttention calls run a variant whose
 // block (split 0, head h < kAttnClockHeads, row 0) records clock64 at points 0..10 of its
 // path (entry, before / after the PDL wait, zeroing done, q rotated, K/V in shared memory,
 // scores, softmax statistics, P.V, merge start, end) and %globaltimer after the wait (11)
@@ -97,8 +76,6 @@ size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
 constexpr int kAttnClockHeads = 64, kAttnClockSlots = 16;
 void SetAttentionClock(bool on);
 std::vector<uint64_t> ReadAttentionClock();
-// Whether LaunchRopeDecodeAttention takes `o` for this shape and split count.
-bool AttnOProjFits(const AttnShape& shape, const AttnOProj& o, int splits);
 
 // The same step for any context (rows distinct sequences, splits * split_keys > every pos[m],
 // split_keys >= 1): RoPE, the K/V write at pos[m], then flash-decoding whose `splits` blocks

@@ -6,7 +6,6 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_common.cuh"
-#include "kernels/attention_oproj.cuh"
 #include "kernels/cluster_merge.cuh"
 #include "kernels/launch.h"
 #include "kernels/rope_attention_split.cuh"
@@ -16,19 +15,9 @@ namespace {
 
 using namespace rope_attn;
 
-__host__ __device__ inline size_t SmemBytes(int head_dim, int split_keys) {
-  return static_cast<size_t>(split_keys) * head_dim * 2 * sizeof(__half) + split_keys * sizeof(float) +
-         static_cast<size_t>(kWarps + 1) * head_dim * sizeof(float);
-}
-// Where the o projection's shared memory starts (16-byte aligned).
-__host__ __device__ inline size_t OProjSmemOffset(int head_dim, int split_keys) {
-  return (SmemBytes(head_dim, split_keys) + 15) / 16 * 16;
-}
-
 // grid (splits, H, rows), one cluster of `splits` blocks per (row, head), kThreads threads.
 // Dynamic shared memory: the split's K and V rows [split_keys][hd] fp16, its scores
-// [split_keys], the warps' P.V sums [kWarps][hd], the block's partial acc [hd]; kOProj: then,
-// 16-byte aligned, the o projection's (OProjSmem), and `o` applies it instead of writing out.
+// [split_keys], the warps' P.V sums [kWarps][hd], the block's partial acc [hd].
 // kClock (diagnosis, SetAttentionClock): block (split 0, h, row 0) records clock64 at 11
 // points into g_attn_clock[h] (and %globaltimer after the wait and at the end).
 __device__ unsigned long long g_attn_clock[kAttnClockHeads][kAttnClockSlots];
@@ -38,11 +27,11 @@ __device__ __forceinline__ unsigned long long GlobalTimer() {
   return t;
 }
 
-template <bool kOProj, bool kClock = false>
+template <bool kClock>
 __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
-    AttnShape s, int split_keys, bool positions_final, __half* __restrict__ out, ZeroSpans zero, AttnOProj o) {
+    AttnShape s, int split_keys, bool positions_final, __half* __restrict__ out, ZeroSpans zero) {
   AllowDependents();
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ float2 s_ml;
@@ -57,9 +46,6 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   float* p = reinterpret_cast<float*>(vs + S * hd);
   float* wacc = p + S;
   float* s_acc = wacc + kWarps * hd;
-  OProjSmem osm;
-  if constexpr (kOProj)
-    osm = OProjSmem::At(smem + OProjSmemOffset(hd, S), hd, o.N / gridDim.x);
 
   // The cached keys (positions before pos[m]) were written by earlier launches. When the
   // positions are final before this kernel starts (a replayed graph: the host and the last
@@ -83,7 +69,6 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
       }
     }
   }
-  if constexpr (kOProj) OProjStage<kThreads>(o, hd, h, split, gridDim.x, osm);
   ClockMark(clk, 1);
   WaitForPrerequisites();
   ClockMark(clk, 2);
@@ -108,12 +93,8 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   }
 
   ClockMark(clk, 9);
-  if constexpr (kOProj) {
-    OProjTail<kThreads>(&s_ml, s_acc, hd, o, m, split, gridDim.x, osm);
-  } else {
-    // The cluster's first block merges the partials from the others' shared memory.
-    MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
-  }
+  // The cluster's first block merges the partials from the others' shared memory.
+  MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
   ClockMark(clk, 10);
   if (clk && threadIdx.x == 0) clk[12] = GlobalTimer();
 }
@@ -122,51 +103,36 @@ bool g_clock_on = false;
 
 }  // namespace
 
-size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys) { return SmemBytes(head_dim, split_keys); }
-
-bool AttnOProjFits(const AttnShape& shape, const AttnOProj& o, int splits) {
-  const int hd = shape.head_dim;
-  return o.qtiles && o.scales && (o.uniform_zero >= 0 || o.zeros4 || o.zeros) && o.out && hd % 64 == 0 &&
-         o.K == shape.heads * hd && splits >= 1 && splits <= kRopeAttnMaxSplits && o.N > 0 &&
-         o.N % (64 * splits) == 0 && static_cast<size_t>(o.N / splits) * hd / 2 <= kAttnOProjMaxSliceBytes;
+size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys) {
+  return static_cast<size_t>(split_keys) * head_dim * 2 * sizeof(__half) + split_keys * sizeof(float) +
+         static_cast<size_t>(kWarps + 1) * head_dim * sizeof(float);
 }
 
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
-                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero,
-                                      const AttnOProj* o) {
+                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero) {
   if (rows <= 0) return cudaSuccess;
   const int tpr = shape.head_dim / 8;
   if (split_keys < 1 || split_keys > kAttnSplitKeys || splits < 1 || splits > kRopeAttnMaxSplits ||
       shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || tpr > 32 ||
       shape.heads % shape.kv_heads != 0)
     return cudaErrorInvalidValue;
-  if (o && !AttnOProjFits(shape, *o, splits)) return cudaErrorInvalidValue;
-  // Once per process and kernel: 16-block clusters are non-portable; the most shared memory.
-  auto attrs = [](auto kernel, size_t max_smem) {
+  // Once per process and instantiation: 16-block clusters are non-portable; the most shared memory.
+  auto attrs = [](auto kernel) {
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     if (e == cudaSuccess)
-      e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem));
+      e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(RopeDecodeAttentionSmemBytes(256, kAttnSplitKeys)));
     return e;
   };
-  const dim3 grid(splits, shape.heads, rows);
-  if (!o) {
-    static const cudaError_t plain = attrs(RopeDecodeAttentionKernel<false>, SmemBytes(256, kAttnSplitKeys));
-    if (plain != cudaSuccess) return plain;
-    static const cudaError_t clocked = attrs(RopeDecodeAttentionKernel<false, true>, SmemBytes(256, kAttnSplitKeys));
-    if (clocked != cudaSuccess) return clocked;
-    return LaunchClusters(g_clock_on ? RopeDecodeAttentionKernel<false, true> : RopeDecodeAttentionKernel<false>, grid, dim3(kThreads), SmemBytes(shape.head_dim, split_keys),
-                          stream, splits, qkv, ld_qkv, rope_table, k_cache, v_cache, slot, pos, shape, split_keys,
-                          positions_final, out, zero, AttnOProj{});
-  }
-  constexpr size_t kMaxOProjSmem = 200 << 10;
-  static const cudaError_t fused = attrs(RopeDecodeAttentionKernel<true>, kMaxOProjSmem);
-  if (fused != cudaSuccess) return fused;
-  const size_t smem = OProjSmemOffset(shape.head_dim, split_keys) + OProjSmem::Bytes(shape.head_dim, o->N / splits);
-  if (smem > kMaxOProjSmem) return cudaErrorInvalidValue;
-  return LaunchClusters(RopeDecodeAttentionKernel<true>, grid, dim3(kThreads), smem, stream, splits, qkv, ld_qkv,
-                        rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, out, zero, *o);
+  static const cudaError_t plain = attrs(RopeDecodeAttentionKernel<false>);
+  static const cudaError_t clocked = attrs(RopeDecodeAttentionKernel<true>);
+  if (plain != cudaSuccess || clocked != cudaSuccess) return plain != cudaSuccess ? plain : clocked;
+  return LaunchClusters(g_clock_on ? RopeDecodeAttentionKernel<true> : RopeDecodeAttentionKernel<false>,
+                        dim3(splits, shape.heads, rows), dim3(kThreads),
+                        RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys), stream, splits, qkv, ld_qkv,
+                        rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, out, zero);
 }
 
 void SetAttentionClock(bool on) { g_clock_on = on; }

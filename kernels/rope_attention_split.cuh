@@ -1,5 +1,5 @@
-// The split of one (row, head) in the cluster decode-attention kernels (rope_attention.cu,
-// rope_attention_oproj.cu): the copies of its cached K/V rows into shared memory and its
+// The split of one (row, head) in the cluster decode-attention kernel (rope_attention.cu):
+// the copies of its cached K/V rows into shared memory and its
 // partial (RoPE of q and of the new key, scores, softmax statistics, P.V). Included by .cu
 // files only.
 #pragma once

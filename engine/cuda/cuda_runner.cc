@@ -15,22 +15,6 @@ Act CudaRunner::Half(__half* x, int K) const {
   return a;
 }
 
-kernels::AttnOProj CudaRunner::OProjOf(const DeviceProjection& wo) const {
-  kernels::AttnOProj o;
-  const kernels::GptqMatrix& w = wo.gptq;
-  if (!wo.quantized || !w.qtiles || w.num_segments != 1 || w.seg[0].perm || w.group_rows != hd_) return o;
-  o.qtiles = w.qtiles;
-  o.scales = w.scales;
-  o.zeros = w.zeros;
-  o.zeros4 = w.zeros4;
-  o.zeros4_offset = w.zeros4_offset;
-  o.uniform_zero = w.uniform_zero;
-  o.K = w.K;
-  o.N = w.N;
-  o.out = x_;
-  return o;
-}
-
 Act CudaRunner::RmsNormed(const float* resid, const float* weight) const {
   Act a;
   a.in.kind = kernels::GemvSource::kRmsNorm;
@@ -180,10 +164,6 @@ absl::Status CudaRunner::Forward(const Batch& b) {
           MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false, qkv_half,
                  copts_.qkv_gemv_target_blocks));
     Act attended = Half(attn_, heads_ * hd_);
-    // One row through the cluster kernel: o_proj applied inside it where its layout allows.
-    kernels::AttnOProj oproj = OProjOf(layer.wo);
-    const bool o_inside = copts_.attention_oproj > 0 && cluster && M == 1 && !(skip & 6) &&
-                          kernels::AttnOProjFits(attn, oproj, b.splits);
     if (skip & 2) {
       // left out (diagnostic_skip_ops)
     } else if (fused) {
@@ -194,8 +174,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
       zero.n[1] = qkv_count;
       RETURN_IF_ERROR(Check(cluster ? kernels::LaunchRopeDecodeAttention(qkv, qkv_n_, rope_table_, KCache(l),
                                                                           VCache(l), d_slots_, d_pos_, attn, M, b.splits,
-                                                                          b.split_keys, b.graph, attn_, stream_, zero,
-                                                                          o_inside ? &oproj : nullptr)
+                                                                          b.split_keys, b.graph, attn_, stream_, zero)
                                     : kernels::LaunchRopeSplitAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
                                                                         d_slots_, d_pos_, attn, M, b.splits,
                                                                         b.split_keys, b.graph, part_ml_, part_acc_,
@@ -225,7 +204,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                               "decode attention"));
       }
     }
-    if (!(skip & 4) && !o_inside) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
+    if (!(skip & 4)) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
     // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).
     if (!(skip & 8))
       RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false,
@@ -272,11 +251,6 @@ void CudaRunner::PickSplits(int max_keys, Batch* b) const {
   int s = 1;
   while (s < need) s *= 2;
   b->splits = std::min(s, cap);
-  // o_proj inside attention (CudaOptions::attention_oproj): each of a head's blocks keeps
-  // 1 / splits of that head's W_o rows in shared memory, at least 8 splits (32 KB at 7B).
-  // Splits past max_ctx are empty ones.
-  if (copts_.attention_oproj > 0 && b->rows == 1 && RopeInAttention(*b) && b->split_keys <= 64)
-    b->splits = std::min(std::max(b->splits, copts_.attention_oproj), kernels::kRopeAttnMaxSplits);
 }
 
 absl::Status CudaRunner::UploadIo(int rows) {

@@ -43,11 +43,6 @@ struct CudaOptions {
   // 15): fewer q|k|v blocks let attention start earlier but not end earlier; H200 `main`
   // 717 -> 645 (2 x SMs) / 687 tok/s.
   int qkv_gemv_target_blocks = 0;
-  // One-row decode steps with attention in the cluster kernel apply the o projection inside
-  // it (kernels::AttnOProj) where o_proj allows (tensor-core layout, no act-order, one group
-  // per head): no o GEMV launch, no boundary between attention and o (session 15). 0: off;
-  // else the fewest splits per head (8 or 16: each block holds 1 / splits of its head's W_o).
-  int attention_oproj = 0;
   // Warp GEMV inputs in one round trip (kernels::GemvTuning::warp_one_trip): 0 never, 1 for
   // matrices without act-order, 2 for every matrix. With gemv_row_gather, 2 leaves only
   // act-order o_proj to it (+0.5% decode on an H200; alone, with act-order RMSNorm inputs,

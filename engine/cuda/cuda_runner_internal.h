@@ -108,9 +108,6 @@ class CudaRunner final : public ModelRunner {
   absl::Status KeepPrefillWeights();
   Act Half(__half* x, int K) const;
   Act RmsNormed(const float* resid, const float* weight) const;
-  // o_proj as the decode-attention kernel applies it (into x_); qtiles null where its layout
-  // does not allow (dense, AutoGPTQ layout, act-order, groups other than one per head).
-  kernels::AttnOProj OProjOf(const DeviceProjection& wo) const;
   void PickSplits(int max_keys, Batch* b) const;
   // Whether attention does RoPE and the K/V write itself in this step (decode-shaped rows of
   // distinct sequences; CudaOptions::fuse_rope_attention): Forward picks the kernel, PickSplits

@@ -79,8 +79,6 @@ ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units
 ABSL_FLAG(int, qkv_gemv_target_blocks, 0, "the q|k|v warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
-ABSL_FLAG(int, attention_oproj, 0,
-          "one-row decode steps: o_proj inside the cluster attention kernel, at least this many splits (0: off)");
 ABSL_FLAG(bool, prefill_half_outputs, true, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
 ABSL_FLAG(bool, split_attention_cluster, true, "that kernel's splits merged in a thread-block cluster");
 ABSL_FLAG(int, attn_long_splits, 12, "about this many splits of the split kernel past 1024 keys (0: 64-key splits)");
@@ -180,7 +178,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_uniform_zeros = absl::GetFlag(FLAGS_gemv_uniform_zeros);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
-    co.attention_oproj = absl::GetFlag(FLAGS_attention_oproj);
     co.rope_split_attention = absl::GetFlag(FLAGS_rope_split_attention);
     co.attn_long_splits = absl::GetFlag(FLAGS_attn_long_splits);
     co.split_attention_cluster = absl::GetFlag(FLAGS_split_attention_cluster);

@@ -13,7 +13,6 @@
 
 #include "kernels/attention.h"
 #include "kernels/flash_prefill.h"
-#include "kernels/gptq_matmul.h"
 #include "kernels/rope.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -287,76 +286,6 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
                                                  dpos.get(), in.as, in.rows, kernels::kRopeAttnMaxSplits + 1, 32, true,
                                                  out.get(), nullptr),
               cudaErrorInvalidValue);
-  }
-}
-
-// The o projection inside the cluster kernel (kernels::AttnOProj): its rows' residual plus
-// the kernel's own attention output (the plain kernel's, same bits) times a random 4-bit W_o
-// in float64, for the three kinds of zero points, 4 to 16 splits, positions read before and
-// after the PDL wait; shapes it cannot take are refused.
-TEST(RopeDecodeAttentionTest, OProjInsideMatchesOutputTimesWo) {
-  SKIP_WITHOUT_CUDA();
-  const Shape s{8, 8, 128, 512, 4};
-  const FusedStepInputs in(s);
-  const int K = s.H * s.hd, N = 1024;
-  std::uniform_int_distribution<uint32_t> bits;
-  std::vector<uint32_t> q(static_cast<size_t>(K / 8) * N);
-  for (auto& w : q) w = bits(Rng());
-  std::vector<uint32_t> tiles(q.size());
-  kernels::RepackGptqForMma(q.data(), K, N, tiles.data());
-  const std::vector<float> scales = RoundToHalf(RandomFloats(static_cast<size_t>(s.H) * N, 0.002f, 0.03f));
-  std::vector<uint8_t> zeros(scales.size()), zeros4(zeros.size() / 2);
-  std::uniform_int_distribution<int> zd(1, 16);
-  for (auto& z : zeros) z = static_cast<uint8_t>(zd(Rng()));
-  int z4_offset = 0;
-  ASSERT_TRUE(kernels::PackGptqZeros4(zeros.data(), zeros.size(), zeros4.data(), &z4_offset));
-  DeviceBuffer<uint32_t> dtiles(tiles);
-  DeviceBuffer<__half> dscales(ToHalf(scales));
-  DeviceBuffer<uint8_t> dzeros(zeros), dzeros4(zeros4);
-  const std::vector<float> resid = RandomFloats(static_cast<size_t>(in.rows) * N);
-  DeviceBuffer<float> out(resid);
-  for (const int zero_kind : {0, 1, 2}) {  // uniform 8, 8-bit, 4-bit zero points
-    kernels::AttnOProj o;
-    o.qtiles = dtiles.get();
-    o.scales = dscales.get();
-    o.K = K;
-    o.N = N;
-    o.out = out.get();
-    if (zero_kind == 0) o.uniform_zero = 8;
-    if (zero_kind == 1) o.zeros = dzeros.get();
-    if (zero_kind == 2) o.zeros4 = dzeros4.get(), o.zeros4_offset = z4_offset;
-    auto w = [&](int k, int n) {
-      const size_t at = static_cast<size_t>(k / s.hd) * N + n;
-      const int qv = (q[static_cast<size_t>(k / 8) * N + n] >> (4 * (k % 8))) & 15;
-      return static_cast<double>(scales[at]) * (qv - (zero_kind == 0 ? 8 : zeros[at]));
-    };
-    for (const auto& [split_keys, splits] : std::vector<std::pair<int, int>>{{32, 16}, {64, 8}, {128, 4}}) {
-      const std::vector<int32_t> pos = {0, 31, 32, std::min(split_keys * splits, s.max_ctx) - 1};
-      FusedStepBuffers b(in, pos, splits, 1000);
-      ASSERT_EQ(kernels::LaunchRopeDecodeAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
-                                                   in.dslot.get(), b.dpos.get(), in.as, in.rows, splits, split_keys,
-                                                   true, b.got_out.get(), nullptr, b.zero), cudaSuccess);
-      const auto x = FromHalf(b.got_out.Download());
-      std::vector<double> want(resid.begin(), resid.end());
-      for (int m = 0; m < in.rows; ++m)
-        for (int n = 0; n < N; ++n)
-          for (int k = 0; k < K; ++k) want[static_cast<size_t>(m) * N + n] += x[static_cast<size_t>(m) * K + k] * w(k, n);
-      for (const bool positions_final : {false, true}) {
-        out.Upload(resid);
-        ASSERT_EQ(kernels::LaunchRopeDecodeAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
-                                                     in.dslot.get(), b.dpos.get(), in.as, in.rows, splits, split_keys,
-                                                     positions_final, nullptr, nullptr, b.zero, &o), cudaSuccess);
-        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        EXPECT_LT(RelError(out.Download(), want), 1e-4)
-            << "zero points " << zero_kind << ", splits " << splits << " x " << split_keys << ", positions_final "
-            << positions_final;
-      }
-      ASSERT_TRUE(FromHalf(b.k.Download()) == FromHalf(b.k_ref.Download())) << "K cache differs from RoPE's";
-      ASSERT_TRUE(FromHalf(b.v.Download()) == FromHalf(b.v_ref.Download())) << "V cache differs from RoPE's";
-    }
-    // 3 splits do not divide N into 64-column runs; head_dim 8 is not a 64-row block.
-    EXPECT_FALSE(kernels::AttnOProjFits(in.as, o, 3));
-    EXPECT_FALSE(kernels::AttnOProjFits(kernels::AttnShape{8, 4, 8, 512}, o, 8));
   }
 }
 
