@@ -130,7 +130,9 @@ std::string DescribeSteps(const std::vector<KernelSpan>& kernels, absl::string_v
   steps.pop_back();  // the unfinished tail (empty when the record ends with a step)
   if (steps.empty()) return absl::StrCat("  timeline: no step ends with a kernel named *", step_end, "* (",
                                          kernels.size(), " kernels recorded)\n");
-  using Key = std::tuple<std::string, int, int, int, int>;  // name, grid x, y, z, cluster x
+  // name, grid x, y, z, cluster x, and the previous kernel's name and grid x (one kernel in
+  // two places of a step, e.g. o_proj and down_proj with the same grid, gets two rows).
+  using Key = std::tuple<std::string, int, int, int, int, std::string>;
   struct Agg {
     int order = 0, launches = 0, registers = 0, smem = 0, block = 0;
     std::vector<double> dur, lead, adds;
@@ -141,8 +143,10 @@ std::string DescribeSteps(const std::vector<KernelSpan>& kernels, absl::string_v
     const auto& st = steps[s];
     uint64_t prev_end = st.front()->start;  // the first kernel adds its whole duration
     double adds = 0;
+    std::string after = "(step start)";
     for (const KernelSpan* k : st) {
-      Agg& a = agg[Key{k->name, k->grid[0], k->grid[1], k->grid[2], k->cluster[0]}];
+      Agg& a = agg[Key{k->name, k->grid[0], k->grid[1], k->grid[2], k->cluster[0], after}];
+      after = absl::StrFormat("%s %d", k->name.substr(0, k->name.find('<')), k->grid[0]);
       if (a.launches == 0) a.order = static_cast<int>(agg.size());
       ++a.launches;
       a.registers = k->registers, a.smem = k->dynamic_smem, a.block = k->block[0] * k->block[1] * k->block[2];
@@ -165,8 +169,8 @@ std::string DescribeSteps(const std::vector<KernelSpan>& kernels, absl::string_v
   const double n = static_cast<double>(steps.size());
   std::string out = absl::StrFormat("  timeline of %d replayed steps (CUPTI, us; medians over launches)\n",
                                     static_cast<int>(steps.size()));
-  absl::StrAppendFormat(&out, "  %-58s %14s %4s %5s %4s %6s %7s %7s %7s %8s\n", "kernel", "grid", "clus", "thr", "reg",
-                        "smemKB", "dur", "lead", "adds", "adds/step");
+  absl::StrAppendFormat(&out, "  %-58s %14s %4s %5s %4s %6s %7s %7s %7s %8s  %s\n", "kernel", "grid", "clus", "thr",
+                        "reg", "smemKB", "dur", "lead", "adds", "adds/step", "launches/step, after");
   for (const auto& [order, kv] : rows) {
     const Key& k = kv->first;
     const Agg& a = kv->second;
@@ -174,10 +178,10 @@ std::string DescribeSteps(const std::vector<KernelSpan>& kernels, absl::string_v
     if (name.size() > 58) name = name.substr(0, 55) + "...";
     double sum = 0;
     for (double x : a.adds) sum += x;
-    absl::StrAppendFormat(&out, "  %-58s %14s %4d %5d %4d %6.1f %7.2f %7.2f %7.2f %8.1f  x%.0f\n", name,
+    absl::StrAppendFormat(&out, "  %-58s %14s %4d %5d %4d %6.1f %7.2f %7.2f %7.2f %8.1f  x%.0f after %s\n", name,
                           absl::StrFormat("%dx%dx%d", std::get<1>(k), std::get<2>(k), std::get<3>(k)), std::get<4>(k),
                           a.block, a.registers, a.smem / 1024.0, Median(a.dur), Median(a.lead), Median(a.adds),
-                          sum / n, a.launches / n);
+                          sum / n, a.launches / n, std::get<5>(k));
   }
   absl::StrAppendFormat(&out, "  step: first start to last end %.1f us, adds %.1f us, then %.2f us to the next step\n",
                         Median(step_us), Median(adds_us), gap_us.empty() ? 0.0 : Median(gap_us));

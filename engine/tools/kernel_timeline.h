@@ -43,8 +43,9 @@ class KernelTimeline {
 };
 
 // The steps in `kernels`, each ending with a kernel whose name contains `step_end` (the last
-// step counted whole is the last one that ends so): per kernel (name, grid, cluster), in
-// first-launch order, the launches per step and the medians over every launch of
+// step counted whole is the last one that ends so): per kernel (name, grid, cluster, and the
+// kernel before it: one kernel in two places of a layer gets two rows), in first-launch
+// order, the launches per step and the medians over every launch of
 //   dur: end - start;  lead: how long before its predecessor ended it started (PDL);
 //   adds: end - the predecessor's end, its share of the step's critical path.
 // Then the step: median first start to last end, the gap to the next step's first kernel,
