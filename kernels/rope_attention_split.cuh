@@ -1,7 +1,7 @@
 // The split of one (row, head) in the cluster decode-attention kernel (rope_attention.cu):
-// the copies of its cached K/V rows into shared memory and its
-// partial (RoPE of q and of the new key, scores, softmax statistics, P.V). Included by .cu
-// files only.
+// the copies of its cached K/V rows into shared memory and its partial (RoPE of q and of the
+// new key, scores, softmax statistics, P.V); ClockMark for the kernel's clocked variant.
+// Included by .cu files only.
 #pragma once
 
 #include <cfloat>
