@@ -67,12 +67,13 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
                                       const AttnShape& shape, int rows, int splits, int split_keys,
                                       bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {});
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
-// Diagnosis: with `on`, later LaunchRopeDecodeAttention calls run a variant whose
-// block (split 0, head h < kAttnClockHeads, row 0) records clock64 at points 0..10 of its
-// path (entry, before / after the PDL wait, zeroing done, q rotated, K/V in shared memory,
-// scores, softmax statistics, P.V, merge start, end) and %globaltimer after the wait (11)
-// and at the end (12); ReadAttentionClock: [kAttnClockHeads][kAttnClockSlots] of the last
-// launch (empty on error).
+// Diagnosis: with `on`, later LaunchRopeDecodeAttention calls run a variant whose blocks
+// (split, head h < kAttnClockHeads, row 0) record clock64 at points 0..10 of their path
+// (entry, before / after the PDL wait, zeroing done, q rotated, K/V in shared memory, scores,
+// softmax statistics, P.V, merge start, end), %globaltimer after the wait (11), at the end
+// (12) and at entry (13), the launch's splits (14) and whether the split holds the new key
+// (15). ReadAttentionClock: [kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots] as the
+// last launch left them (splits past its count are older; empty on error).
 constexpr int kAttnClockHeads = 64, kAttnClockSlots = 16;
 void SetAttentionClock(bool on);
 std::vector<uint64_t> ReadAttentionClock();

@@ -18,9 +18,9 @@ using namespace rope_attn;
 // grid (splits, H, rows), one cluster of `splits` blocks per (row, head), kThreads threads.
 // Dynamic shared memory: the split's K and V rows [split_keys][hd] fp16, its scores
 // [split_keys], the warps' P.V sums [kWarps][hd], the block's partial acc [hd].
-// kClock (diagnosis, SetAttentionClock): block (split 0, h, row 0) records clock64 at 11
-// points into g_attn_clock[h] (and %globaltimer after the wait and at the end).
-__device__ unsigned long long g_attn_clock[kAttnClockHeads][kAttnClockSlots];
+// kClock (diagnosis, SetAttentionClock): every block (split, h < kAttnClockHeads, row 0)
+// records into g_attn_clock[h][split] (attention.h says what).
+__device__ unsigned long long g_attn_clock[kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots];
 __device__ __forceinline__ unsigned long long GlobalTimer() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
@@ -36,8 +36,9 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ float2 s_ml;
   const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z;
-  unsigned long long* clk = kClock && split == 0 && m == 0 && h < kAttnClockHeads ? g_attn_clock[h] : nullptr;
+  unsigned long long* clk = kClock && m == 0 && h < kAttnClockHeads ? g_attn_clock[h][split] : nullptr;
   ClockMark(clk, 0);
+  if (clk && threadIdx.x == 0) clk[13] = GlobalTimer();
   const int hd = s.head_dim, S = split_keys, k0 = split * S;
   const int kvh = h / (s.heads / s.kv_heads);
   const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
@@ -96,7 +97,11 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   // The cluster's first block merges the partials from the others' shared memory.
   MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
   ClockMark(clk, 10);
-  if (clk && threadIdx.x == 0) clk[12] = GlobalTimer();
+  if (clk && threadIdx.x == 0) {
+    clk[12] = GlobalTimer();
+    clk[14] = gridDim.x;
+    clk[15] = k0 <= pos && pos < k0 + S;  // this split holds the new key
+  }
 }
 
 bool g_clock_on = false;
@@ -138,7 +143,7 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
 void SetAttentionClock(bool on) { g_clock_on = on; }
 
 std::vector<uint64_t> ReadAttentionClock() {
-  std::vector<uint64_t> t(static_cast<size_t>(kAttnClockHeads) * kAttnClockSlots, 0);
+  std::vector<uint64_t> t(static_cast<size_t>(kAttnClockHeads) * kRopeAttnMaxSplits * kAttnClockSlots, 0);
   if (cudaMemcpyFromSymbol(t.data(), g_attn_clock, t.size() * sizeof(uint64_t)) != cudaSuccess) t.clear();
   return t;
 }

@@ -270,21 +270,41 @@ int Main() {
 #ifdef LLAMA_HAVE_CUDA
     if (!absl::GetFlag(FLAGS_attn_clock)) return text;
     const std::vector<uint64_t> t = kernels::ReadAttentionClock();
-    const int slots = kernels::kAttnClockSlots;
+    const int slots = kernels::kAttnClockSlots, per_head = kernels::kRopeAttnMaxSplits * slots;
     static const char* kPoint[] = {"entry",  "pre-wait", "wait",    "zero",  "q rope", "kv in smem",
                                    "scores", "softmax",  "p.v",     "merge start", "merged"};
-    std::vector<std::vector<double>> d(11);
-    std::vector<double> span;
-    for (size_t h = 0; h * slots < t.size(); ++h) {
-      const uint64_t* c = t.data() + h * slots;
+    std::vector<std::vector<double>> d(11), entry(kernels::kRopeAttnMaxSplits), end(kernels::kRopeAttnMaxSplits);
+    std::vector<double> span, last_span;
+    int heads = 0, last_new_key = 0, splits = 0;
+    for (size_t h = 0; (h + 1) * per_head <= t.size(); ++h) {
+      const uint64_t* c = t.data() + h * per_head;  // split 0
       if (c[0] == 0) continue;
+      ++heads;
       for (int i = 1; i <= 10; ++i) d[i].push_back(static_cast<double>(c[i] - c[i - 1]));
       span.push_back((static_cast<double>(c[12]) - static_cast<double>(c[11])) * 1e-3);
+      // Every split of the launch, in us from the head's first release (%globaltimer).
+      splits = static_cast<int>(std::min<uint64_t>(c[14], kernels::kRopeAttnMaxSplits));
+      uint64_t first_release = UINT64_MAX, last_end = 0;
+      int last = 0;
+      for (int r = 0; r < splits; ++r) first_release = std::min(first_release, t[h * per_head + r * slots + 11]);
+      for (int r = 0; r < splits; ++r) {
+        const uint64_t* b = t.data() + h * per_head + r * slots;
+        entry[r].push_back((static_cast<double>(b[13]) - static_cast<double>(first_release)) * 1e-3);
+        end[r].push_back((static_cast<double>(b[12]) - static_cast<double>(first_release)) * 1e-3);
+        if (b[12] > last_end) last_end = b[12], last = r;
+      }
+      last_span.push_back((static_cast<double>(last_end) - static_cast<double>(first_release)) * 1e-3);
+      last_new_key += t[h * per_head + last * slots + 15] != 0;
     }
     if (span.empty()) return text;
-    text = "  attention clock (cycles, median over heads):";
+    text = "  attention clock, split 0 (cycles, median over heads):";
     for (int i = 1; i <= 10; ++i) text += absl::StrFormat(" %s %.0f", kPoint[i], Median(d[i]));
     text += absl::StrFormat("; wait to end %.2f us\n", Median(span));
+    text += absl::StrFormat("  attention blocks, us from the head's first release (median over %d heads), split: "
+                            "entry / end:", heads);
+    for (int r = 0; r < splits; ++r) text += absl::StrFormat(" %d: %.2f / %.2f", r, Median(entry[r]), Median(end[r]));
+    text += absl::StrFormat("; last block ends %.2f us after the release, the new key's split in %d of %d heads\n",
+                            Median(last_span), last_new_key, heads);
 #endif
     return text;
   };
