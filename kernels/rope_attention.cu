@@ -21,10 +21,12 @@ using namespace rope_attn;
 // kClock (diagnosis, SetAttentionClock): every block (split, h < kAttnClockHeads, row 0)
 // records into g_attn_clock[h][split] (attention.h says what).
 __device__ unsigned long long g_attn_clock[kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots];
-__device__ __forceinline__ unsigned long long GlobalTimer() {
+// Thread 0 of a sampled block records %globaltimer (ns, comparable across SMs) at slot i.
+__device__ __forceinline__ void TimerMark(unsigned long long* clk, int i) {
+  if (!clk || threadIdx.x != 0) return;
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
+  clk[i] = t;
 }
 
 template <bool kClock>
@@ -38,7 +40,7 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z;
   unsigned long long* clk = kClock && m == 0 && h < kAttnClockHeads ? g_attn_clock[h][split] : nullptr;
   ClockMark(clk, 0);
-  if (clk && threadIdx.x == 0) clk[13] = GlobalTimer();
+  TimerMark(clk, 13);
   const int hd = s.head_dim, S = split_keys, k0 = split * S;
   const int kvh = h / (s.heads / s.kv_heads);
   const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
@@ -73,7 +75,7 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   ClockMark(clk, 1);
   WaitForPrerequisites();
   ClockMark(clk, 2);
-  if (clk && threadIdx.x == 0) clk[11] = GlobalTimer();
+  TimerMark(clk, 11);
   ZeroByGrid(zero.p[0], zero.n[0]);
   ZeroByGrid(zero.p[1], zero.n[1]);
   ClockMark(clk, 3);
@@ -97,8 +99,8 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   // The cluster's first block merges the partials from the others' shared memory.
   MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
   ClockMark(clk, 10);
+  TimerMark(clk, 12);
   if (clk && threadIdx.x == 0) {
-    clk[12] = GlobalTimer();
     clk[14] = gridDim.x;
     clk[15] = k0 <= pos && pos < k0 + S;  // this split holds the new key
   }

@@ -157,8 +157,7 @@ std::string DescribeSteps(const std::vector<KernelSpan>& kernels, absl::string_v
       adds += add;
       prev_end = std::max(prev_end, k->end);
     }
-    uint64_t last = 0;
-    for (const KernelSpan* k : st) last = std::max(last, k->end);
+    const uint64_t last = prev_end;  // the step's last end
     step_us.push_back((last - st.front()->start) * 1e-3);
     adds_us.push_back(adds);
     if (s + 1 < steps.size()) gap_us.push_back((static_cast<double>(steps[s + 1].front()->start) - last) * 1e-3);
