@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Compares the PTX of one kernel file between a git revision and the working tree, kernel by
+# kernel, on the development machine (no GPU needed): the check that a change left a default
+# kernel's code as it was (the warp GEMV's speed depends on the exact shape of its loop:
+# tests/bench/RESULTS.md, session 16).
+#   deploy/gpu/ptx_diff.sh REV kernels/gptq_gemv_warp.cu [name-regex]
+# Prints, per .entry present on both sides (and matching name-regex), "same" or "DIFF" with
+# the number of changed lines, then the entries found on one side only (a new template
+# parameter renames a kernel: compare those bodies by hand). Anonymous-namespace and
+# internal-linkage hashes and branch-label numbers are normalized away. Exit 0 when every
+# common entry is the same, 1 otherwise.
+set -euo pipefail
+REV=${1:?revision}
+FILE=${2:?kernel .cu file}
+FILTER=${3:-.}
+NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+git archive "$REV" kernels | tar -x -C "$TMP"
+ptx() {  # root, output
+  "$NVCC" -I"$1" -O3 -DNDEBUG --generate-code=arch=compute_90,code=[compute_90,sm_90] -Xcompiler=-fPIC \
+    -std=c++17 -x cu -ptx "$1/$FILE" -o "$2"
+}
+ptx "$TMP" "$TMP/old.ptx"
+ptx "$PWD" "$TMP/new.ptx"
+python3 - "$TMP/old.ptx" "$TMP/new.ptx" "$FILTER" <<'EOF'
+import re, sys, difflib
+
+def entries(path):
+    text = re.sub(r'_GLOBAL__N__[0-9a-f_]+', 'ANON', open(path).read())
+    text = re.sub(r'_INTERNAL_[0-9a-f]+_', '_INTERNAL_', text)  # internal-linkage names hash the path
+    out = {}
+    for m in re.finditer(r'\.entry (\S+)\(', text):
+        body = text[m.start():text.find('\n}\n', m.start())]
+        out[m.group(1)] = re.sub(r'\$L__BB\d+_', '$L__BB_', body)
+    return out
+
+old, new, pattern = entries(sys.argv[1]), entries(sys.argv[2]), re.compile(sys.argv[3])
+changed = 0
+for name in sorted(set(old) & set(new)):
+    if not pattern.search(name):
+        continue
+    a, b = old[name].splitlines(), new[name].splitlines()
+    diff = [l for l in difflib.unified_diff(a, b, lineterm='', n=0) if l[:1] in '+-' and l[:3] not in ('+++', '---')]
+    changed += bool(diff)
+    print(('DIFF %d lines ' % len(diff) if diff else 'same ') + name)
+for side, names in (('only before', set(old) - set(new)), ('only now', set(new) - set(old))):
+    for name in sorted(n for n in names if pattern.search(n)):
+        print('%s: %s' % (side, name))
+sys.exit(1 if changed else 0)
+EOF
