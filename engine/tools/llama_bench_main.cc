@@ -294,19 +294,21 @@ int Main() {
       uint64_t first_release = UINT64_MAX, last_end = 0;
       int last = 0, last_merge = 0;
       for (int r = 0; r < splits; ++r) first_release = std::min(first_release, t[h * per_head + r * slots + 11]);
+      auto us_after_release = [&](uint64_t ns) {
+        return (static_cast<double>(ns) - static_cast<double>(first_release)) * 1e-3;
+      };
       for (int r = 0; r < splits; ++r) {
         const uint64_t* b = t.data() + h * per_head + r * slots;
-        entry[r].push_back((static_cast<double>(b[13]) - static_cast<double>(first_release)) * 1e-3);
-        end[r].push_back((static_cast<double>(b[12]) - static_cast<double>(first_release)) * 1e-3);
-        merge[r].push_back((static_cast<double>(b[11]) - static_cast<double>(first_release)) * 1e-3 +
-                           static_cast<double>(b[9] - b[2]) / cycles_per_us);
+        entry[r].push_back(us_after_release(b[13]));
+        end[r].push_back(us_after_release(b[12]));
+        merge[r].push_back(us_after_release(b[11]) + static_cast<double>(b[9] - b[2]) / cycles_per_us);
         if (b[4] > b[3] && b[4] - b[3] < 1000000)  // an empty split (past the keys) leaves older values
           qrope[r].push_back(static_cast<double>(b[4] - b[3]));
         if (b[12] > last_end) last_end = b[12], last = r;
         if (merge[r].back() > merge[last_merge].back()) last_merge = r;
       }
       ++last_to_merge[last_merge];
-      last_span.push_back((static_cast<double>(last_end) - static_cast<double>(first_release)) * 1e-3);
+      last_span.push_back(us_after_release(last_end));
       last_new_key += t[h * per_head + last * slots + 15] != 0;
     }
     if (span.empty()) return text;
