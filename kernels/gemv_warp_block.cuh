@@ -19,6 +19,10 @@ namespace llama::kernels::gemv {
 constexpr int kUnroll = 4;           // 64-row blocks (16-byte loads per lane) in flight per warp
 constexpr int kMaxUnitKb = 32;       // kb_per_unit <= 32 (2048 rows)
 constexpr int kMaxUnitGroups = 32;   // groups of one unit staged in shared memory (host checks)
+// g32 with group slots (GemvTuning::warp_g32_wide): each group's parameters packed in 8 bytes
+// instead of 16, so that a unit of up to 64 groups (2048 rows, as g64 / g128) fits the same
+// shared memory; the group sums always have room for it.
+constexpr int kMaxWideUnitGroups = 64;
 constexpr int kPrepPer = 4;          // consecutive x values per PrepareX thread
 constexpr int kPrepPerBlock = kThreads * kPrepPer;
 constexpr int kMaxStageChunks = kMaxUnitKb * 64 / kPrepPerBlock;  // row chunks of a unit per thread
@@ -76,7 +80,7 @@ __device__ __forceinline__ float GroupSum(float v, int lanes) {
 template <int G>
 __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                             int kb1, uint4 (*s_x)[kMaxUnitKb * 8],
-                                            float (*s_xsum)[kMaxUnitGroups], float* red, float* inv_rms) {
+                                            float (*s_xsum)[kMaxWideUnitGroups], float* red, float* inv_rms) {
   const int rows = (kb1 - kb0) * 64;
   BlockInvRms<1>(in, w.K, red, inv_rms);  // RMSNorm: the whole row's scale first
   const float inv = in.kind == GemvSource::kRmsNorm ? inv_rms[0] : 1.f;
@@ -95,18 +99,19 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
 
 // Shared memory of one GEMV block (static in GptqGemvWarpKernel, carved from the dynamic
 // buffer in the persistent kernel): per warp and group the (scale n0, scale n1 / 16,
-// 1024 + z n0, 1024 + 16 z n1) of its lane row; x of the unit per segment; group sums.
+// 1024 + z n0, 1024 + 16 z n1) of its lane row (packed: PackedPar); x of the unit per
+// segment; group sums.
 struct GemvWarpSmem {
   float4 (*par)[kMaxUnitGroups][8];  // [kWarps]
   uint4 (*x)[kMaxUnitKb * 8];        // [kMaxSegments]
   uint4* zero;                       // [2]: 32 zero bytes (GemvWarpBlock kSlots)
-  float (*xsum)[kMaxUnitGroups];     // [kMaxSegments]
+  float (*xsum)[kMaxWideUnitGroups];  // [kMaxSegments]
   float* red;                        // [kWarps]
   float* inv_rms;                    // [1]
   float* row = nullptr;              // kStageRowGather: [K] (dynamic shared memory, not in kBytes)
   static constexpr size_t kBytes = sizeof(float4) * kWarps * kMaxUnitGroups * 8 +
                                    sizeof(uint4) * (kMaxSegments * kMaxUnitKb * 8 + 2) +
-                                   sizeof(float) * (kMaxSegments * kMaxUnitGroups + kWarps + 4);
+                                   sizeof(float) * (kMaxSegments * kMaxWideUnitGroups + kWarps + 4);
   // Carves the arrays out of `base` (16-byte aligned, kBytes long).
   __device__ __forceinline__ static GemvWarpSmem At(unsigned char* base) {
     GemvWarpSmem s;
@@ -116,13 +121,26 @@ struct GemvWarpSmem {
     base += sizeof(uint4) * kMaxSegments * kMaxUnitKb * 8;
     s.zero = reinterpret_cast<uint4*>(base);
     base += sizeof(uint4) * 2;
-    s.xsum = reinterpret_cast<float(*)[kMaxUnitGroups]>(base);
-    base += sizeof(float) * kMaxSegments * kMaxUnitGroups;
+    s.xsum = reinterpret_cast<float(*)[kMaxWideUnitGroups]>(base);
+    base += sizeof(float) * kMaxSegments * kMaxWideUnitGroups;
     s.red = reinterpret_cast<float*>(base);
     s.inv_rms = s.red + kWarps;
     return s;
   }
 };
+
+// A group's (s n0, s n1 / 16, 1024 + z n0, 1024 + 16 z n1) in 8 bytes: (s n0, s n1) and
+// (1024 + z n0, 1024 + 16 z n1) as half2 (the zero terms are integers <= 1280: exact); the
+// unpacked values are the same floats as the float4's.
+__device__ __forceinline__ uint2 PackPar(__half2 s, float z0, float z1) {
+  const __half2 z = __floats2half2_rn(z0, z1);
+  return make_uint2(*reinterpret_cast<const uint32_t*>(&s), *reinterpret_cast<const uint32_t*>(&z));
+}
+__device__ __forceinline__ float4 UnpackPar(uint2 v) {
+  const float2 s = __half22float2(*reinterpret_cast<const __half2*>(&v.x));
+  const float2 z = __half22float2(*reinterpret_cast<const __half2*>(&v.y));
+  return make_float4(s.x, s.y * (1.f / 16.f), z.x, z.y);
+}
 
 // StageDirect in one round trip (GemvTuning::warp_one_trip; the block's columns in one
 // segment): the unit's input values (act-order gathered through idx, loaded before the wait,
@@ -276,6 +294,8 @@ enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2 };
 template <int G, int kStage = kStageTwoTrip, bool kSlots = false>
 struct GemvWarpBlock {
   static constexpr bool kOneTrip = kStage == kStageOneTrip;
+  // Packed group parameters (PackPar), units of up to kMaxWideUnitGroups groups.
+  static constexpr bool kPacked = kSlots && G == 32;
   uint4 cur[kUnroll];
   int idx[kMaxStageChunks][kPrepPer];  // kOneTrip, act-order: x rows of the rows this thread stages
   const uint4* q = nullptr;
@@ -328,7 +348,8 @@ struct GemvWarpBlock {
   // group per pass, and every pass's loads are issued before any is used: one round trip
   // (a loop that stored each load before the next took one per pass: up to 8 with g32).
   __device__ __forceinline__ void StageParams(const GptqMatrix& w, float4 (*par)[8]) const {
-    constexpr int kUnitGroups = kMaxUnitKb * 64 / G < kMaxUnitGroups ? kMaxUnitKb * 64 / G : kMaxUnitGroups;
+    constexpr int kMaxGroups = kPacked ? kMaxWideUnitGroups : kMaxUnitGroups;
+    constexpr int kUnitGroups = kMaxUnitKb * 64 / G < kMaxGroups ? kMaxUnitKb * 64 / G : kMaxGroups;
     constexpr int kPasses = kUnitGroups * 8 / 64;
     const int lane = threadIdx.x & 31;
     uint32_t s0[kPasses], s1[kPasses];
@@ -364,6 +385,15 @@ struct GemvWarpBlock {
     for (int p = 0; p < kPasses; ++p) {
       const int i = 2 * (lane + 32 * p), gi = i >> 3, r = i & 7;
       if (!active || i >= n_groups * 8) continue;
+      if constexpr (kPacked) {
+        uint2(*packed)[8] = reinterpret_cast<uint2(*)[8]>(par);
+        const __half2 a = AsHalf2(s0[p]), b = AsHalf2(s1[p]);
+        packed[gi][r] = PackPar(__halves2half2(__low2half(a), __low2half(b)), 1024.f + (z0[p] & 0xFF),
+                                1024.f + 16.f * (z1[p] & 0xFF));
+        packed[gi][r + 1] = PackPar(__halves2half2(__high2half(a), __high2half(b)), 1024.f + (z0[p] >> 8),
+                                    1024.f + 16.f * (z1[p] >> 8));
+        continue;
+      }
       const float2 a = __half22float2(AsHalf2(s0[p])), b = __half22float2(AsHalf2(s1[p]));
       par[gi][r] = make_float4(a.x, b.x * (1.f / 16.f), 1024.f + (z0[p] & 0xFF), 1024.f + 16.f * (z1[p] & 0xFF));
       par[gi][r + 1] = make_float4(a.y, b.y * (1.f / 16.f), 1024.f + (z0[p] >> 8), 1024.f + 16.f * (z1[p] >> 8));
@@ -473,7 +503,8 @@ struct GemvWarpBlock {
       for (int j = 0; j < 2; ++j) {
         const int gi = base + 2 * t + j;
         if (gi < n_groups) {
-          const float4 p = sm.par[warp][gi][g];
+          const float4 p = kPacked ? UnpackPar(reinterpret_cast<const uint2(*)[8]>(sm.par[warp])[gi][g])
+                                   : sm.par[warp][gi][g];
           const float xsum = sm.xsum[si][gi];
           acc0 = fmaf(p.x, c[0][j] + c[1][j] - p.z * xsum, acc0);
           acc1 = fmaf(p.y, c[0][2 + j] + c[1][2 + j] - p.w * xsum, acc1);

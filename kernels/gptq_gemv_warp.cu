@@ -89,11 +89,12 @@ WarpKernelFn WarpKernel(int group_rows, int stage, bool slots) {
 }
 
 // The matrix and a K unit of kb_per_unit 64-row blocks suit the warp GEMV (scratch aside).
-bool UnitFits(const GptqMatrix& w, int kb_per_unit) {
+// wide: g32 units of up to kMaxWideUnitGroups groups (packed parameters, group slots only).
+bool UnitFits(const GptqMatrix& w, int kb_per_unit, bool wide = false) {
   const int G = w.group_rows;
   if (!w.qtiles || (G != 32 && G != 64 && G != 128) || w.K % G != 0) return false;
   return kb_per_unit >= 1 && kb_per_unit <= kMaxUnitKb && kb_per_unit * 64 % G == 0 &&
-         kb_per_unit * 64 / G <= kMaxUnitGroups;
+         kb_per_unit * 64 / G <= (wide && G == 32 ? kMaxWideUnitGroups : kMaxUnitGroups);
 }
 }  // namespace
 
@@ -106,14 +107,15 @@ namespace {
 // most max_kb) that give `target` blocks (0: 13 x SMs / 5, about 2.6 per SM; measured on an
 // H200 against 2 x SMs - 16 with units of at most 16: +3.5% decode, it takes gate|up to
 // 32-block units), else the most units. Equal units: a short last unit idles its SMs.
-int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target) {
+int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target, bool wide) {
   const int sms = SmCount() > 0 ? SmCount() : 132;
   const int tile_blocks = (w.N / 16 + kWarps - 1) / kWarps, kb_count = w.K / 64;
   const int align = w.group_rows > 64 ? w.group_rows / 64 : 1;
   int pick = 0;
   for (int ksplit = 1; ksplit <= kb_count; ++ksplit) {
     const int kb = ((kb_count + ksplit - 1) / ksplit + align - 1) / align * align;
-    if (kb > max_kb || !GptqGemvWarpFits(w, in, 1, kb)) continue;
+    if (kb > max_kb || !GptqGemvWarpFits(w, in, 1, kb) && !(wide && in.xfrag && in.xsum && UnitFits(w, kb, true)))
+      continue;
     pick = kb;
     if (tile_blocks * ((kb_count + kb - 1) / kb) >= (target > 0 ? target : 13 * sms / 5)) break;
   }
@@ -123,7 +125,9 @@ int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target) {
 
 cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, const GemvTuning& tuning,
                                cudaStream_t stream) {
-  const int kb = PickUnit(w, in, tuning.warp_kb, tuning.warp_target_blocks);
+  // g32 units of up to 64 groups need the group-slot kernel (packed parameters).
+  const bool wide = tuning.warp_g32_wide && (tuning.warp_group_slots & 1) != 0;
+  const int kb = PickUnit(w, in, tuning.warp_kb, tuning.warp_target_blocks, wide);
   const bool prepare = !tuning.warp_skip_prepare;
   if (kb == 0) return cudaErrorNotSupported;
   const bool rms_in_block = tuning.warp_rms_in_block;

@@ -114,6 +114,9 @@ struct GemvTuning {
   bool warp_packed_zeros = false;
   // The warp GEMV reads no zero points where GptqMatrix::uniform_zero says they are all equal.
   bool warp_uniform_zeros = false;
+  // g32 with group slots: K units of up to 64 groups (2048 rows, as g64 / g128) instead of 32,
+  // the groups' parameters packed in half the shared memory (gemv_warp_block.cuh, PackPar).
+  bool warp_g32_wide = false;
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile

@@ -43,14 +43,31 @@ __device__ __forceinline__ void ClockMark(unsigned long long* clk, int i) {
   if (clk && threadIdx.x == 0) clk[i] = clock64();
 }
 
+// The new key (rotated) and value of a split: into its shared rows and, for one q head per kv
+// head, into the cache.
+__device__ __forceinline__ void StoreNewKey(const float (&kf)[8], const float (&vf)[8], __half* __restrict__ k_cache,
+                                            __half* __restrict__ v_cache, size_t new_at, const AttnShape& s, int h,
+                                            int nold, int d0, __half* ks, __half* vs) {
+  const int hd = s.head_dim;
+  StoreEight(ks + nold * hd + d0, kf);
+  StoreEight(vs + nold * hd + d0, vf);
+  if (h % (s.heads / s.kv_heads) == 0) {  // one block per kv head writes the cache
+    StoreEight(k_cache + new_at + d0, kf);
+    StoreEight(v_cache + new_at + d0, vf);
+  }
+}
+__device__ __forceinline__ void SplitScoresAndPv(const float (&qf)[8], int nk, int hd, const __half* ks,
+                                                 const __half* vs, float* p, float* wacc, float* s_acc,
+                                                 float2* s_ml, unsigned long long* clk);
+
 __device__ __forceinline__ void SplitAttention(const float* __restrict__ row, const float2 (&cs)[8],
                                                __half* __restrict__ k_cache, __half* __restrict__ v_cache,
                                                size_t new_at, const AttnShape& s, int h, int kvh, int nk, int nold,
                                                __half* ks, __half* vs, float* p, float* wacc, float* s_acc,
                                                float2* s_ml, unsigned long long* clk = nullptr) {
   const int hd = s.head_dim;
-  // tpr = hd / 8 threads cover one row with 8 dims each; par rows per pass.
-  const int tpr = hd / 8, par = kThreads / tpr;
+  // tpr = hd / 8 threads cover one row with 8 dims each.
+  const int tpr = hd / 8;
   const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
   float qf[8];
   RopeEightWith(row + h * hd, d0, hd, cs, qf);
@@ -64,13 +81,77 @@ __device__ __forceinline__ void SplitAttention(const float* __restrict__ row, co
     const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
 #pragma unroll
     for (int j = 0; j < 8; ++j) vf[j] = v[j];
-    StoreEight(ks + nold * hd + d0, kf);
-    StoreEight(vs + nold * hd + d0, vf);
-    if (h % (s.heads / s.kv_heads) == 0) {  // one block per kv head writes the cache
-      StoreEight(k_cache + new_at + d0, kf);
-      StoreEight(v_cache + new_at + d0, vf);
-    }
+    StoreNewKey(kf, vf, k_cache, v_cache, new_at, s, h, nold, d0, ks, vs);
   }
+  SplitScoresAndPv(qf, nk, hd, ks, vs, p, wacc, s_acc, s_ml, clk);
+}
+
+// EXPERIMENT (SetAttentionLoads): the same split, from values already loaded by
+// LoadSplitRow, so that q's loads and the new key's go out together (and, in the kernel,
+// before the zeroing). Same arithmetic, same bits.
+struct SplitRowLoads {
+  float q[8], qp[8];         // q's 8 dims of the thread and their rotation partners
+  float k[8], kp[8], v[8];   // the new key's and value's (threads r0 == 0 of its split)
+};
+__device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, int hd, float (&a)[8], float (&b)[8]) {
+  const int half = hd / 2;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int d = d0 + j;
+    a[j] = x[d];
+    b[j] = x[d < half ? d + half : d - half];
+  }
+}
+__device__ __forceinline__ void RopePairs(const float (&a)[8], const float (&b)[8], int d0, int hd,
+                                          const float2 (&c)[8], float (&out)[8]) {
+  const int half = hd / 2;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const bool lo = d0 + j < half;
+    out[j] = __half2float(__float2half(lo ? RopeLow(a[j], b[j], c[j]) : RopeHigh(b[j], a[j], c[j])));
+  }
+}
+__device__ __forceinline__ void LoadSplitRow(const float* __restrict__ row, const AttnShape& s, int h, int kvh,
+                                             bool new_key, SplitRowLoads* L) {
+  const int hd = s.head_dim, tpr = hd / 8;
+  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
+  LoadPairs(row + h * hd, d0, hd, L->q, L->qp);
+  if (new_key && r0 == 0) {
+    LoadPairs(row + (s.heads + kvh) * hd, d0, hd, L->k, L->kp);
+    const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) L->v[j] = v[j];
+  }
+}
+__device__ __forceinline__ void SplitAttentionLoaded(const SplitRowLoads& L, const float2 (&cs)[8],
+                                                     __half* __restrict__ k_cache, __half* __restrict__ v_cache,
+                                                     size_t new_at, const AttnShape& s, int h, int nk, int nold,
+                                                     __half* ks, __half* vs, float* p, float* wacc, float* s_acc,
+                                                     float2* s_ml, unsigned long long* clk = nullptr) {
+  const int hd = s.head_dim, tpr = hd / 8;
+  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
+  float qf[8];
+  RopePairs(L.q, L.qp, d0, hd, cs, qf);
+  const float scale = rsqrtf(static_cast<float>(hd));
+#pragma unroll
+  for (int j = 0; j < 8; ++j) qf[j] *= scale;
+  ClockMark(clk, 4);
+  if (nold < nk && r0 == 0) {
+    float kf[8];
+    RopePairs(L.k, L.kp, d0, hd, cs, kf);
+    StoreNewKey(kf, L.v, k_cache, v_cache, new_at, s, h, nold, d0, ks, vs);
+  }
+  SplitScoresAndPv(qf, nk, hd, ks, vs, p, wacc, s_acc, s_ml, clk);
+}
+
+// Scores q.k / sqrt(hd) of the split's keys, softmax statistics, P.V; the cached rows are
+// in flight to ks / vs (cp.async), the new key (if any) stored.
+__device__ __forceinline__ void SplitScoresAndPv(const float (&qf)[8], int nk, int hd, const __half* ks,
+                                                 const __half* vs, float* p, float* wacc, float* s_acc,
+                                                 float2* s_ml, unsigned long long* clk) {
+  // tpr = hd / 8 threads cover one row with 8 dims each; par rows per pass.
+  const int tpr = hd / 8, par = kThreads / tpr;
+  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
   CpAsyncWaitAll();
   __syncthreads();
   ClockMark(clk, 5);

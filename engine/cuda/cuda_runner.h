@@ -65,6 +65,9 @@ struct CudaOptions {
   // checkpoints, as TheBloke's four branches and the synthetic ones): g32 reads 101 MB less
   // per decode step. Same arithmetic (tests/bench/RESULTS.md, session 12).
   bool gemv_uniform_zeros = true;
+  // g32 (with group slots): warp GEMV K units of up to 64 groups, as g64 / g128 take, instead
+  // of 32 (GemvTuning::warp_g32_wide; gate|up then fits one wave of blocks).
+  bool gemv_g32_wide = false;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

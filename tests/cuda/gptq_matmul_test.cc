@@ -140,7 +140,15 @@ std::vector<Variant> Variants() {
           {"warp, packed zeros, slots, row gather", true,
            {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true}},
           {"warp, packed zeros, one trip, unit <= 5", true, {false, 2, 8, false, true, 5, false, true, 0, 2, false, 0, true}},
-          {"warp, packed zeros, input kernel", true, {false, 2, 8, false, true, 16, false, false, 0, 0, false, 7, true}}};
+          {"warp, packed zeros, input kernel", true, {false, 2, 8, false, true, 16, false, false, 0, 0, false, 7, true}},
+          // g32 units of up to 64 groups (packed group parameters; other group sizes unchanged):
+          // whole 2048-row units, 40-group units (a last slot set cut short), the input kernel.
+          {"warp, g32 wide units, slots, row gather, packed zeros", true,
+           {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true, false, true}},
+          {"warp, g32 wide units, slots, one trip, unit <= 20", true,
+           {false, 2, 8, false, true, 20, false, true, 0, 2, false, 7, false, false, true}},
+          {"warp, g32 wide units, slots, input kernel", true,
+           {false, 2, 8, false, true, 32, false, false, 0, 0, false, 7, false, false, true}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
@@ -259,6 +267,9 @@ TEST(GptqGemvUniformZerosTest, MatchesLoadedZeros) {
       const std::vector<float> want = run(loads), got = run(none);
       EXPECT_LT(RelTo(got, want), 1e-5);
       EXPECT_LT(RelError(got, Reference(h, x, 1)), 2e-3);
+      kernels::GemvTuning wide = none;  // g32: units of up to 64 groups (the others: unchanged)
+      wide.warp_g32_wide = true;
+      EXPECT_LT(RelTo(run(wide), want), 1e-5) << "g32 wide units";
       loads.warp_kb = none.warp_kb = 5;
       loads.warp_one_trip = none.warp_one_trip = 0;
       loads.warp_packed_zeros = false;
