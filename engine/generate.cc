@@ -40,8 +40,12 @@ StepOutput Sequence::Step(absl::Span<float> logits) {
   return Advance(token, lp);
 }
 
-bool Sequence::greedy() const {
-  return params_.temperature == 0.0f && params_.repetition_penalty == 1.0f && !params_.logprobs;
+bool Sequence::runner_can_choose() const { return params_.repetition_penalty == 1.0f && !params_.logprobs; }
+
+bool Sequence::greedy() const { return params_.temperature == 0.0f && runner_can_choose(); }
+
+RowSampling Sequence::sampling() const {
+  return RowSampling{params_.temperature, params_.top_k, params_.top_p, params_.seed, sampler_.draws()};
 }
 
 StepOutput Sequence::StepChosen(int token) {
@@ -50,6 +54,7 @@ StepOutput Sequence::StepChosen(int token) {
     out.finish = finish_;
     return out;
   }
+  if (params_.temperature > 0.0f) sampler_.SkipDraw();
   return Advance(token, 0.0f);
 }
 
@@ -134,8 +139,9 @@ absl::StatusOr<GenerateResult> Generate(ModelRunner& runner, const Tokenizer& to
   Sequence seq(&tok, prompt, effective, std::move(eos_ids));
   GenerateResult result;
   result.prompt_tokens = prompt_len;
-  // The first token comes from the prefill's logits; after it a greedy sequence lets the
-  // runner pick each token (ModelRunner::DecodeArgmax: on a GPU, one step ahead).
+  // The first token comes from the prefill's logits; after it the runner picks each token
+  // unless the host must (repetition penalty, logprobs): DecodeArgmax for a greedy sequence,
+  // DecodeSampled for a sampled one (on a GPU, one step ahead).
   int32_t chosen = -1;
   while (true) {
     StepOutput out = chosen >= 0 ? seq.StepChosen(chosen) : seq.Step(absl::MakeSpan(logits));
@@ -148,12 +154,20 @@ absl::StatusOr<GenerateResult> Generate(ModelRunner& runner, const Tokenizer& to
     if (seq.finished()) break;
     const int pos = static_cast<int>(seq.tokens().size()) - 1;
     const int32_t token = out.token;
-    const absl::Status st =
-        seq.greedy() ? runner.DecodeArgmax(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
-                                           absl::MakeConstSpan(&token, 1), absl::MakeSpan(&chosen, 1),
-                                           /*run_ahead=*/seq.generated() + 1 < effective.max_new_tokens)
-                     : runner.Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
-                                     absl::MakeConstSpan(&token, 1), absl::MakeSpan(logits));
+    const auto slots = absl::MakeConstSpan(&slot, 1);
+    const auto positions = absl::MakeConstSpan(&pos, 1);
+    const auto tokens = absl::MakeConstSpan(&token, 1);
+    const bool ahead = seq.generated() + 1 < effective.max_new_tokens;
+    const RowSampling row = seq.sampling();
+    absl::Status st;
+    if (seq.greedy()) {
+      st = runner.DecodeArgmax(slots, positions, tokens, absl::MakeSpan(&chosen, 1), ahead);
+    } else if (seq.runner_can_choose()) {
+      st = runner.DecodeSampled(slots, positions, tokens, absl::MakeConstSpan(&row, 1), absl::MakeSpan(&chosen, 1),
+                                ahead);
+    } else {
+      st = runner.Decode(slots, positions, tokens, absl::MakeSpan(logits));
+    }
     if (!st.ok()) {
       return Annotate(st, absl::StrCat("decode at position ", pos));
     }

@@ -31,10 +31,16 @@ class Sequence {
   // Samples the next token from the logits of the last position and returns what to
   // emit. After a finishing step, finished() is true and no more steps are taken.
   StepOutput Step(absl::Span<float> logits);
-  // Whether the next token is the plain argmax of the logits (temperature 0, no repetition
-  // penalty, no logprobs): a runner can then pick it (ModelRunner::DecodeArgmax).
+  // Whether a runner may pick the next token (no repetition penalty, no logprobs): with
+  // sampling() it picks what Step would (ModelRunner::DecodeSampled).
+  bool runner_can_choose() const;
+  // runner_can_choose() at temperature 0: the next token is the plain argmax of the logits
+  // (ModelRunner::DecodeArgmax).
   bool greedy() const;
-  // Step with the token already picked as Step would (greedy() sequences only).
+  // The next token's rule and uniform number, for ModelRunner::DecodeSampled.
+  RowSampling sampling() const;
+  // Step with the token already picked as Step would (runner_can_choose() sequences only);
+  // counts the sampler's draw at temperature > 0.
   StepOutput StepChosen(int token);
   bool finished() const { return finish_ != FinishReason::kNone; }
   FinishReason finish_reason() const { return finish_; }

@@ -2,8 +2,27 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/sampler.h"
+#include "kernels/sample_uniform.h"
 
 namespace llama {
+
+absl::Status ModelRunner::DecodeSampled(absl::Span<const int> slots, absl::Span<const int> positions,
+                                        absl::Span<const int32_t> tokens, absl::Span<const RowSampling> rows,
+                                        absl::Span<int32_t> out_ids, bool run_ahead) {
+  (void)run_ahead;
+  if (rows.size() != slots.size() || out_ids.size() < slots.size())
+    return absl::InvalidArgumentError("DecodeSampled: rows or out_ids do not match the batch");
+  const size_t vocab = config().vocab_size;
+  std::vector<float> logits(slots.size() * vocab);
+  if (absl::Status st = Decode(slots, positions, tokens, absl::MakeSpan(logits)); !st.ok()) return st;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const RowSampling& r = rows[i];
+    out_ids[i] = SampleToken(absl::MakeConstSpan(logits.data() + i * vocab, vocab),
+                             SampleRule{r.temperature, r.top_k, r.top_p}, kernels::SampleUniform(r.seed, r.draw));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Backend> ParseBackend(const std::string& name) {
   std::string n = absl::AsciiStrToLower(name);

@@ -39,6 +39,19 @@ struct RunnerOptions {
   PrefillWeights prefill_weights = PrefillWeights::kAuto;  // CUDA backend (above)
 };
 
+// One row of a sampled decode step (ModelRunner::DecodeSampled): the rule of engine/sampler.h
+// (temperature 0 = argmax) and the row's uniform number kernels::SampleUniform(seed, draw).
+struct RowSampling {
+  float temperature = 0.0f;
+  int top_k = 0;
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+  uint64_t draw = 0;  // t of this step's token among the sequence's sampled tokens
+  bool operator==(const RowSampling& o) const {
+    return temperature == o.temperature && top_k == o.top_k && top_p == o.top_p && seed == o.seed && draw == o.draw;
+  }
+};
+
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -83,6 +96,16 @@ class ModelRunner {
     }
     return absl::OkStatus();
   }
+
+  // One decode step for a batch of sampled sequences: as DecodeArgmax, but out_ids[i] receives
+  // the token the sampling rule (engine/sampler.h: SampleToken) picks from row i's logits under
+  // rows[i] with u = kernels::SampleUniform(rows[i].seed, rows[i].draw). With run_ahead the step
+  // that follows (same slots, positions + 1, tokens = out_ids, draw + 1 for rows with temperature
+  // > 0) may start before it returns; a next call with exactly those inputs only collects it.
+  // The default goes through Decode and the host rule; the CUDA backend samples on the device.
+  virtual absl::Status DecodeSampled(absl::Span<const int> slots, absl::Span<const int> positions,
+                                     absl::Span<const int32_t> tokens, absl::Span<const RowSampling> rows,
+                                     absl::Span<int32_t> out_ids, bool run_ahead = false);
 
   // Greedy decoding of one sequence: feeds `token` at `pos` into `slot`, then each chosen
   // token at the next position; out_tokens[i] receives the argmax after step i (lowest id

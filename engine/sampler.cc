@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/sample_uniform.h"
 
 namespace llama {
 
@@ -39,15 +40,9 @@ absl::Status ValidateSamplingParams(const SamplingParams& p) {
   return absl::OkStatus();
 }
 
-Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {}
+Sampler::Sampler(const SamplingParams& p) : p_(p) {}
 
 namespace {
-
-// Uniform double in [0, 1) from 53 random bits (independent of the standard library's
-// distribution implementations, so a seed gives the same tokens everywhere).
-double Uniform01(std::mt19937_64& rng) {
-  return static_cast<double>(rng() >> 11) * (1.0 / 9007199254740992.0);
-}
 
 void ApplyRepetitionPenalty(absl::Span<float> logits, absl::Span<const int> history,
                             float penalty) {
@@ -76,72 +71,38 @@ struct ByLogitDesc {
   }
 };
 
-// The first of `count` candidates id_at(0), id_at(1), ... at which the running sum of their
-// weights exceeds u (the last one when rounding leaves u unreached).
-template <typename IdAt>
-int Draw(double u, int count, IdAt id_at, const std::vector<double>& w) {
-  double acc = 0.0;
-  for (int i = 0; i < count; ++i) {
-    acc += w[id_at(i)];
-    if (u < acc) return id_at(i);
-  }
-  return id_at(count - 1);
+int Argmax(absl::Span<const float> logits) {
+  // std::max_element returns the first maximum, i.e. the lowest id on ties.
+  return static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
 }  // namespace
 
-int Sampler::Sample(absl::Span<float> logits, absl::Span<const int> history, float* logprob) {
-  if (logits.empty()) return -1;
-  if (p_.repetition_penalty != 1.0f) ApplyRepetitionPenalty(logits, history, p_.repetition_penalty);
-
-  int chosen;
-  if (p_.temperature == 0.0f) {
-    // Greedy: std::max_element returns the first maximum, i.e. the lowest id on ties.
-    chosen = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  } else {
-    const int n = static_cast<int>(logits.size());
-    const double inv_t = 1.0 / p_.temperature;
-    // The largest logit (kept by any top-k): the weights' reference point.
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    // Unnormalised probabilities at this temperature, for the candidates only (the buffers
-    // are kept between calls: no per-token allocation of vocab-sized vectors).
-    std::vector<double>& w = weights_;
-    w.resize(n);
-    if ((p_.top_k <= 0 || p_.top_k >= n) && p_.top_p >= 1.0f) {
-      // Every id is a candidate, in id order: no candidate list.
-      double total = 0.0;
-      for (int id = 0; id < n; ++id) {
-        w[id] = std::exp((static_cast<double>(logits[id]) - mx) * inv_t);
-        total += w[id];
-      }
-      chosen = Draw(Uniform01(rng_) * total, n, [](int i) { return i; }, w);
-      if (logprob != nullptr) *logprob = LogSoftmaxAt(logits, chosen);
-      return chosen;
-    }
+void KeepCandidates(absl::Span<const float> logits, const SampleRule& rule, KeptCandidates* kept) {
+  const int n = static_cast<int>(logits.size());
+  const double inv_t = 1.0 / rule.temperature;
+  // The largest logit (kept by any top-k): the weights' reference point.
+  const double mx = *std::max_element(logits.begin(), logits.end());
+  auto weight = [&](int id) { return std::exp((static_cast<double>(logits[id]) - mx) * inv_t); };
+  std::vector<int>& cand = kept->ids;
+  cand.resize(n);
+  std::iota(cand.begin(), cand.end(), 0);
+  if ((rule.top_k > 0 && rule.top_k < n) || rule.top_p < 1.0f) {
     const ByLogitDesc order{logits};
-    std::vector<int>& cand = candidates_;
-    cand.resize(n);
-    std::iota(cand.begin(), cand.end(), 0);
     // top-k: keep the k largest (unordered), O(vocab).
-    if (p_.top_k > 0 && p_.top_k < n) {
-      std::nth_element(cand.begin(), cand.begin() + p_.top_k, cand.end(), order);
-      cand.resize(p_.top_k);
+    if (rule.top_k > 0 && rule.top_k < n) {
+      std::nth_element(cand.begin(), cand.begin() + rule.top_k, cand.end(), order);
+      cand.resize(rule.top_k);
     }
-    double total = 0.0;
-    for (int id : cand) {
-      w[id] = std::exp((static_cast<double>(logits[id]) - mx) * inv_t);
-      total += w[id];
-    }
-    auto weight = [&w](int id) { return w[id]; };
-
-    if (p_.top_p < 1.0f) {
-      // Nucleus: the smallest set, in descending order, whose mass reaches top_p. Sort only
+    if (rule.top_p < 1.0f) {
+      double total = 0.0;
+      for (int id : cand) total += weight(id);
+      // Nucleus: the shortest prefix, in descending order, whose mass reaches top_p. Sort only
       // a growing prefix of the candidates (partial sort), which is usually tiny.
-      const double target = static_cast<double>(p_.top_p) * total;
-      size_t sorted = 0;
+      const double target = static_cast<double>(rule.top_p) * total;
+      size_t sorted = 0, cut = cand.size();
       size_t m = std::min<size_t>(64, cand.size());
       double mass = 0.0;
-      size_t cut = cand.size();
       while (true) {
         if (m < cand.size()) std::nth_element(cand.begin() + sorted, cand.begin() + m, cand.end(), order);
         std::sort(cand.begin() + sorted, cand.begin() + m, order);
@@ -157,13 +118,41 @@ int Sampler::Sample(absl::Span<float> logits, absl::Span<const int> history, flo
         m = std::min(cand.size(), m * 4);
       }
       cand.resize(cut);
-      total = 0.0;
-      for (int id : cand) total += weight(id);
     }
+    std::sort(cand.begin(), cand.end());
+  }
+  kept->weights.resize(cand.size());
+  kept->total = 0.0;
+  for (size_t i = 0; i < cand.size(); ++i) kept->total += kept->weights[i] = weight(cand[i]);
+}
 
-    // Draw from the kept candidates. Their order is a deterministic function of the
-    // logits, so a seed reproduces the same tokens.
-    chosen = Draw(Uniform01(rng_) * total, static_cast<int>(cand.size()), [&cand](int i) { return cand[i]; }, w);
+int DrawKept(const KeptCandidates& kept, double u) {
+  const double target = u * kept.total;
+  double acc = 0.0;
+  for (size_t i = 0; i < kept.ids.size(); ++i) {
+    acc += kept.weights[i];
+    if (target < acc) return kept.ids[i];
+  }
+  return kept.ids.empty() ? -1 : kept.ids.back();
+}
+
+int SampleToken(absl::Span<const float> logits, const SampleRule& rule, double u) {
+  if (logits.empty()) return -1;
+  if (rule.temperature == 0.0f) return Argmax(logits);
+  KeptCandidates kept;
+  KeepCandidates(logits, rule, &kept);
+  return DrawKept(kept, u);
+}
+
+int Sampler::Sample(absl::Span<float> logits, absl::Span<const int> history, float* logprob) {
+  if (logits.empty()) return -1;
+  if (p_.repetition_penalty != 1.0f) ApplyRepetitionPenalty(logits, history, p_.repetition_penalty);
+  int chosen;
+  if (p_.temperature == 0.0f) {
+    chosen = Argmax(logits);
+  } else {
+    KeepCandidates(logits, SampleRule{p_.temperature, p_.top_k, p_.top_p}, &kept_);
+    chosen = DrawKept(kept_, kernels::SampleUniform(p_.seed, draws_++));
   }
   if (logprob != nullptr) *logprob = LogSoftmaxAt(logits, chosen);
   return chosen;

@@ -353,18 +353,24 @@ void Scheduler::WorkerLoop() {
       tokens.push_back(a.seq->tokens().back());
     }
     if (!batch.empty()) {
-      // A batch of greedy sequences only needs each row's argmax: the runner picks it (on
-      // the GPU) and may run the next step ahead while this one's tokens are emitted.
-      // No step ahead when every sequence reaches its length with this one.
-      bool greedy = true, more = false;
+      // When no row needs the host (repetition penalty, logprobs), the runner picks every
+      // row's token (on the GPU): the argmax for an all-greedy batch, else the sampling rule;
+      // it may run the next step ahead while this one's tokens are emitted. No step ahead
+      // when every sequence reaches its length with this one.
+      bool greedy = true, chosen = true, more = false;
+      std::vector<RowSampling> rows;
       for (const Active* a : batch) {
         greedy = greedy && a->seq->greedy();
+        chosen = chosen && a->seq->runner_can_choose();
         more = more || a->seq->generated() + 1 < a->seq->params().max_new_tokens;
+        rows.push_back(a->seq->sampling());
       }
       std::vector<int32_t> ids(batch.size());
       absl::Status s;
       if (greedy) {
         s = runner_->DecodeArgmax(slots, positions, tokens, absl::MakeSpan(ids), /*run_ahead=*/more);
+      } else if (chosen) {
+        s = runner_->DecodeSampled(slots, positions, tokens, rows, absl::MakeSpan(ids), /*run_ahead=*/more);
       } else {
         logits.resize(static_cast<size_t>(vocab) * batch.size());
         s = runner_->Decode(slots, positions, tokens, absl::MakeSpan(logits));
@@ -374,7 +380,7 @@ void Scheduler::WorkerLoop() {
         if (!s.ok()) {
           EndActive(a, absl::Status(s.code(), absl::StrCat("decode of ", batch.size(), " sequences: ", s.message())));
         } else {
-          Emit(a, greedy ? a.seq->StepChosen(ids[i]) : a.seq->Step(absl::MakeSpan(logits.data() + i * vocab, vocab)));
+          Emit(a, chosen ? a.seq->StepChosen(ids[i]) : a.seq->Step(absl::MakeSpan(logits.data() + i * vocab, vocab)));
         }
       }
     }

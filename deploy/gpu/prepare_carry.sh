@@ -6,7 +6,7 @@
 #   deploy/gpu/prepare_carry.sh [build-dir]      then: device run with carry [".carry"]
 set -euo pipefail
 BUILD=${1:-build-cuda}
-TARGETS="small_kernels_test gptq_matmul_test attention_test cuda_fixture_test cuda_errors_test long_context_test synthetic_7b_test llama_bench make_checkpoint gemv_bench gemm_bench sol_bench"
+TARGETS="small_kernels_test sampling_test gptq_matmul_test attention_test cuda_fixture_test cuda_errors_test long_context_test synthetic_7b_test llama_bench make_checkpoint gemv_bench gemm_bench sol_bench"
 SERVICE_TARGETS="llamad llamactl"  # the service stage: llamad --backend=cuda end to end
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C "$BUILD" -j2 $TARGETS $SERVICE_TARGETS

@@ -40,7 +40,7 @@ has() { [[ " $STAGES " == *" $1 "* ]]; }
 note() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$SUMMARY"; }
 
 note "device: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
-UNIT_TESTS=${UNIT_TESTS:-"small_kernels_test gptq_matmul_test attention_test cuda_fixture_test cuda_errors_test long_context_test"}
+UNIT_TESTS=${UNIT_TESTS:-"small_kernels_test sampling_test gptq_matmul_test attention_test cuda_fixture_test cuda_errors_test long_context_test"}
 
 if has unit; then
   for t in $UNIT_TESTS; do

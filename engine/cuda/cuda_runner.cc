@@ -1,6 +1,7 @@
 // CUDA ModelRunner: the forward pass (CudaRunner::Forward, read top to bottom), CUDA-graph
 // replay of decode steps and the on-device greedy loop. Buffers and the factory:
-// cuda_runner_setup.cc; DecodeArgmax: cuda_runner_argmax.cc; the class: cuda_runner_internal.h.
+// cuda_runner_setup.cc; DecodeArgmax: cuda_runner_argmax.cc; DecodeSampled:
+// cuda_runner_sample.cc; the class: cuda_runner_internal.h.
 #include "engine/cuda/cuda_runner_internal.h"
 
 namespace llama::cuda_internal {
@@ -271,6 +272,9 @@ absl::Status CudaRunner::LaunchTail(const Batch& b, Tail tail) {
     case Tail::kArgmaxAdvance:
       return Check(kernels::LaunchArgmaxAdvance(logits_, vocab_, vocab_, d_tokens_, d_pos_, b.rows, stream_),
                    "argmax advance");
+    case Tail::kSampleAdvance:
+      return Check(kernels::LaunchSampleAdvance(logits_, vocab_, vocab_, d_rows_, d_tokens_, d_pos_, b.rows, stream_),
+                   "sample advance");
   }
   return absl::InternalError("unknown step tail");
 }

@@ -3,6 +3,8 @@
 // of the caller. A step's graph ends with kernels::LaunchArgmaxAdvance, which leaves the
 // next step's tokens and positions on the device, so the step after it can be enqueued
 // before the host has seen its ids. The scheduler calls it for batches of greedy sequences.
+// DecodeChosen is that step and its run-ahead for DecodeSampled too (cuda_runner_sample.cc),
+// whose graphs end with kernels::LaunchSampleAdvance instead.
 #include "engine/cuda/cuda_runner_internal.h"
 
 namespace llama::cuda_internal {
@@ -38,8 +40,8 @@ void CudaRunner::ShapeStep(absl::Span<const int> slots, int max_keys, Batch* b) 
   PickSplits(max_keys, b);
 }
 
-absl::Status CudaRunner::EnqueueArgmaxStep(const Batch& b, int parity) {
-  RETURN_IF_ERROR(Run(b, Tail::kArgmaxAdvance));
+absl::Status CudaRunner::EnqueueChosenStep(const Batch& b, int parity, Tail tail) {
+  RETURN_IF_ERROR(Run(b, tail));
   RETURN_IF_ERROR(Check(cudaMemcpyAsync(h_ids_ + static_cast<size_t>(parity) * rows_cap_, d_tokens_,
                                         sizeof(int32_t) * b.rows, cudaMemcpyDeviceToHost, stream_),
                         "copy ids"));
@@ -50,17 +52,25 @@ absl::Status CudaRunner::DecodeArgmax(absl::Span<const int> slots, absl::Span<co
                                       absl::Span<const int32_t> tokens, absl::Span<int32_t> out_ids,
                                       bool run_ahead) {
   std::lock_guard<std::mutex> lock(mu_);
-  const int n = static_cast<int>(slots.size());
-  if (n == 0) return absl::OkStatus();
   if (out_ids.size() < slots.size())
     return absl::InvalidArgumentError("DecodeArgmax: out_ids is shorter than the batch");
+  return DecodeChosen(slots, positions, tokens, {}, out_ids, run_ahead);
+}
+
+absl::Status CudaRunner::DecodeChosen(absl::Span<const int> slots, absl::Span<const int> positions,
+                                      absl::Span<const int32_t> tokens, absl::Span<const RowSampling> rows,
+                                      absl::Span<int32_t> out_ids, bool run_ahead) {
+  const int n = static_cast<int>(slots.size());
+  if (n == 0) return absl::OkStatus();
+  const Tail tail = rows.empty() ? Tail::kArgmaxAdvance : Tail::kSampleAdvance;
   RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
   // The step run ahead by the last call fits only the very inputs it was started with.
   const bool collect = ahead_pending_ && std::equal(slots.begin(), slots.end(), ahead_slots_.begin(),
                                                      ahead_slots_.end()) &&
                        std::equal(positions.begin(), positions.end(), ahead_positions_.begin(),
                                   ahead_positions_.end()) &&
-                       std::equal(tokens.begin(), tokens.end(), ahead_tokens_.begin(), ahead_tokens_.end());
+                       std::equal(tokens.begin(), tokens.end(), ahead_tokens_.begin(), ahead_tokens_.end()) &&
+                       std::equal(rows.begin(), rows.end(), ahead_rows_.begin(), ahead_rows_.end());
   ahead_pending_ = false;
   int parity = 0;
   if (collect) {
@@ -69,7 +79,8 @@ absl::Status CudaRunner::DecodeArgmax(absl::Span<const int> slots, absl::Span<co
     Batch b;
     RETURN_IF_ERROR(StageStep(slots, positions, tokens, &b));
     RETURN_IF_ERROR(UploadIo(n));
-    RETURN_IF_ERROR(EnqueueArgmaxStep(b, parity));
+    if (!rows.empty()) RETURN_IF_ERROR(UploadRows(rows));
+    RETURN_IF_ERROR(EnqueueChosenStep(b, parity, tail));
   }
   // The next step goes in before this one is waited for: the GPU does not idle while the
   // caller handles these ids.
@@ -82,7 +93,7 @@ absl::Status CudaRunner::DecodeArgmax(absl::Span<const int> slots, absl::Span<co
   if (ahead) {
     Batch next;
     ShapeStep(slots, max_keys, &next);
-    RETURN_IF_ERROR(EnqueueArgmaxStep(next, 1 - parity));
+    RETURN_IF_ERROR(EnqueueChosenStep(next, 1 - parity, tail));
   }
   RETURN_IF_ERROR(Check(cudaEventSynchronize(ahead_done_[parity]), "decode argmax"));
   const int32_t* ids = h_ids_ + static_cast<size_t>(parity) * rows_cap_;
@@ -94,6 +105,8 @@ absl::Status CudaRunner::DecodeArgmax(absl::Span<const int> slots, absl::Span<co
     ahead_positions_.assign(positions.begin(), positions.end());
     for (int& p : ahead_positions_) ++p;
     ahead_tokens_.assign(ids, ids + n);
+    ahead_rows_.assign(rows.begin(), rows.end());  // the device advanced each sampled row's draw
+    for (RowSampling& r : ahead_rows_) r.draw += r.temperature != 0.0f;
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 // The CUDA runner's class and its internal helpers, shared by cuda_runner.cc (the forward
-// pass, graph replay, the ModelRunner calls) and cuda_runner_setup.cc (buffers, the
-// persistent-decode plan, the factory). Not part of the engine's interface: include
+// pass, graph replay, the ModelRunner calls), cuda_runner_setup.cc (buffers, the
+// persistent-decode plan, the factory), cuda_runner_argmax.cc and cuda_runner_sample.cc (the
+// steps that pick their tokens on the device). Not part of the engine's interface: include
 // engine/cuda/cuda_runner.h instead.
 #pragma once
 
@@ -98,6 +99,9 @@ class CudaRunner final : public ModelRunner {
   absl::Status DecodeGreedy(int slot, int pos, int32_t token, absl::Span<int32_t> out_tokens) override;
   absl::Status DecodeArgmax(absl::Span<const int> slots, absl::Span<const int> positions,
                             absl::Span<const int32_t> tokens, absl::Span<int32_t> out_ids, bool run_ahead) override;
+  absl::Status DecodeSampled(absl::Span<const int> slots, absl::Span<const int> positions,
+                             absl::Span<const int32_t> tokens, absl::Span<const RowSampling> rows,
+                             absl::Span<int32_t> out_ids, bool run_ahead) override;
 
  private:
   absl::Status Forward(const Batch& b);
@@ -115,7 +119,7 @@ class CudaRunner final : public ModelRunner {
   bool RopeInAttention(const Batch& b) const {
     return b.rows <= kernels::kGemvMaxRows && b.distinct && copts_.fuse_rope_attention;
   }
-  enum class Tail { kLogits, kGreedyAdvance, kArgmaxAdvance };  // after the forward pass
+  enum class Tail { kLogits, kGreedyAdvance, kArgmaxAdvance, kSampleAdvance };  // after the forward pass
   absl::Status LaunchTail(const Batch& b, Tail tail);
   absl::Status Run(const Batch& b, Tail tail);  // graph replay when possible
   // Decode / DecodeArgmax: validates one step's inputs into h_io_ (tokens, slots,
@@ -125,10 +129,16 @@ class CudaRunner final : public ModelRunner {
   // A decode step over `slots` whose longest row attends to max_keys keys: rows,
   // distinctness, splits.
   void ShapeStep(absl::Span<const int> slots, int max_keys, Batch* b) const;
-  // Enqueues a kArgmaxAdvance step over the inputs already on the device, then the copy of
-  // its ids into h_ids_[parity] and the record of ahead_done_[parity].
-  absl::Status EnqueueArgmaxStep(const Batch& b, int parity);
+  // Enqueues a kArgmaxAdvance or kSampleAdvance step over the inputs already on the device,
+  // then the copy of its ids into h_ids_[parity] and the record of ahead_done_[parity].
+  absl::Status EnqueueChosenStep(const Batch& b, int parity, Tail tail);
+  // DecodeArgmax (rows empty: kArgmaxAdvance) and DecodeSampled (kSampleAdvance, rows already
+  // validated): one step whose ids the device picks, with run-ahead.
+  absl::Status DecodeChosen(absl::Span<const int> slots, absl::Span<const int> positions,
+                            absl::Span<const int32_t> tokens, absl::Span<const RowSampling> rows,
+                            absl::Span<int32_t> out_ids, bool run_ahead);
   absl::Status UploadIo(int rows);
+  absl::Status UploadRows(absl::Span<const RowSampling> rows);  // into d_rows_ (cuda_runner_sample.cc)
   __half* KCache(int layer) const { return k_cache_ + layer * layer_cache_elems_; }
   __half* VCache(int layer) const { return v_cache_ + layer * layer_cache_elems_; }
 
@@ -179,9 +189,13 @@ class CudaRunner final : public ModelRunner {
   size_t layer_cache_elems_ = 0;
   cuda::PersistentDecode persistent_;  // grid 0: one-row decode runs layer by layer
 
-  // DecodeArgmax's run-ahead: the step enqueued after the last call's (its ids land in
-  // h_ids_[ahead_parity_]), and the inputs it was started with. Any other call clears it.
+  // DecodeArgmax's / DecodeSampled's run-ahead: the step enqueued after the last call's (its
+  // ids land in h_ids_[ahead_parity_]), and the inputs it was started with (ahead_rows_: empty
+  // for an argmax step). Any other call clears it.
   int32_t* h_ids_ = nullptr;  // pinned, [2][rows_cap_]
+  kernels::SampleRow* d_rows_ = nullptr;  // [rows_cap_]: DecodeSampled's rows (draw advances on the device)
+  kernels::SampleRow* h_rows_ = nullptr;  // pinned mirror
+  std::vector<RowSampling> ahead_rows_;
   cudaEvent_t ahead_done_[2] = {nullptr, nullptr};
   bool ahead_pending_ = false;
   int ahead_parity_ = 0;

@@ -12,6 +12,7 @@ CudaRunner::~CudaRunner() {
   if (stream_) cudaStreamDestroy(stream_);
   if (h_io_) cudaFreeHost(h_io_);
   if (h_ids_) cudaFreeHost(h_ids_);
+  if (h_rows_) cudaFreeHost(h_rows_);
   for (cudaEvent_t e : ahead_done_)
     if (e) cudaEventDestroy(e);
   arena_.FreeAll();
@@ -154,6 +155,7 @@ absl::Status CudaRunner::Init() {
   ALLOC(xfrag_, __half, 3 * std::max({dim_, ffn_, heads_ * hd_}), "GEMV input scratch");
   ALLOC(xsum_, float, 3 * std::max({dim_, ffn_, heads_ * hd_}) / 32 + 1, "GEMV input group sums");
   ALLOC(logits_, float, R * vocab_, "logits");
+  ALLOC(d_rows_, kernels::SampleRow, R, "sampling rows");
   if (model_.max_permuted_k > 0) ALLOC(xperm_, __half, R * model_.max_permuted_k, "prefill x in act-order");
   const kernels::AttnShape shape{heads_, kv_heads_, hd_, max_ctx_};
   flash_prefill_ = copts_.flash_prefill && kernels::FlashPrefillFits(shape);
@@ -180,6 +182,7 @@ absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaMemset(v_cache_, 0, cache_elems * 2), "cudaMemset V cache"));
   RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_io_), io_count * sizeof(int32_t)), "cudaMallocHost"));
   RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_ids_), 2 * R * sizeof(int32_t)), "cudaMallocHost"));
+  RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_rows_), R * sizeof(kernels::SampleRow)), "cudaMallocHost"));
   for (cudaEvent_t& e : ahead_done_)
     RETURN_IF_ERROR(Check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate"));
   if (copts_.persistent_decode && copts_.warp_gemv && copts_.tensor_core_gemv) {

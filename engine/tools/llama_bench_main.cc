@@ -10,6 +10,9 @@
 //   its % of the memory-bandwidth roofline: bytes read per token / device-to-device copy
 //   bandwidth measured in the same run (read + write counted). Also DecodeArgmax with
 //   run-ahead, and one greedy request through the Scheduler (the service's decode path).
+// --temperature T (> 0; with --top_k, --top_p, also under --decode_only): sampled decode
+//   tok/s through DecodeSampled with run-ahead and through Decode + the host Sampler
+//   (sampled_decode_bench.h).
 // --ab "SET;SET": after the base figures, one runner per SET of --flag=value over the same
 // weights, on-device decode figures per set (A/B runs without reloading the checkpoint).
 // --timeline N: after the figures (and under each --ab set), N greedy steps at the short and
@@ -35,6 +38,7 @@
 #include "engine/scheduler.h"
 #include "engine/tokenizer.h"
 #include "engine/tools/bench_util.h"
+#include "engine/tools/sampled_decode_bench.h"
 #include "engine/weights.h"
 #ifdef LLAMA_HAVE_CUDA
 #include <cuda_profiler_api.h>
@@ -105,6 +109,9 @@ ABSL_FLAG(int, attn_loads, 0,
           "0 one after the other, 1 together after the zeroing, 2 together before it, 3 as 2 with the zeroing "
           "just before the merge)");
 ABSL_FLAG(bool, decode_only, false, "only the on-device greedy decode figures");
+ABSL_FLAG(float, temperature, 0.f, "> 0: also sampled decode tok/s at this temperature (DecodeSampled, run-ahead)");
+ABSL_FLAG(int, top_k, 0, "sampled decode figures: top-k (0 = off)");
+ABSL_FLAG(float, top_p, 1.f, "sampled decode figures: top-p in (0, 1]");
 ABSL_FLAG(bool, ab_prefill, false, "--ab sets report prefill tok/s and time to first token instead of decode");
 ABSL_FLAG(uint32_t, skip_prefill_ops, 0,
           "DIAGNOSIS ONLY, outputs garbage: leave ops out of prefill forwards (bits as --skip_ops for the layer ops; "
@@ -538,6 +545,24 @@ int Main() {
   if (long_ctx > 0)
     row(absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)), dec_long,
         long_bytes);
+  if (absl::GetFlag(FLAGS_temperature) > 0) {
+    SamplingParams sp;
+    sp.temperature = absl::GetFlag(FLAGS_temperature);
+    sp.top_k = absl::GetFlag(FLAGS_top_k);
+    sp.top_p = absl::GetFlag(FLAGS_top_p);
+    sp.seed = 1;
+    check(ValidateSamplingParams(sp));
+    std::mt19937 prompt_rng(1234 + prompt_n);
+    const auto p = RandomTokens(prompt_n, vocab, prompt_rng);
+    const std::string what = absl::StrFormat("T %g top_k %d top_p %g, %d+%d", sp.temperature, sp.top_k, sp.top_p,
+                                             prompt_n, new_n);
+    for (const bool on_device : {true, false}) {
+      auto tok_s = bench::SampledDecodeTokPerSec(r, p, new_n, repeat, sp, on_device);
+      check(tok_s.status());
+      row(absl::StrFormat("decode tok/s, batch 1, %s (%s)", on_device ? "DecodeSampled run-ahead" : "Decode()+host sampler",
+                          what), *tok_s, short_bytes);
+    }
+  }
   timeline();
   if (!decode_only) {
     // The service's path: one greedy request through the scheduler, streamed; tok/s from its

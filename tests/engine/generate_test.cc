@@ -57,6 +57,17 @@ class ScriptedRunner : public ModelRunner {
     return absl::OkStatus();
   }
 
+  // Records each sampled step's row and run-ahead flag, then the default (Decode + host rule).
+  absl::Status DecodeSampled(absl::Span<const int> slots, absl::Span<const int> positions,
+                             absl::Span<const int32_t> tokens, absl::Span<const RowSampling> rows,
+                             absl::Span<int32_t> out_ids, bool run_ahead) override {
+    sampled_rows.insert(sampled_rows.end(), rows.begin(), rows.end());
+    sampled_ahead.push_back(run_ahead);
+    return ModelRunner::DecodeSampled(slots, positions, tokens, rows, out_ids, run_ahead);
+  }
+
+  std::vector<RowSampling> sampled_rows;
+  std::vector<bool> sampled_ahead;
   bool fail_prefill = false;
   int prefill_slot = -1;
   int prefill_start = -1;
@@ -359,6 +370,35 @@ TEST(SequenceTest, SeededSamplingIsReproducible) {
   };
   EXPECT_EQ(run(77), run(77));
   EXPECT_NE(run(77), run(78));
+}
+
+// A sampled sequence lets the runner pick its tokens (DecodeSampled, one step ahead but the
+// last, draw t for its t-th sampled token: the prefill's token was draw 0) and gets the tokens
+// the host path (logprobs on: Decode + Sampler) gets with the same seed.
+TEST(GenerateTest, SampledSequenceGoesThroughDecodeSampled) {
+  SamplingParams p;
+  p.temperature = 1.0f;
+  p.top_p = 0.95f;
+  p.seed = 1234;
+  p.max_new_tokens = 12;
+  ScriptedRunner runner({}, 64), host({}, 64);  // every step: 29889 at 10, the rest at 0
+  GenRun run = DoGenerate(runner, {1}, p);
+  ASSERT_TRUE(run.result.ok()) << run.result.status();
+  ASSERT_EQ(runner.sampled_rows.size(), 11u);
+  for (size_t i = 0; i < runner.sampled_rows.size(); ++i) {
+    const RowSampling& r = runner.sampled_rows[i];
+    EXPECT_EQ(r.draw, i + 1);
+    EXPECT_EQ(r.seed, 1234u);
+    EXPECT_EQ(r.temperature, 1.0f);
+    EXPECT_EQ(r.top_p, 0.95f);
+    EXPECT_EQ(runner.sampled_ahead[i], i + 1 < 11) << i;
+  }
+  p.logprobs = true;
+  GenRun ref = DoGenerate(host, {1}, p);
+  ASSERT_TRUE(ref.result.ok()) << ref.result.status();
+  EXPECT_TRUE(host.sampled_rows.empty());
+  EXPECT_EQ(run.result->tokens, ref.result->tokens);
+  EXPECT_NE(run.result->tokens, std::vector<int>(run.result->tokens.size(), 29889)) << "not only the argmax";
 }
 
 }  // namespace

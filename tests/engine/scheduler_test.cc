@@ -119,6 +119,26 @@ class FakeRunner : public ModelRunner {
     absl::MutexLock lock(&mu_);
     return argmax_calls_;
   }
+  // Batches the runner samples: recorded ('S' with run_ahead, 's' without) with their largest
+  // batch, then the default (Decode + the host rule).
+  absl::Status DecodeSampled(absl::Span<const int> slots, absl::Span<const int> positions,
+                             absl::Span<const int32_t> tokens, absl::Span<const RowSampling> rows,
+                             absl::Span<int32_t> out_ids, bool run_ahead) override {
+    {
+      absl::MutexLock lock(&mu_);
+      sampled_calls_ += run_ahead ? 'S' : 's';
+      max_sampled_batch_ = std::max<int>(max_sampled_batch_, rows.size());
+    }
+    return ModelRunner::DecodeSampled(slots, positions, tokens, rows, out_ids, run_ahead);
+  }
+  std::string sampled_calls() const {
+    absl::MutexLock lock(&mu_);
+    return sampled_calls_;
+  }
+  int max_sampled_batch() const {
+    absl::MutexLock lock(&mu_);
+    return max_sampled_batch_;
+  }
 
   // Gate: while closed, every Prefill/Decode call blocks until opened (see RunnerGate).
   void Close() { gate_.Close(); }
@@ -183,6 +203,8 @@ class FakeRunner : public ModelRunner {
   int max_prefill_len_ ABSL_GUARDED_BY(mu_) = 0;
   std::string calls_ ABSL_GUARDED_BY(mu_);
   std::string argmax_calls_ ABSL_GUARDED_BY(mu_);
+  std::string sampled_calls_ ABSL_GUARDED_BY(mu_);
+  int max_sampled_batch_ ABSL_GUARDED_BY(mu_) = 0;
   ::llama::testing::RunnerGate gate_;
 };
 
@@ -231,7 +253,8 @@ TEST_F(SchedulerFakeTest, StreamsMatchReferenceWithChunkedPrefill) {
 }
 
 // Greedy requests decode through DecodeArgmax, asking for a step ahead except on their last
-// step; a sampled request takes Decode and the host sampler.
+// step; a sampled request through DecodeSampled, one that needs the host (logprobs) through
+// Decode and the host sampler.
 TEST_F(SchedulerFakeTest, GreedyBatchesLetTheRunnerPickAndRunAhead) {
   Make(2, 128);
   auto h = sched_->Submit(Greedy({1, 10, 11}, 4));
@@ -252,7 +275,72 @@ TEST_F(SchedulerFakeTest, GreedyBatchesLetTheRunnerPickAndRunAhead) {
   EXPECT_TRUE(c.status.ok()) << c.status;
   EXPECT_EQ(c.tokens.size(), 3u);
   EXPECT_EQ(runner_->argmax_calls(), "AAa") << "no DecodeArgmax for a sampled request";
+  EXPECT_EQ(runner_->sampled_calls(), "Ss");
   EXPECT_EQ(runner_->calls(), "PDDDPDD");
+
+  GenerationRequest host = Greedy({1, 30}, 3);
+  host.params.temperature = 0.7f;
+  host.params.logprobs = true;
+  h = sched_->Submit(std::move(host));
+  ASSERT_TRUE(h.ok()) << h.status();
+  c = Collect(**h);
+  EXPECT_TRUE(c.status.ok()) << c.status;
+  EXPECT_EQ(c.tokens.size(), 3u);
+  EXPECT_EQ(runner_->sampled_calls(), "Ss") << "logprobs are the host's";
+  EXPECT_EQ(runner_->calls(), "PDDDPDDPDD");
+}
+
+// A sampled request: its tokens are the same whether its steps are picked by the runner
+// (DecodeSampled, batched with a greedy request) or by the host (a request needing the host
+// in the batch forces plain Decode for a while), because host and runner draw the same
+// numbers (SampleUniform(seed, t)) and count every draw.
+TEST_F(SchedulerFakeTest, SampledTokensDoNotDependOnWhoPicksThem) {
+  auto sampled = [](std::vector<int> prompt, float t, int top_k, float top_p, uint64_t seed, bool host) {
+    GenerationRequest r = Greedy(std::move(prompt), 24);
+    r.params.temperature = t;
+    r.params.top_k = top_k;
+    r.params.top_p = top_p;
+    r.params.seed = seed;
+    r.params.logprobs = host;  // does not change the tokens, only who picks them
+    return r;
+  };
+  SchedulerOptions opts;
+  opts.eos_ids = {-1};  // sampled ids may be 2
+  // Alone, on the host: the reference streams.
+  std::vector<std::vector<int>> want;
+  for (int i = 0; i < 2; ++i) {
+    Make(1, 128, opts);
+    auto h = sched_->Submit(i == 0 ? sampled({1, 40, 41}, 1.5f, 0, 1.0f, 17, true)
+                                   : sampled({1, 50}, 2.0f, 3, 0.9f, 23, true));
+    ASSERT_TRUE(h.ok()) << h.status();
+    Collected c = Collect(**h);
+    ASSERT_TRUE(c.status.ok()) << c.status;
+    ASSERT_EQ(c.tokens.size(), 24u);
+    want.push_back(c.tokens);
+    EXPECT_EQ(runner_->sampled_calls(), "");
+  }
+  EXPECT_NE(want[0], Reference({1, 40, 41}, 24)) << "the sampled stream should not be the argmax";
+  // Together with a greedy request (runner picks every row), and with a request that needs the
+  // host for its first 6 tokens (plain Decode meanwhile).
+  Make(4, 128, opts);
+  runner_->Close();
+  auto a = sched_->Submit(sampled({1, 40, 41}, 1.5f, 0, 1.0f, 17, false));
+  auto b = sched_->Submit(sampled({1, 50}, 2.0f, 3, 0.9f, 23, false));
+  auto g = sched_->Submit(Greedy({1, 60, 61, 62}, 24));
+  GenerationRequest pen = Greedy({1, 70}, 6);
+  pen.params.repetition_penalty = 1.3f;
+  auto p = sched_->Submit(std::move(pen));
+  ASSERT_TRUE(a.ok() && b.ok() && g.ok() && p.ok());
+  runner_->Open();
+  Collected ca = Collect(**a), cb = Collect(**b), cg = Collect(**g), cp = Collect(**p);
+  ASSERT_TRUE(ca.status.ok() && cb.status.ok() && cg.status.ok() && cp.status.ok());
+  EXPECT_EQ(ca.tokens, want[0]);
+  EXPECT_EQ(cb.tokens, want[1]);
+  EXPECT_EQ(cg.tokens, Reference({1, 60, 61, 62}, 24));
+  EXPECT_EQ(cp.tokens.size(), 6u);
+  EXPECT_NE(runner_->sampled_calls(), "");
+  EXPECT_EQ(runner_->max_sampled_batch(), 3) << "greedy and sampled rows in one DecodeSampled";
+  EXPECT_EQ(runner_->argmax_calls(), "") << "never an all-greedy batch";
 }
 
 TEST_F(SchedulerFakeTest, FourStreamsInterleave) {
