@@ -76,11 +76,6 @@ size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
 // last launch left them (splits past its count are older; empty on error).
 constexpr int kAttnClockHeads = 64, kAttnClockSlots = 16;
 void SetAttentionClock(bool on);
-// EXPERIMENT: how the cluster kernel's blocks load q and the new key after the PDL wait:
-// 0 q's loads then the new key's, 1 together after the zeroing, 2 together before it
-// (replayed graphs), 3 as 2 with the zeroing just before the merge. Later launches;
-// out-of-range modes mean 0.
-void SetAttentionLoads(int mode);
 std::vector<uint64_t> ReadAttentionClock();
 
 // The same step for any context (rows distinct sequences, splits * split_keys > every pos[m],

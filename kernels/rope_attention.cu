@@ -29,10 +29,7 @@ __device__ __forceinline__ void TimerMark(unsigned long long* clk, int i) {
   clk[i] = t;
 }
 
-// kLoads (EXPERIMENT, SetAttentionLoads): 0 q's loads, then the new key's (SplitAttention);
-// 1 both together (LoadSplitRow) after the zeroing; 2 both together before it (replays);
-// 3 as 2, the zeroing moved to just before the merge (while the cluster waits).
-template <bool kClock, int kLoads>
+template <bool kClock>
 __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
@@ -79,14 +76,13 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   WaitForPrerequisites();
   ClockMark(clk, 2);
   TimerMark(clk, 11);
+  // q and the new key are loaded before the zeroing's stores (behind which they would queue);
+  // with positions read after the wait, once the position is known.
   const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
   SplitRowLoads loads;
-  const bool early = kLoads >= 2 && positions_final;
-  if (early && k0 <= pos) LoadSplitRow(row, s, h, kvh, pos < k0 + S, &loads);
-  if (kLoads != 3) {
-    ZeroByGrid(zero.p[0], zero.n[0]);
-    ZeroByGrid(zero.p[1], zero.n[1]);
-  }
+  if (positions_final && k0 <= pos) LoadSplitRow(row, s, h, kvh, pos < k0 + S, &loads);
+  ZeroByGrid(zero.p[0], zero.n[0]);
+  ZeroByGrid(zero.p[1], zero.n[1]);
   ClockMark(clk, 3);
 
   if (!positions_final) pos = positions[m];
@@ -97,22 +93,13 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
       CopyCachedRows(k_cache, v_cache, base, row_stride, k0, nold, hd, ks, vs);
       RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
     }
-    if (kLoads == 0) {
-      SplitAttention(row, cs, k_cache, v_cache, base + static_cast<size_t>(pos) * row_stride, s, h, kvh, nk, nold, ks,
-                     vs, p, wacc, s_acc, &s_ml, clk);
-    } else {
-      if (!early) LoadSplitRow(row, s, h, kvh, nold < nk, &loads);
-      SplitAttentionLoaded(loads, cs, k_cache, v_cache, base + static_cast<size_t>(pos) * row_stride, s, h, nk, nold,
-                           ks, vs, p, wacc, s_acc, &s_ml, clk);
-    }
+    if (!positions_final) LoadSplitRow(row, s, h, kvh, nold < nk, &loads);
+    SplitAttention(loads, cs, k_cache, v_cache, base + static_cast<size_t>(pos) * row_stride, s, h, nk, nold, ks, vs, p,
+                   wacc, s_acc, &s_ml, clk);
   } else if (threadIdx.x == 0) {
     s_ml = make_float2(-FLT_MAX, 0.f);  // past this row's keys: an empty split
   }
 
-  if (kLoads == 3) {
-    ZeroByGrid(zero.p[0], zero.n[0]);
-    ZeroByGrid(zero.p[1], zero.n[1]);
-  }
   ClockMark(clk, 9);
   // The cluster's first block merges the partials from the others' shared memory.
   MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
@@ -125,7 +112,6 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
 }
 
 bool g_clock_on = false;
-int g_loads = 0;
 
 }  // namespace
 
@@ -152,27 +138,16 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
                                static_cast<int>(RopeDecodeAttentionSmemBytes(256, kAttnSplitKeys)));
     return e;
   };
-  using Kernel = decltype(&RopeDecodeAttentionKernel<false, 0>);
-  static const Kernel kKernels[2][4] = {
-      {RopeDecodeAttentionKernel<false, 0>, RopeDecodeAttentionKernel<false, 1>, RopeDecodeAttentionKernel<false, 2>,
-       RopeDecodeAttentionKernel<false, 3>},
-      {RopeDecodeAttentionKernel<true, 0>, RopeDecodeAttentionKernel<true, 1>, RopeDecodeAttentionKernel<true, 2>,
-       RopeDecodeAttentionKernel<true, 3>}};
-  static const cudaError_t set = [&] {
-    for (auto& by_clock : kKernels)
-      for (Kernel k : by_clock)
-        if (cudaError_t e = attrs(k); e != cudaSuccess) return e;
-    return cudaSuccess;
-  }();
-  if (set != cudaSuccess) return set;
-  return LaunchClusters(kKernels[g_clock_on][g_loads],
+  static const cudaError_t plain = attrs(RopeDecodeAttentionKernel<false>);
+  static const cudaError_t clocked = attrs(RopeDecodeAttentionKernel<true>);
+  if (plain != cudaSuccess || clocked != cudaSuccess) return plain != cudaSuccess ? plain : clocked;
+  return LaunchClusters(g_clock_on ? RopeDecodeAttentionKernel<true> : RopeDecodeAttentionKernel<false>,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys), stream, splits, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, out, zero);
 }
 
 void SetAttentionClock(bool on) { g_clock_on = on; }
-void SetAttentionLoads(int mode) { g_loads = mode < 0 || mode > 3 ? 0 : mode; }
 
 std::vector<uint64_t> ReadAttentionClock() {
   std::vector<uint64_t> t(static_cast<size_t>(kAttnClockHeads) * kRopeAttnMaxSplits * kAttnClockSlots, 0);

@@ -33,65 +33,19 @@ __device__ __forceinline__ int CopyCachedRows(const __half* __restrict__ k_cache
   return nold;
 }
 
-// The block's split of keys [k0, k0 + nk) of (row m, head h) at position pos, the new key
-// last when nold < nk (cs: the RoPE angles of the thread's 8 dims at pos): rotates q (and
-// the new key, which it stores in shared memory and, for one q head per kv head, in the
-// cache), then leaves the unnormalized P.V in s_acc[hd] and (max, sum) in *s_ml. The cached
-// rows are in flight to ks / vs (cp.async).
 // Diagnosis (SetAttentionClock): thread 0 of a sampled block records clock64 at point i.
 __device__ __forceinline__ void ClockMark(unsigned long long* clk, int i) {
   if (clk && threadIdx.x == 0) clk[i] = clock64();
 }
 
-// The new key (rotated) and value of a split: into its shared rows and, for one q head per kv
-// head, into the cache.
-__device__ __forceinline__ void StoreNewKey(const float (&kf)[8], const float (&vf)[8], __half* __restrict__ k_cache,
-                                            __half* __restrict__ v_cache, size_t new_at, const AttnShape& s, int h,
-                                            int nold, int d0, __half* ks, __half* vs) {
-  const int hd = s.head_dim;
-  StoreEight(ks + nold * hd + d0, kf);
-  StoreEight(vs + nold * hd + d0, vf);
-  if (h % (s.heads / s.kv_heads) == 0) {  // one block per kv head writes the cache
-    StoreEight(k_cache + new_at + d0, kf);
-    StoreEight(v_cache + new_at + d0, vf);
-  }
-}
-__device__ __forceinline__ void SplitScoresAndPv(const float (&qf)[8], int nk, int hd, const __half* ks,
-                                                 const __half* vs, float* p, float* wacc, float* s_acc,
-                                                 float2* s_ml, unsigned long long* clk);
-
-__device__ __forceinline__ void SplitAttention(const float* __restrict__ row, const float2 (&cs)[8],
-                                               __half* __restrict__ k_cache, __half* __restrict__ v_cache,
-                                               size_t new_at, const AttnShape& s, int h, int kvh, int nk, int nold,
-                                               __half* ks, __half* vs, float* p, float* wacc, float* s_acc,
-                                               float2* s_ml, unsigned long long* clk = nullptr) {
-  const int hd = s.head_dim;
-  // tpr = hd / 8 threads cover one row with 8 dims each.
-  const int tpr = hd / 8;
-  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
-  float qf[8];
-  RopeEightWith(row + h * hd, d0, hd, cs, qf);
-  const float scale = rsqrtf(static_cast<float>(hd));
-#pragma unroll
-  for (int j = 0; j < 8; ++j) qf[j] *= scale;
-  ClockMark(clk, 4);
-  if (nold < nk && r0 == 0) {  // this split holds the new key: rotate it, store it
-    float kf[8], vf[8];
-    RopeEightWith(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
-    const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) vf[j] = v[j];
-    StoreNewKey(kf, vf, k_cache, v_cache, new_at, s, h, nold, d0, ks, vs);
-  }
-  SplitScoresAndPv(qf, nk, hd, ks, vs, p, wacc, s_acc, s_ml, clk);
-}
-
-// EXPERIMENT (SetAttentionLoads): the same split, from values already loaded by
-// LoadSplitRow, so that q's loads and the new key's go out together (and, in the kernel,
-// before the zeroing). Same arithmetic, same bits.
+// What a split's block reads from its row of q|k|v after the PDL wait, loaded all at once
+// (LoadSplitRow) before anything uses them: q's 8 dims of the thread and their rotation
+// partners and, in the split that holds the new key (threads r0 == 0), the key's and value's.
+// Loading q, then the new key after q was rotated, made that split the last to the merge in
+// 30 of 32 heads; loading both before the zeroing: decode +1.1% (tests/bench/RESULTS.md, session 18).
 struct SplitRowLoads {
-  float q[8], qp[8];         // q's 8 dims of the thread and their rotation partners
-  float k[8], kp[8], v[8];   // the new key's and value's (threads r0 == 0 of its split)
+  float q[8], qp[8];
+  float k[8], kp[8], v[8];
 };
 __device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, int hd, float (&a)[8], float (&b)[8]) {
   const int half = hd / 2;
@@ -102,6 +56,7 @@ __device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, i
     b[j] = x[d < half ? d + half : d - half];
   }
 }
+// RopeEightWith (attention_common.cuh) over loaded pairs: the same arithmetic, the same bits.
 __device__ __forceinline__ void RopePairs(const float (&a)[8], const float (&b)[8], int d0, int hd,
                                           const float2 (&c)[8], float (&out)[8]) {
   const int half = hd / 2;
@@ -122,26 +77,6 @@ __device__ __forceinline__ void LoadSplitRow(const float* __restrict__ row, cons
 #pragma unroll
     for (int j = 0; j < 8; ++j) L->v[j] = v[j];
   }
-}
-__device__ __forceinline__ void SplitAttentionLoaded(const SplitRowLoads& L, const float2 (&cs)[8],
-                                                     __half* __restrict__ k_cache, __half* __restrict__ v_cache,
-                                                     size_t new_at, const AttnShape& s, int h, int nk, int nold,
-                                                     __half* ks, __half* vs, float* p, float* wacc, float* s_acc,
-                                                     float2* s_ml, unsigned long long* clk = nullptr) {
-  const int hd = s.head_dim, tpr = hd / 8;
-  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
-  float qf[8];
-  RopePairs(L.q, L.qp, d0, hd, cs, qf);
-  const float scale = rsqrtf(static_cast<float>(hd));
-#pragma unroll
-  for (int j = 0; j < 8; ++j) qf[j] *= scale;
-  ClockMark(clk, 4);
-  if (nold < nk && r0 == 0) {
-    float kf[8];
-    RopePairs(L.k, L.kp, d0, hd, cs, kf);
-    StoreNewKey(kf, L.v, k_cache, v_cache, new_at, s, h, nold, d0, ks, vs);
-  }
-  SplitScoresAndPv(qf, nk, hd, ks, vs, p, wacc, s_acc, s_ml, clk);
 }
 
 // Scores q.k / sqrt(hd) of the split's keys, softmax statistics, P.V; the cached rows are
@@ -193,6 +128,38 @@ __device__ __forceinline__ void SplitScoresAndPv(const float (&qf)[8], int nk, i
   }
   if (threadIdx.x == 0) *s_ml = make_float2(mx, sum);
   ClockMark(clk, 8);
+}
+
+
+// The block's split of keys [k0, k0 + nk) of (row m, head h) at position pos, the new key
+// last when nold < nk (cs: the RoPE angles of the thread's 8 dims at pos; L: LoadSplitRow's
+// values): rotates q (and the new key, which it stores in shared memory and, for one q head
+// per kv head, in the cache at new_at), then leaves the unnormalized P.V in s_acc[hd] and
+// (max, sum) in *s_ml. The cached rows are in flight to ks / vs (cp.async).
+__device__ __forceinline__ void SplitAttention(const SplitRowLoads& L, const float2 (&cs)[8],
+                                               __half* __restrict__ k_cache, __half* __restrict__ v_cache,
+                                               size_t new_at, const AttnShape& s, int h, int nk, int nold,
+                                               __half* ks, __half* vs, float* p, float* wacc, float* s_acc,
+                                               float2* s_ml, unsigned long long* clk = nullptr) {
+  const int hd = s.head_dim, tpr = hd / 8;
+  const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
+  float qf[8];
+  RopePairs(L.q, L.qp, d0, hd, cs, qf);
+  const float scale = rsqrtf(static_cast<float>(hd));
+#pragma unroll
+  for (int j = 0; j < 8; ++j) qf[j] *= scale;
+  ClockMark(clk, 4);
+  if (nold < nk && r0 == 0) {  // this split holds the new key: rotate it, store it
+    float kf[8];
+    RopePairs(L.k, L.kp, d0, hd, cs, kf);
+    StoreEight(ks + nold * hd + d0, kf);
+    StoreEight(vs + nold * hd + d0, L.v);
+    if (h % (s.heads / s.kv_heads) == 0) {  // one block per kv head writes the cache
+      StoreEight(k_cache + new_at + d0, kf);
+      StoreEight(v_cache + new_at + d0, L.v);
+    }
+  }
+  SplitScoresAndPv(qf, nk, hd, ks, vs, p, wacc, s_acc, s_ml, clk);
 }
 
 }  // namespace rope_attn

@@ -66,8 +66,10 @@ struct CudaOptions {
   // per decode step. Same arithmetic (tests/bench/RESULTS.md, session 12).
   bool gemv_uniform_zeros = true;
   // g32 (with group slots): warp GEMV K units of up to 64 groups, as g64 / g128 take, instead
-  // of 32 (GemvTuning::warp_g32_wide; gate|up then fits one wave of blocks).
-  bool gemv_g32_wide = false;
+  // of 32 (GemvTuning::warp_g32_wide): gate|up runs as 344 blocks instead of 688 (1.7 waves at
+  // 3 blocks per SM). 32g decode on an H200 593.4 -> 608.5 tok/s, gate|up 19.20 -> 16.90 us a
+  // layer (tests/bench/RESULTS.md, session 18). Other group sizes: unchanged.
+  bool gemv_g32_wide = true;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

@@ -78,7 +78,7 @@ ABSL_FLAG(bool, gemv_row_gather, true, "warp GEMV, act-order RMSNorm inputs gath
 ABSL_FLAG(int, gemv_group_slots, 7, "warp GEMV: group sums in mma columns, a bit per group size (1 g32, 2 g64, 4 g128)");
 ABSL_FLAG(bool, gemv_packed_zeros, true, "warp GEMV: 4-bit zero points (half the zero-point bytes)");
 ABSL_FLAG(bool, gemv_uniform_zeros, true, "warp GEMV: no zero-point loads where a matrix's zeros are all equal");
-ABSL_FLAG(bool, gemv_g32_wide, false, "warp GEMV: g32 K units of up to 64 groups (CudaOptions::gemv_g32_wide)");
+ABSL_FLAG(bool, gemv_g32_wide, true, "warp GEMV: g32 K units of up to 64 groups (CudaOptions::gemv_g32_wide)");
 ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 never, 1 without act-order, 2 always");
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, qkv_gemv_target_blocks, 0, "the q|k|v warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
@@ -104,10 +104,6 @@ ABSL_FLAG(int, timeline, 0,
 ABSL_FLAG(bool, attn_clock, false,
           "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
           "printed after each decode figure for the last launch");
-ABSL_FLAG(int, attn_loads, 0,
-          "EXPERIMENT: how decode attention loads q and the new key after its wait (kernels::SetAttentionLoads: "
-          "0 one after the other, 1 together after the zeroing, 2 together before it, 3 as 2 with the zeroing "
-          "just before the merge)");
 ABSL_FLAG(bool, decode_only, false, "only the on-device greedy decode figures");
 ABSL_FLAG(float, temperature, 0.f, "> 0: also sampled decode tok/s at this temperature (DecodeSampled, run-ahead)");
 ABSL_FLAG(int, top_k, 0, "sampled decode figures: top-k (0 = off)");
@@ -165,7 +161,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
   if (backend == Backend::kCuda) {
     // Process-wide; the runner's graphs capture the kernel chosen when they are first run.
     kernels::SetAttentionClock(absl::GetFlag(FLAGS_attn_clock));
-    kernels::SetAttentionLoads(absl::GetFlag(FLAGS_attn_loads));
     CudaOptions co;
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
     co.programmatic_launch = absl::GetFlag(FLAGS_pdl);

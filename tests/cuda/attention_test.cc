@@ -265,28 +265,24 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
       ASSERT_EQ(kernels::LaunchDecodeAttention(b.q.get(), b.k_ref.get(), b.v_ref.get(), in.dslot.get(), b.dpos.get(),
                                                in.as, in.rows, splits, split_keys, b.ml.get(), b.acc.get(), nullptr,
                                                nullptr, 0, b.want_out.get(), b.arrivals.get()), cudaSuccess);
-      // Fused on another copy: positions read after the PDL wait, then before it; with each
-      // way of loading q and the new key (kernels::SetAttentionLoads), same bits.
+      // Fused on another copy: positions read after the PDL wait, then before it (q and the
+      // new key then loaded before the zeroing), same bits.
       std::vector<float> first;
-      for (const int loads : {0, 1, 2, 3}) {
-        kernels::SetAttentionLoads(loads);
-        for (const bool positions_final : {false, true}) {
-          b.got_out.Zero();
-          b.zero_a.Upload(std::vector<float>(b.zero_a.size(), 1.f));  // each launch must clear them
-          b.zero_b.Upload(std::vector<float>(77, 1.f));
-          ASSERT_EQ(kernels::LaunchRopeDecodeAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
-                                                       in.dslot.get(), b.dpos.get(), in.as, in.rows, splits,
-                                                       split_keys, positions_final, b.got_out.get(), nullptr, b.zero),
-                    cudaSuccess);
-          ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-          for (float z : b.zero_a.Download()) ASSERT_EQ(z, 0.f) << "loads " << loads;
-          for (float z : b.zero_b.Download()) ASSERT_EQ(z, 0.f) << "loads " << loads;
-          if (first.empty()) first = FromHalf(b.got_out.Download());
-          ASSERT_TRUE(first == FromHalf(b.got_out.Download()))
-              << "positions_final " << positions_final << ", loads " << loads << " changed the result";
-        }
+      for (const bool positions_final : {false, true}) {
+        b.got_out.Zero();
+        b.zero_a.Upload(std::vector<float>(b.zero_a.size(), 1.f));  // each launch must clear them
+        b.zero_b.Upload(std::vector<float>(77, 1.f));
+        ASSERT_EQ(kernels::LaunchRopeDecodeAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
+                                                     in.dslot.get(), b.dpos.get(), in.as, in.rows, splits,
+                                                     split_keys, positions_final, b.got_out.get(), nullptr, b.zero),
+                  cudaSuccess);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        for (float z : b.zero_a.Download()) ASSERT_EQ(z, 0.f) << "positions_final " << positions_final;
+        for (float z : b.zero_b.Download()) ASSERT_EQ(z, 0.f) << "positions_final " << positions_final;
+        if (first.empty()) first = FromHalf(b.got_out.Download());
+        ASSERT_TRUE(first == FromHalf(b.got_out.Download()))
+            << "positions_final " << positions_final << " changed the result";
       }
-      kernels::SetAttentionLoads(0);
       ExpectLikeRopeThenAttention(in, pos, splits, split_keys, b);
     }
     // Too many splits for one cluster: refused.
