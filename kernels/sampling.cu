@@ -5,6 +5,7 @@
 
 #include <cfloat>
 #include <climits>
+#include <cstdint>
 
 namespace llama::kernels {
 namespace {
@@ -74,13 +75,32 @@ __global__ void ArgmaxAdvanceKernel(const float* __restrict__ logits, int vocab,
 
 
 // ---------------------------------------------------------------- sampling (LaunchSampleAdvance)
-// The rule of engine/sampler.h without a sort: the top-k and top-p cuts are found by bisection
-// over the row's float values, each pass one block-wide sum (counts, or weights in double) of
-// the candidates above the midpoint, the interval snapped to the nearest values on either side;
-// a cut inside a run of equal values is then placed by id (lower ids first). The draw is an
-// exclusive scan of the kept weights over contiguous id chunks, one per thread.
+// The rule of engine/sampler.h without a sort, touching the row O(1) times:
+//  - Weights are integers: f(x) = round(exp((x - max) / T) * 2^E), the exp in double as on the
+//    host, E = 63 - ceil(log2(vocab)) so that no sum of a row's weights overflows 64 bits (E = 48
+//    at vocab 32000: each weight within 2^-49 of the host's, a row's total within vocab * 2^-49).
+//    Integer sums are exact in any order: the search below is deterministic, a bin's mass equals
+//    the sum of its sub-bins', and the exp is skipped where f would round to 0.
+//  - A cut (top-k by counts, top-p by mass) is a radix select on order-preserving uint32 keys of
+//    the logits (-0 and +0 one key): each pass histograms the candidates whose key lies in
+//    [lo, hi] into at most 2048 bins of 2^s keys (shared-memory atomics, aggregated over the
+//    warp's lanes that share the first member's bin), scans the bins in descending order for
+//    the one where the running measure reaches the target, and narrows [lo, hi] to it: at most
+//    3 passes to a single value (s = 21, 10, 0). The first top-p pass also gives the total.
+//  - Ties at the cut value are kept lowest id first: how many follows from the chosen bin's
+//    measure; when only some are kept, one id-order scan finds the last kept one.
+//  - The draw is the inverse CDF in id order: thread t owns ids [t * per, (t + 1) * per), sums
+//    its kept weights, an exclusive block scan finds the owner of u * total, and warp 0 re-walks
+//    that one chunk 32 ids at a time (its weights computed a second time, no others).
+// Rows are read as float4 over each thread's chunk, starting at a lane-rotated quad so that
+// the lanes of a shared-memory phase hit distinct banks.
 
-constexpr int kSmemRowMax = 51200;  // floats of a row staged in shared memory (200 KB)
+constexpr int kSmemRowMax = 51200;      // floats of a row staged in shared memory (200 KB)
+constexpr int kSmemRowNoOptIn = 7168;   // 28 KB: with the static shared memory under 48 KB
+constexpr int kBins = 2048;
+constexpr int kWarps = kThreads / 32;
+constexpr unsigned kFull = 0xffffffffu;
+using u64 = unsigned long long;
 
 // kept: x > v, or x == v and id <= id.
 struct Cut {
@@ -89,197 +109,361 @@ struct Cut {
 };
 __device__ __forceinline__ bool InCut(float x, int i, Cut c) { return x > c.v || (x == c.v && i <= c.id); }
 
-struct SelectShared {
-  double sum[32];
-  float hi[32], lo[32];
-  int choice;
-};
-
-// Block-wide (sum, max, min), the same bits in every thread (each step adds commutative pairs).
-__device__ void BlockReduce(double& sum, float& mx, float& mn, SelectShared& sh) {
-  for (int o = 16; o > 0; o >>= 1) {
-    sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-  }
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  if (lane == 0) {
-    sh.sum[warp] = sum;
-    sh.hi[warp] = mx;
-    sh.lo[warp] = mn;
-  }
-  __syncthreads();
-  sum = lane < warps ? sh.sum[lane] : 0.0;
-  mx = lane < warps ? sh.hi[lane] : -INFINITY;
-  mn = lane < warps ? sh.lo[lane] : INFINITY;
-  for (int o = 16; o > 0; o >>= 1) {
-    sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-  }
-  __syncthreads();
+// Order-preserving key: a < b (floats, not NaN) iff Key(a) < Key(b); -0 and +0 share a key.
+__device__ __forceinline__ uint32_t Key(float x) {
+  const uint32_t b = x == 0.0f ? 0u : __float_as_uint(x);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+__device__ __forceinline__ float FromKey(uint32_t k) {
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
 }
 
 struct Weights {
-  double mx, inv_t;
-  __device__ double operator()(float x) const { return exp((static_cast<double>(x) - mx) * inv_t); }
+  double mx, inv_t, scale, dmin;  // scale = 2^E; below dmin = -(E + 2) ln 2 the weight rounds to 0
+  __device__ __forceinline__ u64 operator()(float x) const {
+    const double d = (static_cast<double>(x) - mx) * inv_t;  // the host's expression
+    return d > dmin ? __double2ull_rn(exp(d) * scale) : 0ull;  // NaN (infinite logits) -> 0
+  }
+};
+
+struct SampleShared {
+  union {
+    u64 mass[kBins];
+    unsigned count[kBins];
+  } hist;
+  u64 warp_sum[kWarps];
+  int warp_int[kWarps];
+  float warp_hi[kWarps], warp_lo[kWarps];
+  u64 above, measure, rem;
+  int bin, owner, pick;
+};
+
+// Exclusive scan of v over the block (thread order); total = the sum, in every thread.
+__device__ u64 BlockExclusiveScan(u64 v, u64& total, SampleShared& sh) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  u64 incl = v;
+  for (int o = 1; o < 32; o <<= 1) {
+    const u64 y = __shfl_up_sync(kFull, incl, o);
+    if (lane >= o) incl += y;
+  }
+  if (lane == 31) sh.warp_sum[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    u64 t = sh.warp_sum[lane];
+    for (int o = 1; o < 32; o <<= 1) {
+      const u64 y = __shfl_up_sync(kFull, t, o);
+      if (lane >= o) t += y;
+    }
+    sh.warp_sum[lane] = t;  // inclusive over warps
+  }
+  __syncthreads();
+  total = sh.warp_sum[kWarps - 1];
+  const u64 excl = incl - v + (warp > 0 ? sh.warp_sum[warp - 1] : 0ull);
+  __syncthreads();  // warp_sum free again
+  return excl;
+}
+
+__device__ int BlockMaxInt(int v, SampleShared& sh) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(kFull, v, o));
+  if (lane == 0) sh.warp_int[warp] = v;
+  __syncthreads();
+  v = sh.warp_int[lane];
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(kFull, v, o));
+  __syncthreads();
+  return v;
+}
+
+__device__ void BlockMinMax(float& mx, float& mn, SampleShared& sh) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int o = 16; o > 0; o >>= 1) {
+    mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, o));
+    mn = fminf(mn, __shfl_xor_sync(kFull, mn, o));
+  }
+  if (lane == 0) {
+    sh.warp_hi[warp] = mx;
+    sh.warp_lo[warp] = mn;
+  }
+  __syncthreads();
+  mx = sh.warp_hi[lane];
+  mn = sh.warp_lo[lane];
+  for (int o = 16; o > 0; o >>= 1) {
+    mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, o));
+    mn = fminf(mn, __shfl_xor_sync(kFull, mn, o));
+  }
+  __syncthreads();
+}
+
+// Calls f(quad, first id) for the quads of this thread's chunk [t * per, (t + 1) * per) (per a
+// multiple of 4), the same number of times in every thread (collectives allowed in f); ids at
+// or past vocab are f's to skip. Staged rows are padded to a multiple of 4 floats.
+template <class F>
+__device__ __forceinline__ void ForChunk(const float* row, int vocab, bool staged, int per, F&& f) {
+  const int nq = per >> 2, base = static_cast<int>(threadIdx.x) * per;
+  int q = static_cast<int>(threadIdx.x & 31) % nq;
+  for (int j = 0; j < nq; ++j) {
+    const int i0 = base + 4 * q;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (i0 < vocab) {
+      if (staged) {
+        v = *reinterpret_cast<const float4*>(row + i0);
+      } else {
+        v.x = row[i0];
+        if (i0 + 1 < vocab) v.y = row[i0 + 1];
+        if (i0 + 2 < vocab) v.z = row[i0 + 2];
+        if (i0 + 3 < vocab) v.w = row[i0 + 3];
+      }
+    }
+    f(v, i0);
+    if (++q == nq) q = 0;
+  }
+}
+
+// Adds m to bin (bin < 0: nothing) from every lane of the warp: the lanes that share the first
+// member lane's bin add with one atomic (their sum, for masses only when they are many: a sum
+// over the warp costs ten shuffles), the others with their own (a run of -inf logits, or of
+// any one value, thus costs one atomic per warp).
+template <bool kMass>
+__device__ __forceinline__ void AddToBin(int bin, u64 m, SampleShared& sh) {
+  const unsigned members = __ballot_sync(kFull, bin >= 0);
+  if (members == 0) return;
+  const int lane = threadIdx.x & 31, leader = __ffs(members) - 1;
+  const int lb = __shfl_sync(kFull, bin, leader);
+  const unsigned same = __ballot_sync(kFull, bin == lb);
+  if (kMass) {
+    if (__popc(same) >= 6) {
+      u64 part = bin == lb ? m : 0ull;
+      for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(kFull, part, o);
+      if (lane == leader) atomicAdd(&sh.hist.mass[lb], part);
+      else if (bin >= 0 && bin != lb) atomicAdd(&sh.hist.mass[bin], m);
+    } else if (bin >= 0) {
+      atomicAdd(&sh.hist.mass[bin], m);
+    }
+  } else {
+    if (lane == leader) atomicAdd(&sh.hist.count[lb], static_cast<unsigned>(__popc(same)));
+    else if (bin >= 0 && bin != lb) atomicAdd(&sh.hist.count[bin], 1u);
+  }
+}
+
+// The first id, in ascending order, where the running measure of the row exceeds target_of(total)
+// (measure(x, i, m) says whether id i counts and sets its measure m); past the total: the last id
+// that counts (-1: none).
+template <class M, class T>
+__device__ int ChunkPick(const float* row, int vocab, bool staged, int per, M measure, T target_of,
+                         SampleShared& sh) {
+  u64 local = 0;
+  int last = -1;
+  ForChunk(row, vocab, staged, per, [&](float4 v, int i0) {
+    const float xs[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      u64 m = 0;
+      if (i0 + c < vocab && measure(xs[c], i0 + c, m)) {
+        local += m;
+        last = max(last, i0 + c);  // quads come in rotated order
+      }
+    }
+  });
+  if (threadIdx.x == 0) sh.owner = -1;
+  const int last_all = BlockMaxInt(last, sh);  // also orders sh.owner's reset
+  u64 total;
+  const u64 prefix = BlockExclusiveScan(local, total, sh);
+  const u64 target = target_of(total);
+  if (local > 0 && prefix <= target && target - prefix < local) {  // one thread at most
+    sh.owner = threadIdx.x;
+    sh.rem = target - prefix;
+  }
+  __syncthreads();
+  const int owner = sh.owner;
+  int pick = last_all;
+  if (owner >= 0) {
+    if (threadIdx.x < 32) {
+      const int lane = threadIdx.x;
+      const u64 rem = sh.rem;
+      const int b0 = owner * per, b1 = min(vocab, b0 + per);
+      u64 run = 0;
+      int found = last_all;
+      for (int s = b0; s < b1; s += 32) {
+        const int i = s + lane;
+        u64 m = 0;
+        if (i < b1 && !measure(row[i], i, m)) m = 0;
+        u64 incl = m;
+        for (int o = 1; o < 32; o <<= 1) {
+          const u64 y = __shfl_up_sync(kFull, incl, o);
+          if (lane >= o) incl += y;
+        }
+        const unsigned hit = __ballot_sync(kFull, run + incl > rem);
+        if (hit) {
+          found = s + __ffs(hit) - 1;
+          break;
+        }
+        run += __shfl_sync(kFull, incl, 31);
+      }
+      if (lane == 0) sh.pick = found;
+    }
+    __syncthreads();
+    pick = sh.pick;
+  }
+  __syncthreads();  // sh free again
+  return pick;
+}
+
+struct TieMeasure {  // candidates equal to v, one each
+  Cut cand;
+  float v;
+  __device__ bool operator()(float x, int i, u64& m) const {
+    m = 1;
+    return x == v && InCut(x, i, cand);
+  }
+};
+struct FixedTarget {
+  u64 t;
+  __device__ u64 operator()(u64) const { return t; }
 };
 
 // The cut where the measure (1 per candidate, or its weight with kMass) of the candidates in
-// descending order (ties: lower id first) first reaches target: the largest value v with
-// M(>= v) >= target, then as many of the ties at v as reach it. Invariant: M(>= lo) >= target >
-// M(>= hi) = m_hi.
+// descending order (ties: lower id first) first reaches the target (counts: target; mass:
+// ceil(top_p * total), at least 1): the largest value v with M(>= v) >= target, then as many of
+// the ties at v as reach it (all when the target is out of reach). Candidates: InCut(x, i, cand),
+// all with keys in [klo, khi].
 template <bool kMass>
-__device__ Cut FindCut(const float* row, int vocab, Cut cand, float lo, float hi, double target, Weights w,
-                       SelectShared& sh) {
-  double m_hi = 0.0;
-  while (nextafterf(lo, INFINITY) < hi) {
-    float mid = 0.5f * lo + 0.5f * hi;
-    if (!(mid > lo && mid < hi)) mid = nextafterf(lo, INFINITY);
-    double sum = 0.0;
-    float below = -INFINITY, above = INFINITY;  // nearest candidate values under / from mid
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const float x = row[i];
-      if (!(x >= lo && x < hi) || !InCut(x, i, cand)) continue;
-      if (x >= mid) {
-        sum += kMass ? w(x) : 1.0;
-        above = fminf(above, x);
-      } else {
-        below = fmaxf(below, x);
+__device__ Cut FindCut(const float* row, int vocab, bool staged, int per, Cut cand, uint32_t klo, uint32_t khi,
+                       u64 target, float top_p, const Weights& w, SampleShared& sh) {
+  u64 above = 0, measure = 0;  // M(key > khi); the chosen bin's measure
+  bool first = true;
+  do {
+    const uint32_t range = khi - klo;
+    int s = 0;
+    while ((range >> s) >= static_cast<uint32_t>(kBins)) ++s;
+    const int nb = static_cast<int>(range >> s) + 1;
+    for (int b = threadIdx.x; b < nb; b += kThreads) {
+      if (kMass) sh.hist.mass[b] = 0; else sh.hist.count[b] = 0;
+    }
+    __syncthreads();
+    ForChunk(row, vocab, staged, per, [&](float4 v, int i0) {
+      const float xs[4] = {v.x, v.y, v.z, v.w};
+      int bins[4];
+      bool any = false;
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const uint32_t k = Key(xs[c]) - klo;
+        bins[c] = i0 + c < vocab && k <= range && InCut(xs[c], i0 + c, cand) ? static_cast<int>(k >> s) : -1;
+        any |= bins[c] >= 0;
       }
+      if (!__any_sync(kFull, any)) return;
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        u64 m = 1;
+        if (kMass && bins[c] >= 0) {
+          m = w(xs[c]);
+          if (m == 0) bins[c] = -1;
+        }
+        AddToBin<kMass>(bins[c], m, sh);
+      }
+    });
+    __syncthreads();
+    // Bins in descending order: thread t holds positions 2t and 2t + 1, bins nb - 1 - 2t, nb - 2 - 2t.
+    const int b0 = nb - 1 - 2 * static_cast<int>(threadIdx.x), b1 = b0 - 1;
+    const u64 h0 = b0 >= 0 ? (kMass ? sh.hist.mass[b0] : sh.hist.count[b0]) : 0ull;
+    const u64 h1 = b1 >= 0 ? (kMass ? sh.hist.mass[b1] : sh.hist.count[b1]) : 0ull;
+    const u64 hz = kMass ? sh.hist.mass[0] : sh.hist.count[0];
+    u64 total;
+    const u64 excl = BlockExclusiveScan(h0 + h1, total, sh);
+    if (kMass && first) {  // every candidate is in [klo, khi] on the first pass
+      const double t = static_cast<double>(top_p) * static_cast<double>(total);
+      target = t >= static_cast<double>(total) ? total : static_cast<u64>(ceil(t));
+      if (target < 1) target = 1;
     }
-    BlockReduce(sum, below, above, sh);
-    if (m_hi + sum >= target) {
-      lo = above;  // nothing in [mid, above)
-    } else {
-      m_hi += sum;
-      hi = below > -INFINITY ? nextafterf(below, INFINITY) : mid;  // nothing in [below + ulp, mid)
+    const u64 a0 = above + excl, a1 = a0 + h0;
+    int pick = -1;  // one thread picks: the crossing bin, or bin 0 when the target is out of reach
+    u64 pick_above = 0, pick_measure = 0;
+    if (b0 >= 0 && a0 < target && target <= a1) {
+      pick = b0, pick_above = a0, pick_measure = h0;
+    } else if (b1 >= 0 && a1 < target && target <= a1 + h1) {
+      pick = b1, pick_above = a1, pick_measure = h1;
+    } else if ((b0 == 0 || b1 == 0) && above + total < target) {
+      pick = 0, pick_above = above + total - hz, pick_measure = hz;
     }
-  }
-  // The ties at lo: how many are kept, and the id of the last one kept.
-  double ties = 0.0;
-  float unused_hi = -INFINITY, unused_lo = INFINITY;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
-    if (row[i] == lo && InCut(lo, i, cand)) ties += 1.0;
-  BlockReduce(ties, unused_hi, unused_lo, sh);
-  const double each = kMass ? w(lo) : 1.0;
-  double keep = ties;
-  if (each > 0.0) {
-    keep = fmin(ties, fmax(1.0, ceil((target - m_hi) / each)));
-    while (keep > 1.0 && m_hi + (keep - 1.0) * each >= target) keep -= 1.0;
-    while (keep < ties && m_hi + keep * each < target) keep += 1.0;
-  }
-  if (keep >= ties) return Cut{lo, INT_MAX};
-  int a = -1, b = vocab - 1;  // ties with id <= a: fewer than keep; with id <= b: at least keep
-  while (b - a > 1) {
-    const int m = a + (b - a) / 2;
-    double n = 0.0;
-    float uh = -INFINITY, ul = INFINITY;
-    for (int i = threadIdx.x; i <= m; i += blockDim.x)
-      if (row[i] == lo && InCut(lo, i, cand)) n += 1.0;
-    BlockReduce(n, uh, ul, sh);
-    if (n >= keep) b = m; else a = m;
-  }
-  return Cut{lo, b};
+    if (pick >= 0) {
+      sh.bin = pick;
+      sh.above = pick_above;
+      sh.measure = pick_measure;
+    }
+    __syncthreads();
+    const uint32_t bin = static_cast<uint32_t>(sh.bin), span = (1u << s) - 1u;
+    above = sh.above;
+    measure = sh.measure;
+    klo += bin << s;
+    if (khi - klo > span) khi = klo + span;
+    first = false;
+    __syncthreads();  // sh.bin read before the next pass's scan writes it
+  } while (klo < khi);
+  const float v = FromKey(klo);
+  const u64 each = kMass ? w(v) : 1ull;
+  if (each == 0 || measure == 0) return Cut{v, INT_MAX};
+  const u64 keep = (target - above + each - 1) / each;  // >= 1: above < target
+  if (keep * each >= measure) return Cut{v, INT_MAX};   // all ties (measure = ties * each)
+  const int id = ChunkPick(row, vocab, staged, per, TieMeasure{cand, v}, FixedTarget{keep - 1}, sh);
+  return Cut{v, id};
 }
 
-// The kept id the inverse CDF gives for u, in ascending id order: thread t owns ids
-// [t * per, (t + 1) * per).
-__device__ int DrawKept(const float* row, int vocab, Cut top_k, Cut top_p, Weights w, double u, SelectShared& sh) {
-  const int per = (vocab + blockDim.x - 1) / blockDim.x;
-  const int b0 = min(vocab, static_cast<int>(threadIdx.x) * per), b1 = min(vocab, b0 + per);
-  double local = 0.0;
-  int last = -1;
-  for (int i = b0; i < b1; ++i) {
-    const float x = row[i];
-    if (InCut(x, i, top_k) && InCut(x, i, top_p)) {
-      local += w(x);
-      last = i;
-    }
+struct KeptMeasure {
+  Cut top_k, top_p;
+  Weights w;
+  __device__ bool operator()(float x, int i, u64& m) const {
+    if (!InCut(x, i, top_k) || !InCut(x, i, top_p)) return false;
+    m = w(x);
+    return true;
   }
-  // Exclusive scan of `local` over the threads.
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  double incl = local;
-  for (int o = 1; o < 32; o <<= 1) {
-    const double y = __shfl_up_sync(0xffffffffu, incl, o);
-    if (lane >= o) incl += y;
-  }
-  double excl = __shfl_up_sync(0xffffffffu, incl, 1);
-  if (lane == 0) excl = 0.0;
-  if (lane == 31) sh.sum[warp] = incl;
-  if (threadIdx.x == 0) sh.choice = INT_MAX;
-  __syncthreads();
-  if (warp == 0) {
-    double t = lane < warps ? sh.sum[lane] : 0.0;
-    for (int o = 1; o < 32; o <<= 1) {
-      const double y = __shfl_up_sync(0xffffffffu, t, o);
-      if (lane >= o) t += y;
-    }
-    sh.sum[lane] = t;  // inclusive over warps
-  }
-  __syncthreads();
-  const double prefix = (warp > 0 ? sh.sum[warp - 1] : 0.0) + excl;
-  const double target = u * sh.sum[warps - 1] - prefix;
-  if (target >= 0.0 && target < local) {
-    double run = 0.0;
-    for (int i = b0; i < b1; ++i) {
-      const float x = row[i];
-      if (!InCut(x, i, top_k) || !InCut(x, i, top_p)) continue;
-      run += w(x);
-      if (target < run) {
-        atomicMin(&sh.choice, i);
-        break;
-      }
-    }
-  }
-  __syncthreads();  // sh.choice final; sh.sum no longer read
-  double unused = 0.0;
-  float last_f = static_cast<float>(last), unused_lo = INFINITY;  // ids < 2^24 are exact floats
-  BlockReduce(unused, last_f, unused_lo, sh);
-  return sh.choice != INT_MAX ? sh.choice : static_cast<int>(last_f);
-}
+};
+struct DrawTarget {  // floor(u * total): the first kept id whose running weight exceeds it
+  double u;
+  __device__ u64 operator()(u64 total) const { return static_cast<u64>(u * static_cast<double>(total)); }
+};
 
 __global__ void __launch_bounds__(kThreads) SampleAdvanceKernel(const float* __restrict__ logits, int vocab, int ld,
                                                                 SampleRow* rows, int32_t* token, int32_t* pos,
                                                                 bool stage) {
   AllowDependents();
   WaitForPrerequisites();
-  extern __shared__ float staged[];
-  __shared__ SelectShared sh;
+  extern __shared__ __align__(16) float staged[];
+  __shared__ SampleShared sh;
   const SampleRow p = rows[blockIdx.x];
   const float* row = logits + static_cast<size_t>(blockIdx.x) * ld;
   int chosen;
   if (p.temperature == 0.0f) {
     chosen = BlockArgmax(row, vocab);
   } else {
-    double unused = 0.0;
     float mx = -INFINITY, mn = INFINITY;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const float x = row[i];
+    const int padded = stage ? (vocab + 3) & ~3 : vocab;
+    for (int i = threadIdx.x; i < padded; i += kThreads) {
+      const float x = i < vocab ? row[i] : 0.0f;
       if (stage) staged[i] = x;
-      mx = fmaxf(mx, x);
-      mn = fminf(mn, x);
-    }
-    BlockReduce(unused, mx, mn, sh);  // also orders the staging before its reads
-    if (stage) row = staged;
-    const Weights w{mx, 1.0 / static_cast<double>(p.temperature)};
-    const Cut all{-INFINITY, INT_MAX};
-    const float top = nextafterf(mx, INFINITY);
-    const Cut top_k = p.top_k > 0 && p.top_k < vocab
-                          ? FindCut<false>(row, vocab, all, mn, top, static_cast<double>(p.top_k), w, sh)
-                          : all;
-    Cut top_p = all;
-    if (p.top_p < 1.0f) {
-      double total = 0.0;
-      float unused_hi = -INFINITY, unused_lo = INFINITY;
-      for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        const float x = row[i];
-        if (InCut(x, i, top_k)) total += w(x);
+      if (i < vocab) {
+        mx = fmaxf(mx, x);
+        mn = fminf(mn, x);
       }
-      BlockReduce(total, unused_hi, unused_lo, sh);
-      top_p = FindCut<true>(row, vocab, top_k, fmaxf(mn, top_k.v), top, static_cast<double>(p.top_p) * total, w, sh);
     }
-    chosen = DrawKept(row, vocab, top_k, top_p, w, SampleUniform(p.seed, p.draw), sh);
+    BlockMinMax(mx, mn, sh);  // also orders the staging before its reads
+    if (stage) row = staged;
+    if (!(mn <= mx)) {
+      chosen = 0;  // every logit NaN
+    } else {
+      const int per = ((vocab + kThreads - 1) / kThreads + 3) & ~3;
+      const int e = 63 - (vocab > 1 ? 32 - __clz(vocab - 1) : 0);  // vocab * 2^e <= 2^63
+      const Weights w{mx, 1.0 / static_cast<double>(p.temperature), ldexp(1.0, e), -(e + 2) * 0.6931471805599453};
+      const Cut all{-INFINITY, INT_MAX};
+      const Cut top_k = p.top_k > 0 && p.top_k < vocab
+                            ? FindCut<false>(row, vocab, stage, per, all, Key(mn), Key(mx),
+                                             static_cast<u64>(p.top_k), 1.0f, w, sh)
+                            : all;
+      const Cut top_p = p.top_p < 1.0f ? FindCut<true>(row, vocab, stage, per, top_k, Key(fmaxf(mn, top_k.v)),
+                                                       Key(mx), 0, p.top_p, w, sh)
+                                       : all;
+      chosen = ChunkPick(row, vocab, stage, per, KeptMeasure{top_k, top_p, w},
+                         DrawTarget{SampleUniform(p.seed, p.draw)}, sh);
+      if (chosen < 0) chosen = 0;  // not reached: the largest logit is always kept
+    }
   }
   if (threadIdx.x == 0) {
     token[blockIdx.x] = chosen;
@@ -312,8 +496,8 @@ cudaError_t LaunchSampleAdvance(const float* logits, int vocab, int ld, SampleRo
     if (!ok) cudaGetLastError();  // not sticky: leave no error for the next check
     return ok;
   }();
-  const bool stage = vocab <= (big_smem ? kSmemRowMax : 11 * 1024);  // 48 KB without the opt-in
-  const size_t smem = stage ? sizeof(float) * vocab : 0;
+  const bool stage = vocab <= (big_smem ? kSmemRowMax : kSmemRowNoOptIn);
+  const size_t smem = stage ? sizeof(float) * ((vocab + 3) & ~3) : 0;  // padded to whole float4s
   return Launch(SampleAdvanceKernel, dim3(n), dim3(kThreads), smem, stream, logits, vocab, ld, rows, token, pos, stage);
 }
 

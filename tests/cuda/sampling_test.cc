@@ -2,6 +2,10 @@
 // CudaRunner::DecodeSampled (with run-ahead) against Decode + the host rule on the stories260K
 // fixtures. The device sums weights in another order than the host, so a chosen id is checked
 // to lie in the host's kept set with u inside its CDF interval (up to 1e-9), not for equality.
+// The device's weights are integers, round(w * 2^E) with E = 63 - ceil(log2(vocab)) (48 at vocab
+// 32000, 47 at 60000): each within 2^-(E+1) of the host's double weight (the largest weight is 1),
+// a row's running sums within vocab * 2^-(E+1) <= 2^(62-2E) (2.3e-10 at E = 47) of the host's
+// relative to a total >= 1, so 1e-9 still bounds the difference.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -65,10 +69,47 @@ uint64_t EdgeDraw(uint64_t seed, bool high, double below) {
   }
 }
 
+// Launches one row per rule (row r = logits[r * vocab, (r + 1) * vocab)) with draws picked by
+// trial (0: u near 0, 1: u near 1, the first and the last kept id; else any) and checks each row
+// against the host rule, its position and its draw.
+void CheckRows(const std::vector<float>& logits, int vocab, const std::vector<SampleRule>& rules, int trial) {
+  const int n = static_cast<int>(rules.size());
+  ASSERT_EQ(logits.size(), static_cast<size_t>(n) * vocab);
+  DeviceBuffer<float> d_logits(logits);
+  std::vector<SampleRow> rows(n);
+  for (int r = 0; r < n; ++r) {
+    const uint64_t seed = 1000 * trial + r;
+    const uint64_t draw = trial == 0 ? EdgeDraw(seed, false, 1e-4) : trial == 1 ? EdgeDraw(seed, true, 1e-4)
+                                                                                 : static_cast<uint64_t>(trial * 7 + r);
+    rows[r] = SampleRow{rules[r].temperature, rules[r].top_k, rules[r].top_p, 0, seed, draw};
+  }
+  std::vector<int32_t> pos(n);
+  for (int r = 0; r < n; ++r) pos[r] = 10 * r;
+  DeviceBuffer<SampleRow> d_rows(rows);
+  DeviceBuffer<int32_t> d_tok(n), d_pos(pos);
+  ASSERT_EQ(kernels::LaunchSampleAdvance(d_logits.get(), vocab, vocab, d_rows.get(), d_tok.get(), d_pos.get(), n,
+                                         nullptr),
+            cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto tok = d_tok.Download();
+  const auto pos_after = d_pos.Download();
+  const auto rows_after = d_rows.Download();
+  for (int r = 0; r < n; ++r) {
+    SCOPED_TRACE(::testing::Message() << "trial " << trial << ", row " << r << ": T " << rules[r].temperature
+                                      << " top_k " << rules[r].top_k << " top_p " << rules[r].top_p);
+    const auto row = absl::MakeConstSpan(logits.data() + static_cast<size_t>(r) * vocab, vocab);
+    EXPECT_TRUE(ConsistentWithHostRule(row, rules[r], SampleUniform(rows[r].seed, rows[r].draw), tok[r]));
+    EXPECT_EQ(pos_after[r], pos[r] + 1);
+    EXPECT_EQ(rows_after[r].draw, rows[r].draw + (rules[r].temperature != 0.0f ? 1 : 0));
+    EXPECT_EQ(rows_after[r].seed, rows[r].seed);
+  }
+}
+
 void RunKernelCase(int vocab) {
   const std::vector<SampleRule> rules = {{1.0f, 0, 1.0f},   {0.7f, 0, 0.9f},  {0.6f, 40, 1.0f}, {1.2f, 50, 0.95f},
                                          {0.0f, 0, 1.0f},   {2.0f, 1, 1.0f},  {1.0f, 0, 1e-6f}, {0.8f, 7, 0.5f},
-                                         {1.0f, 3000, 0.99f}, {5.0f, 0, 0.3f}};
+                                         {1.0f, 3000, 0.99f}, {5.0f, 0, 0.3f}, {1.0f, vocab - 1, 1.0f},
+                                         {0.9f, vocab - 1, 0.9f}};
   const int n = static_cast<int>(rules.size());
   for (const int levels : {0, 3, 20}) {
     SCOPED_TRACE(::testing::Message() << "vocab " << vocab << ", levels " << levels);
@@ -77,37 +118,7 @@ void RunKernelCase(int vocab) {
       const auto row = ModelLikeLogits(vocab, levels);
       std::copy(row.begin(), row.end(), logits.begin() + static_cast<size_t>(r) * vocab);
     }
-    DeviceBuffer<float> d_logits(logits);
-    for (int trial = 0; trial < 6; ++trial) {
-      std::vector<SampleRow> rows(n);
-      for (int r = 0; r < n; ++r) {
-        const uint64_t seed = 1000 * trial + r;
-        // Trials 0 and 1: u near 0 and near 1 (the first and the last kept id); then any.
-        const uint64_t draw = trial == 0 ? EdgeDraw(seed, false, 1e-4) : trial == 1 ? EdgeDraw(seed, true, 1e-4)
-                                                                                     : static_cast<uint64_t>(trial * 7 + r);
-        rows[r] = SampleRow{rules[r].temperature, rules[r].top_k, rules[r].top_p, 0, seed, draw};
-      }
-      std::vector<int32_t> pos(n);
-      for (int r = 0; r < n; ++r) pos[r] = 10 * r;
-      DeviceBuffer<SampleRow> d_rows(rows);
-      DeviceBuffer<int32_t> d_tok(n), d_pos(pos);
-      ASSERT_EQ(kernels::LaunchSampleAdvance(d_logits.get(), vocab, vocab, d_rows.get(), d_tok.get(), d_pos.get(), n,
-                                             nullptr),
-                cudaSuccess);
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      const auto tok = d_tok.Download();
-      const auto pos_after = d_pos.Download();
-      const auto rows_after = d_rows.Download();
-      for (int r = 0; r < n; ++r) {
-        SCOPED_TRACE(::testing::Message() << "trial " << trial << ", row " << r << ": T " << rules[r].temperature
-                                          << " top_k " << rules[r].top_k << " top_p " << rules[r].top_p);
-        const auto row = absl::MakeConstSpan(logits.data() + static_cast<size_t>(r) * vocab, vocab);
-        EXPECT_TRUE(ConsistentWithHostRule(row, rules[r], SampleUniform(rows[r].seed, rows[r].draw), tok[r]));
-        EXPECT_EQ(pos_after[r], pos[r] + 1);
-        EXPECT_EQ(rows_after[r].draw, rows[r].draw + (rules[r].temperature != 0.0f ? 1 : 0));
-        EXPECT_EQ(rows_after[r].seed, rows[r].seed);
-      }
-    }
+    for (int trial = 0; trial < 6; ++trial) CheckRows(logits, vocab, rules, trial);
   }
 }
 
@@ -119,6 +130,55 @@ TEST(SampleAdvanceTest, StagedRowsMatchHostRule) {
 TEST(SampleAdvanceTest, UnstagedRowsMatchHostRule) {  // past the shared-memory row (51200 floats)
   SKIP_WITHOUT_CUDA();
   RunKernelCase(60000);
+}
+
+// Rows of other shapes: flat (all logits within 1e-3 of each other, above zero and around it:
+// top-p 0.5 keeps thousands), peaked (one logit 30 above the rest), masked (90% -inf, as a
+// grammar would leave them) and all equal (every cut inside one run of ties), under top-k 1 and
+// vocab - 1 among others.
+TEST(SampleAdvanceTest, FlatPeakedMaskedAndEqualRowsMatchHostRule) {
+  SKIP_WITHOUT_CUDA();
+  for (const int vocab : {32000, 60000}) {
+    SCOPED_TRACE(::testing::Message() << "vocab " << vocab);
+    const auto flat = RandomFloats(vocab, 2.0f, 2.001f);
+    const auto flat_zero = RandomFloats(vocab, -5e-4f, 5e-4f);
+    auto peaked = ModelLikeLogits(vocab, 0);
+    peaked[Rng()() % vocab] = *std::max_element(peaked.begin(), peaked.end()) + 30.0f;
+    auto masked = ModelLikeLogits(vocab, 0);
+    for (float& x : masked)
+      if (Rng()() % 10 != 0) x = -INFINITY;
+    const std::vector<float> equal(vocab, 1.5f);
+    std::vector<float> logits;
+    std::vector<SampleRule> rules;
+    auto add = [&](const std::vector<float>& row, const SampleRule& rule) {
+      logits.insert(logits.end(), row.begin(), row.end());
+      rules.push_back(rule);
+    };
+    for (const auto* row : {&flat, &flat_zero}) {
+      add(*row, {1.0f, 0, 0.5f});
+      add(*row, {0.6f, 0, 0.9f});
+      add(*row, {1.0f, 1, 1.0f});
+      add(*row, {1.0f, vocab - 1, 0.5f});
+      add(*row, {1.0f, 40, 0.5f});
+    }
+    add(peaked, {0.6f, 0, 0.9f});
+    add(peaked, {1.0f, 0, 1.0f});
+    add(peaked, {0.8f, 40, 0.95f});
+    add(peaked, {2.0f, vocab - 1, 0.999f});
+    add(masked, {1.0f, 0, 1.0f});
+    add(masked, {0.7f, 50, 0.9f});
+    add(masked, {1.0f, 0, 0.95f});
+    add(equal, {1.0f, 10, 1.0f});
+    add(equal, {1.0f, 0, 0.5f});
+    add(equal, {1.0f, 100, 0.3f});
+    // The flat rows' nucleus at top-p 0.5 is thousands of ids.
+    KeptCandidates kept;
+    KeepCandidates(flat, SampleRule{1.0f, 0, 0.5f}, &kept);
+    EXPECT_GT(kept.ids.size(), static_cast<size_t>(vocab / 4));
+    KeepCandidates(flat_zero, SampleRule{1.0f, 0, 0.5f}, &kept);
+    EXPECT_GT(kept.ids.size(), static_cast<size_t>(vocab / 4));
+    for (int trial = 0; trial < 6; ++trial) CheckRows(logits, vocab, rules, trial);
+  }
 }
 
 // A row's advanced draw samples the next uniform number: ten launches on the same row follow
