@@ -25,25 +25,6 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 8;         // rows of K and of V a thread holds at a time (a tile of the split)
 constexpr int kMinBlocks = 4;    // blocks per SM: 128 registers, no spill (168 uncapped, 3 per SM)
 
-// Issues cp.async copies into dst of what the block needs from its q|k|v row and the RoPE
-// table: [0, hd) q of head h, [hd, 2 hd) the new key and [2 hd, 3 hd) its value (only when
-// the split holds the new key), [3 hd, 4 hd) the (cos, sin) row of the position. Issued right
-// after the PDL wait, before the zeroing's stores (behind which loads would queue), in flight
-// together, in no registers (the K/V tile takes them).
-__device__ __forceinline__ void CopyRowParts(const float* __restrict__ row, const float2* __restrict__ angles,
-                                             const AttnShape& s, int h, int kvh, bool new_key, float* dst) {
-  const int hd = s.head_dim, chunks = hd / 4;  // 16-byte chunks of one part
-  for (int c = threadIdx.x; c < 4 * chunks; c += kThreads) {
-    const int part = c / chunks, off = (c % chunks) * 4;
-    if (!new_key && (part == 1 || part == 2)) continue;
-    const float* src = part == 0   ? row + h * hd
-                       : part == 1 ? row + (s.heads + kvh) * hd
-                       : part == 2 ? row + (s.heads + s.kv_heads + kvh) * hd
-                                   : reinterpret_cast<const float*>(angles);
-    CpAsync16(dst + part * hd + off, src + off);
-  }
-}
-
 // Rows r0 + i * par (i < kRows) of the split whose first row is at `first` in the cache,
 // those below `n`; the others are zero.
 __device__ __forceinline__ void LoadRows(const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
@@ -100,21 +81,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
     LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
   };
-  __shared__ __align__(16) float s_row[4 * kMaxHeadDim];  // CopyRowParts
-  const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
-  auto copy_row = [&] {
-    if (k0 <= pos)
-      CopyRowParts(row, table + static_cast<size_t>(pos) * (hd / 2), s, h, kvh, pos < k0 + split_keys, s_row);
-  };
   if (positions_final) load_cached();
   WaitForPrerequisites();
-  if (positions_final) copy_row();
   ZeroByGrid(zero.p[0], zero.n[0]);
   ZeroByGrid(zero.p[1], zero.n[1]);
   if (!positions_final) {
     pos = positions[m];
     load_cached();
-    copy_row();
   }
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
   __shared__ float2 s_ml;                 // kCluster: the block's partial
@@ -129,12 +102,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   } else {
     // nk keys, the last of them (row nold) the new one when the split holds pos.
     const int nk = min(split_keys, pos + 1 - k0), nold = min(nk, pos - k0);
-    CpAsyncWaitAll();
-    __syncthreads();  // s_row: every thread's copies
+    const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
     float2 cs[8];
-    RopeAngles(d0, hd, reinterpret_cast<const float2*>(s_row + 3 * hd), cs);
+    RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
     float qf[8];
-    RopeEightWith(s_row, d0, hd, cs, qf);
+    RopeEightWith(row + h * hd, d0, hd, cs, qf);
     const float scale = rsqrtf(static_cast<float>(hd));
 #pragma unroll
     for (int j = 0; j < 8; ++j) qf[j] *= scale;
@@ -142,8 +114,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     uint4 knew = make_uint4(0u, 0u, 0u, 0u), vnew = knew;
     if (nold < nk && nold % par == r0) {
       float kf[8], vf[8];
-      RopeEightWith(s_row + hd, d0, hd, cs, kf);
-      const float* v = s_row + 2 * hd + d0;
+      RopeEightWith(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
+      const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
 #pragma unroll
       for (int j = 0; j < 8; ++j) vf[j] = v[j];
       knew = PackEight(kf);
