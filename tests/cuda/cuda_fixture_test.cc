@@ -14,19 +14,10 @@
 #include "kernels/launch.h"
 #include "nlohmann/json.hpp"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/cuda/fixture_refs.h"
 
 namespace llama::testing {
 namespace {
-
-const nlohmann::json& Refs() {
-  static const nlohmann::json refs = [] {
-    std::ifstream in(CudaFixturesDir() + "/stories260K-reference/references.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return nlohmann::json::parse(ss.str())["references"];
-  }();
-  return refs;
-}
 
 std::string ModelDir(const std::string& name) { return CudaFixtureModelDir(name); }
 

@@ -21,6 +21,7 @@
 #include "kernels/sampling.h"
 #include "nlohmann/json.hpp"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/cuda/fixture_refs.h"
 
 namespace llama::testing {
 namespace {
@@ -207,16 +208,6 @@ TEST(SampleAdvanceTest, ReplaysAdvanceTheDraw) {
   EXPECT_EQ(kernels::LaunchSampleAdvance(d_logits.get(), vocab, vocab - 1, d_rows.get(), d_tok.get(), d_pos.get(), 2,
                                          nullptr),
             cudaErrorInvalidValue);
-}
-
-const nlohmann::json& Refs() {
-  static const nlohmann::json refs = [] {
-    std::ifstream in(CudaFixturesDir() + "/stories260K-reference/references.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return nlohmann::json::parse(ss.str())["references"];
-  }();
-  return refs;
 }
 
 class SampledDecodeTest : public ::testing::TestWithParam<std::string> {};
