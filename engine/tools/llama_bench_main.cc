@@ -541,22 +541,12 @@ int Main() {
     row(absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)), dec_long,
         long_bytes);
   if (absl::GetFlag(FLAGS_temperature) > 0) {
-    SamplingParams sp;
-    sp.temperature = absl::GetFlag(FLAGS_temperature);
-    sp.top_k = absl::GetFlag(FLAGS_top_k);
-    sp.top_p = absl::GetFlag(FLAGS_top_p);
-    sp.seed = 1;
-    check(ValidateSamplingParams(sp));
     std::mt19937 prompt_rng(1234 + prompt_n);
-    const auto p = RandomTokens(prompt_n, vocab, prompt_rng);
-    const std::string what = absl::StrFormat("T %g top_k %d top_p %g, %d+%d", sp.temperature, sp.top_k, sp.top_p,
-                                             prompt_n, new_n);
-    for (const bool on_device : {true, false}) {
-      auto tok_s = bench::SampledDecodeTokPerSec(r, p, new_n, repeat, sp, on_device);
-      check(tok_s.status());
-      row(absl::StrFormat("decode tok/s, batch 1, %s (%s)", on_device ? "DecodeSampled run-ahead" : "Decode()+host sampler",
-                          what), *tok_s, short_bytes);
-    }
+    auto rows = bench::SampledDecodeRows(r, RandomTokens(prompt_n, vocab, prompt_rng), new_n, repeat,
+                                         absl::GetFlag(FLAGS_temperature), absl::GetFlag(FLAGS_top_k),
+                                         absl::GetFlag(FLAGS_top_p));
+    check(rows.status());
+    for (const auto& [what, tok_s] : *rows) row(what, tok_s, short_bytes);
   }
   timeline();
   if (!decode_only) {

@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
 #include "engine/runner.h"
 #include "engine/sampler.h"
 #include "engine/tools/bench_util.h"
@@ -45,6 +48,29 @@ inline absl::StatusOr<double> SampledDecodeTokPerSec(ModelRunner& r, const std::
     if (i > 0) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
   }
   return n / Median(t);
+}
+
+// Both figures as (row label, tok/s): DecodeSampled with run-ahead, then Decode + host Sampler,
+// for the sampling rule (temperature, top_k, top_p; seed 1) after `prompt`, n tokens.
+inline absl::StatusOr<std::vector<std::pair<std::string, double>>> SampledDecodeRows(
+    ModelRunner& r, const std::vector<int32_t>& prompt, int n, int repeat, float temperature, int top_k, float top_p) {
+  SamplingParams sp;
+  sp.temperature = temperature;
+  sp.top_k = top_k;
+  sp.top_p = top_p;
+  sp.seed = 1;
+  if (absl::Status st = ValidateSamplingParams(sp); !st.ok()) return st;
+  const std::string what = absl::StrFormat("T %g top_k %d top_p %g, %d+%d", sp.temperature, sp.top_k, sp.top_p,
+                                           static_cast<int>(prompt.size()), n);
+  std::vector<std::pair<std::string, double>> rows;
+  for (const bool on_device : {true, false}) {
+    absl::StatusOr<double> tok_s = SampledDecodeTokPerSec(r, prompt, n, repeat, sp, on_device);
+    if (!tok_s.ok()) return tok_s.status();
+    rows.emplace_back(absl::StrFormat("decode tok/s, batch 1, %s (%s)",
+                                      on_device ? "DecodeSampled run-ahead" : "Decode()+host sampler", what),
+                      *tok_s);
+  }
+  return rows;
 }
 
 }  // namespace llama::bench
