@@ -53,7 +53,8 @@ cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partia
 // the attention over keys 0..pos[m] — LaunchRopeStoreKv followed by LaunchDecodeAttention,
 // minus a launch, the q round trip and the global-memory merge: the `splits` blocks of
 // split_keys (1..kAttnSplitKeys) keys of one (row, head) form a thread-block cluster, and
-// the first merges the others' partials from their shared memory. splits <=
+// the others push their partials into the first's shared memory, which merges them
+// (kernels/cluster_merge.cuh). splits <=
 // kRopeAttnMaxSplits with splits * split_keys > every pos[m].
 // positions_final: slot and pos hold their final values before this kernel starts (true in a
 // replayed decode graph; false when a kernel before it in the stream may write them): the
@@ -66,15 +67,16 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
                                       bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {});
-size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys);
+size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys, int splits);
 // Diagnosis: with `on`, later LaunchRopeDecodeAttention calls run a variant whose blocks
 // (split, head h < kAttnClockHeads, row 0) record clock64 at points 0..10 of their path
 // (entry, before / after the PDL wait, zeroing done, q rotated, K/V in shared memory, scores,
 // softmax statistics, P.V, merge start, end), %globaltimer after the wait (11), at the end
 // (12) and at entry (13), the launch's splits (14) and whether the split holds the new key
-// (15). ReadAttentionClock: [kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots] as the
-// last launch left them (splits past its count are older; empty on error).
-constexpr int kAttnClockHeads = 64, kAttnClockSlots = 16;
+// (15), and clock64 when rank 0's merge barrier completed (16, rank 0 only). ReadAttentionClock:
+// [kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots] as the last launch left them (splits
+// past its count are older; empty on error).
+constexpr int kAttnClockHeads = 64, kAttnClockSlots = 17;
 void SetAttentionClock(bool on);
 std::vector<uint64_t> ReadAttentionClock();
 

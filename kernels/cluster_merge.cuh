@@ -1,59 +1,130 @@
 // The merge of a (row, head)'s split partials when its split blocks form one thread-block
 // cluster (rope_attention.cu, rope_split_attention.cu): no global memory, no arrival counter.
 // Included by .cu files only.
+//
+// The partials are pushed, not pulled: every rank but 0 stores its (max, sum) and P.V into
+// rank 0's shared memory with st.async, which counts the bytes on rank 0's mbarrier, and
+// exits; rank 0 waits on that barrier alone and merges. The barrier is set up at the kernel's
+// start (ClusterMergeBegin) and published by the arrive of a cluster barrier whose wait, at
+// the merge, finds every block long arrived. Before (session 18), rank 0 pulled the partials
+// over distributed shared memory between two cluster barriers, and every block of the cluster
+// stayed until the last had passed the second: decode +1.9% on `main`, +2.5% at 2048 context
+// (tests/bench/RESULTS.md, session 19). Plain remote stores with a cluster fence and one
+// remote arrive per block measured slower; rank 0 spinning on mbarrier.test_wait instead of
+// mbarrier.try_wait, the same.
 #pragma once
 
 #include <cooperative_groups.h>
+#include <cuda/ptx>
 #include <cuda_fp16.h>
 
 #include <cfloat>
+#include <cstddef>
+#include <cstdint>
 
 #include "kernels/attention.h"
 
 namespace llama::kernels {
 
+// Rank 0's receiving end, in every block's dynamic shared memory (only rank 0's is used):
+// the barrier, then each rank's (max, sum) and P.V.
+struct ClusterMergeScratch {
+  uint64_t* bar;
+  float2* ml;  // [splits]
+  float* acc;  // [splits][hd]
+};
+__host__ __device__ constexpr size_t ClusterMergeMlBytes(int splits) {
+  return (8 * static_cast<size_t>(splits) + 15) & ~static_cast<size_t>(15);
+}
+__host__ __device__ constexpr size_t ClusterMergeBytes(int splits, int hd) {
+  return 16 + ClusterMergeMlBytes(splits) + 4 * static_cast<size_t>(splits) * hd;
+}
+// p: 16-byte aligned; so is acc (16-byte stores land there).
+__device__ __forceinline__ ClusterMergeScratch ClusterMergeAt(unsigned char* p, int splits) {
+  return ClusterMergeScratch{reinterpret_cast<uint64_t*>(p), reinterpret_cast<float2*>(p + 16),
+                             reinterpret_cast<float*>(p + 16 + ClusterMergeMlBytes(splits))};
+}
+
+// Every thread of every block of the cluster, once, at the kernel's start: rank 0's thread 0
+// sets up its barrier to expect the other ranks' bytes; the cluster barrier's arrive
+// publishes it.
+__device__ __forceinline__ void ClusterMergeBegin(const ClusterMergeScratch& cm, int hd) {
+  namespace cg = cooperative_groups;
+  namespace ptx = cuda::ptx;
+  cg::cluster_group cluster = cg::this_cluster();
+  if (cluster.block_rank() == 0 && threadIdx.x == 0) {
+    const uint32_t bytes = (cluster.num_blocks() - 1) * (8u + 4u * static_cast<uint32_t>(hd));
+    ptx::mbarrier_init(cm.bar, 1);
+    ptx::fence_mbarrier_init(ptx::sem_release, ptx::scope_cluster);
+    ptx::mbarrier_arrive_expect_tx(ptx::sem_release, ptx::scope_cta, ptx::space_shared, cm.bar, bytes);
+  }
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+}
+
 // Every block of the cluster calls it (all threads) once its own partial is in its shared
 // memory: s_ml (max, sum; sum 0 for an empty split, whose s_acc is never read) and s_acc[hd]
-// (unnormalized P.V). The first block merges them into out[0, hd) (fp16), loads of a step all
-// in flight (lane r of warp 0 reads rank r's (max, sum), then each thread its dim of 8 ranks
-// at a time), with the same operations in the same order as CombineHead
-// (attention_common.cuh): both merges give the same bits. The second barrier keeps every
-// block's shared memory alive until the first has read it. At most kRopeAttnMaxSplits blocks.
-__device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const float* s_acc, int hd, __half* out) {
+// (unnormalized P.V). Rank 0 merges them into out[0, hd) (fp16) with the same operations in
+// the same order as CombineHead (attention_common.cuh): both merges give the same bits. At
+// most kRopeAttnMaxSplits blocks. clk (diagnosis): rank 0's thread 0 records clock64 at
+// clk[16] once its barrier completes.
+__device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const float* s_acc, int hd, __half* out,
+                                                   const ClusterMergeScratch& cm,
+                                                   unsigned long long* clk = nullptr) {
   namespace cg = cooperative_groups;
+  namespace ptx = cuda::ptx;
   cg::cluster_group cluster = cg::this_cluster();
-  __shared__ float s_e[kRopeAttnMaxSplits], s_l[kRopeAttnMaxSplits];
-  cluster.sync();
-  if (cluster.block_rank() == 0) {
-    const int n = static_cast<int>(cluster.num_blocks()), lane = threadIdx.x & 31;
-    if (threadIdx.x < 32) {
-      const float2 ml = lane < n ? *cluster.map_shared_rank(s_ml, lane) : make_float2(-FLT_MAX, 0.f);
-      float mx = ml.x;
-      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-      if (lane < n) {
-        s_e[lane] = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;  // 0: an empty split
-        s_l[lane] = ml.y;
+  const int rank = static_cast<int>(cluster.block_rank()), n = static_cast<int>(cluster.num_blocks());
+  asm volatile("barrier.cluster.wait.aligned;" ::: "memory");  // rank 0's barrier is set up
+  __syncthreads();  // the block's partial, written by several threads, is complete
+  if (rank != 0) {
+    uint64_t* bar = cluster.map_shared_rank(cm.bar, 0);
+    float* acc = cluster.map_shared_rank(cm.acc + rank * hd, 0);
+    if ((reinterpret_cast<uintptr_t>(s_acc) & 15) == 0 && hd % 4 == 0) {  // 16 bytes per store
+      for (int i = threadIdx.x; i < hd / 4; i += blockDim.x) {
+        const float4 v = reinterpret_cast<const float4*>(s_acc)[i];
+        const float w[4] = {v.x, v.y, v.z, v.w};
+        ptx::st_async(acc + 4 * i, w, bar);
       }
+    } else {
+      for (int d = threadIdx.x; d < hd; d += blockDim.x) ptx::st_async(acc + d, s_acc[d], bar);
     }
-    __syncthreads();
-    float denom = 0.f;
-    for (int r = 0; r < n; ++r)
-      if (s_l[r] > 0.f) denom += s_e[r] * s_l[r];
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-      float v = 0.f;
-#pragma unroll 1
-      for (int r0 = 0; r0 < n; r0 += 8) {
-        float a[8];
-#pragma unroll
-        for (int r = 0; r < 8; ++r) a[r] = r0 + r < n ? cluster.map_shared_rank(s_acc, r0 + r)[d] : 0.f;
-#pragma unroll
-        for (int r = 0; r < 8; ++r)
-          if (r0 + r < n && s_l[r0 + r] > 0.f) v += s_e[r0 + r] * a[r];
-      }
-      out[d] = __float2half(v / denom);
+    if (threadIdx.x == 0) {
+      const float ml[2] = {s_ml->x, s_ml->y};
+      ptx::st_async(reinterpret_cast<float*>(cluster.map_shared_rank(cm.ml + rank, 0)), ml, bar);
+    }
+    return;  // nothing reads this block's shared memory
+  }
+  __shared__ float s_e[kRopeAttnMaxSplits], s_l[kRopeAttnMaxSplits];
+  while (!ptx::mbarrier_try_wait_parity(ptx::sem_acquire, ptx::scope_cluster, cm.bar, 0u)) {
+  }
+  if (clk && threadIdx.x == 0) clk[16] = clock64();
+  const int lane = threadIdx.x & 31;
+  if (threadIdx.x < 32) {
+    const float2 ml = lane < n ? (lane == 0 ? *s_ml : cm.ml[lane]) : make_float2(-FLT_MAX, 0.f);
+    float mx = ml.x;
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (lane < n) {
+      s_e[lane] = ml.y > 0.f ? __expf(ml.x - mx) : 0.f;  // 0: an empty split
+      s_l[lane] = ml.y;
     }
   }
-  cluster.sync();
+  __syncthreads();
+  float denom = 0.f;
+  for (int r = 0; r < n; ++r)
+    if (s_l[r] > 0.f) denom += s_e[r] * s_l[r];
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float v = 0.f;
+#pragma unroll 1
+    for (int r0 = 0; r0 < n; r0 += 8) {
+      float a[8];
+#pragma unroll
+      for (int r = 0; r < 8; ++r) a[r] = r0 + r < n ? (r0 + r == 0 ? s_acc[d] : cm.acc[(r0 + r) * hd + d]) : 0.f;
+#pragma unroll
+      for (int r = 0; r < 8; ++r)
+        if (r0 + r < n && s_l[r0 + r] > 0.f) v += s_e[r0 + r] * a[r];
+    }
+    out[d] = __float2half(v / denom);
+  }
 }
 
 }  // namespace llama::kernels

@@ -15,9 +15,17 @@ namespace {
 
 using namespace rope_attn;
 
+// Bytes of a block's K/V rows, scores, P.V sums and partial acc, 16-byte aligned: where the
+// cluster merge's scratch starts.
+__host__ __device__ constexpr size_t PartialBytes(int hd, int split_keys) {
+  return (static_cast<size_t>(split_keys) * hd * 2 * sizeof(__half) + split_keys * sizeof(float) +
+          static_cast<size_t>(kWarps + 1) * hd * sizeof(float) + 15) & ~static_cast<size_t>(15);
+}
+
 // grid (splits, H, rows), one cluster of `splits` blocks per (row, head), kThreads threads.
 // Dynamic shared memory: the split's K and V rows [split_keys][hd] fp16, its scores
-// [split_keys], the warps' P.V sums [kWarps][hd], the block's partial acc [hd].
+// [split_keys], the warps' P.V sums [kWarps][hd], the block's partial acc [hd], then, 16-byte
+// aligned, the cluster merge's receiving end (ClusterMergeScratch).
 // kClock (diagnosis, SetAttentionClock): every block (split, h < kAttnClockHeads, row 0)
 // records into g_attn_clock[h][split] (attention.h says what).
 __device__ unsigned long long g_attn_clock[kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots];
@@ -49,6 +57,8 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   float* p = reinterpret_cast<float*>(vs + S * hd);
   float* wacc = p + S;
   float* s_acc = wacc + kWarps * hd;
+  const ClusterMergeScratch cm = ClusterMergeAt(smem + PartialBytes(hd, S), gridDim.x);
+  ClusterMergeBegin(cm, hd);
 
   // The cached keys (positions before pos[m]) were written by earlier launches. When the
   // positions are final before this kernel starts (a replayed graph: the host and the last
@@ -101,8 +111,8 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   }
 
   ClockMark(clk, 9);
-  // The cluster's first block merges the partials from the others' shared memory.
-  MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
+  // The other blocks push their partials to the cluster's first, which merges them.
+  MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, clk);
   ClockMark(clk, 10);
   TimerMark(clk, 12);
   if (clk && threadIdx.x == 0) {
@@ -115,9 +125,8 @@ bool g_clock_on = false;
 
 }  // namespace
 
-size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys) {
-  return static_cast<size_t>(split_keys) * head_dim * 2 * sizeof(__half) + split_keys * sizeof(float) +
-         static_cast<size_t>(kWarps + 1) * head_dim * sizeof(float);
+size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys, int splits) {
+  return PartialBytes(head_dim, split_keys) + ClusterMergeBytes(splits, head_dim);
 }
 
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
@@ -135,7 +144,7 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     if (e == cudaSuccess)
       e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(RopeDecodeAttentionSmemBytes(256, kAttnSplitKeys)));
+                               static_cast<int>(RopeDecodeAttentionSmemBytes(256, kAttnSplitKeys, kRopeAttnMaxSplits)));
     return e;
   };
   static const cudaError_t plain = attrs(RopeDecodeAttentionKernel<false>);
@@ -143,7 +152,7 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
   if (plain != cudaSuccess || clocked != cudaSuccess) return plain != cudaSuccess ? plain : clocked;
   return LaunchClusters(g_clock_on ? RopeDecodeAttentionKernel<true> : RopeDecodeAttentionKernel<false>,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
-                        RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys), stream, splits, qkv, ld_qkv,
+                        RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys, splits), stream, splits, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, out, zero);
 }
 

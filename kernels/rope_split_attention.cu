@@ -55,7 +55,7 @@ __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], fl
 // thread-block cluster and merge through shared memory (MergeClusterSplits) instead of the
 // global partials and the last block's merge. Thread (r0, d0) holds dims d0..d0+7 of the rows
 // r0, r0 + par, ... of its split (tpr = hd / 8 threads per row, par = kThreads / tpr rows at a
-// time).
+// time). kCluster: the merge's receiving end (ClusterMergeScratch) in the dynamic shared memory.
 template <bool kCluster>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
@@ -70,6 +70,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int d0 = (threadIdx.x % tpr) * 8, r0 = threadIdx.x / tpr;
   const size_t row_stride = static_cast<size_t>(s.kv_heads) * hd;
+  ClusterMergeScratch cm{};
+  if constexpr (kCluster) {
+    extern __shared__ __align__(16) unsigned char merge_smem[];
+    cm = ClusterMergeAt(merge_smem, splits);
+    ClusterMergeBegin(cm, hd);
+  }
 
   // The cached rows (positions before pos[m]) were written by earlier launches: with the
   // positions final before this kernel starts (a replayed graph), they are loaded before the
@@ -91,7 +97,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   }
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
   __shared__ float2 s_ml;                 // kCluster: the block's partial
-  __shared__ float s_acc[kMaxHeadDim];
+  __shared__ __align__(16) float s_acc[kMaxHeadDim];
   if (k0 > pos) {  // past this row's keys: an empty partial
     if (kCluster) {
       if (threadIdx.x == 0) s_ml = make_float2(-FLT_MAX, 0.f);
@@ -201,7 +207,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     }
   }
   if constexpr (kCluster) {
-    MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd);
+    MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm);
   } else {
     CombineIfLastSplit(partial_ml, partial_acc, arrivals, m, h, s.heads, splits, hd, out);
   }
@@ -226,7 +232,8 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
     if (attr != cudaSuccess) return attr;
   }
   return LaunchClusters(cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>,
-                        dim3(splits, shape.heads, rows), dim3(kThreads), 0, stream, cluster ? splits : 0, qkv, ld_qkv,
+                        dim3(splits, shape.heads, rows), dim3(kThreads),
+                        cluster ? ClusterMergeBytes(splits, shape.head_dim) : 0, stream, cluster ? splits : 0, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,
                         partial_acc, out, arrivals, zero);
 }

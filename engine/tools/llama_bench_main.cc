@@ -323,6 +323,11 @@ int Main() {
     if (span.empty()) return text;
     text = "  attention clock, split 0 (cycles, median over heads):";
     for (int i = 1; i <= 10; ++i) text += absl::StrFormat(" %s %.0f", kPoint[i], Median(d[i]));
+    std::vector<double> bar;  // when rank 0's merge barrier completed, cycles after the merge start
+    for (size_t h = 0; (h + 1) * per_head <= t.size(); ++h)
+      if (const uint64_t* c = &t[h * per_head]; c[0] != 0 && c[16] > c[9] && c[16] < c[10])
+        bar.push_back(static_cast<double>(c[16] - c[9]));
+    if (!bar.empty()) text += absl::StrFormat(" (barrier complete %.0f)", Median(bar));
     text += absl::StrFormat("; wait to end %.2f us\n", Median(span));
     text += absl::StrFormat("  attention blocks, us from the head's first release (median over %d heads), split: "
                             "entry / end:", heads);
