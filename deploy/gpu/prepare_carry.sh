@@ -10,7 +10,7 @@ TARGETS="small_kernels_test sampling_test gptq_matmul_test attention_test cuda_f
 SERVICE_TARGETS="llamad llamactl"  # the service stage: llamad --backend=cuda end to end
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C "$BUILD" -j2 $TARGETS $SERVICE_TARGETS
-rm -rf .carry/bin .carry/bin.tar.xz .carry/lib .carry/lib-svc .carry/fixtures
+rm -rf .carry/bin .carry/bin.tar.xz .carry/lib .carry/lib-svc .carry/lib-svc.tar.xz .carry/fixtures
 mkdir -p .carry/bin .carry/lib .carry/lib-svc
 for t in $TARGETS $SERVICE_TARGETS; do cp "$(find "$BUILD" -type f -name "$t" -perm -u+x | head -1)" .carry/bin/; done
 strip .carry/bin/*
@@ -23,7 +23,10 @@ for t in $SERVICE_TARGETS; do ldd ".carry/bin/$t"; done |
   grep -Ev '/(libc|libm|libstdc\+\+|libgcc_s|libpthread|libdl|librt|ld-linux-x86-64)\.so' |
   grep -Ev 'libabsl|libsentencepiece|libprotobuf' | sort -u | xargs -I{} cp -L {} .carry/lib-svc/
 cp -r "${LLAMA_FIXTURES_DIR:-../shared/fixtures}" .carry/fixtures && chmod -R u+w .carry/fixtures
-# The binaries carry every kernel's device code (~55 MB stripped): packed, they keep the
-# working tree under the device tool's 64 MiB; run_gpu_suite.sh unpacks them.
+# The binaries carry every kernel's device code (~55 MB stripped) and the service libraries
+# are ~26 MB: packed, they keep the working tree under the device tool's 64 MiB (with lib-svc
+# unpacked it was ~70 MB, and the service stage could not be carried); run_gpu_suite.sh
+# unpacks them.
 tar -C .carry -cf - bin | xz -T2 -6 >.carry/bin.tar.xz && rm -rf .carry/bin
+tar -C .carry -cf - lib-svc | xz -T2 -6 >.carry/lib-svc.tar.xz && rm -rf .carry/lib-svc
 du -sh .carry

@@ -2,6 +2,7 @@
 # Runs the CUDA checks and benchmarks on the GPU machine from prebuilt binaries carried in
 # .carry/ (made by deploy/gpu/prepare_carry.sh; bin.tar.xz: test binaries, llama_bench,
 # gemv_bench, make_checkpoint, unpacked into $WORK/bin; lib/: non-system shared libs;
+# lib-svc.tar.xz: the service binaries' other libraries, unpacked into $WORK/lib-svc;
 # fixtures/: a copy of ../shared/fixtures). Logs go to $OUT (at most 8 files come back).
 #
 #   STAGES="unit sanitize make7b check7b variants bench ncu" LAYOUTS="main ..." \
@@ -33,6 +34,11 @@ BIN=$CARRY/bin
 if [ -f "$CARRY/bin.tar.xz" ]; then  # prepare_carry.sh packs the binaries
   BIN=$WORK/bin
   mkdir -p "$WORK" && tar -C "$WORK" -xJf "$CARRY/bin.tar.xz"
+fi
+LIB_SVC=$CARRY/lib-svc
+if [ -f "$CARRY/lib-svc.tar.xz" ]; then
+  LIB_SVC=$WORK/lib-svc
+  mkdir -p "$WORK" && tar -C "$WORK" -xJf "$CARRY/lib-svc.tar.xz"
 fi
 mkdir -p "$OUT" "$WORK"
 SUMMARY=$OUT/summary.txt
@@ -187,7 +193,7 @@ if has service; then
   # tests/services/binaries_test.cc checks on the CPU backend); SIGTERM must exit 0.
   F=$CARRY/fixtures
   B2=gptq-4bit-32g-actorder_True
-  SVC_LD=$CARRY/lib-svc:$CARRY/lib:/usr/local/cuda/lib64
+  SVC_LD=$LIB_SVC:$CARRY/lib:/usr/local/cuda/lib64
   rm -rf "$WORK/hub.json" "$WORK/hfcache"
   python3 "$ROOT/tests/hub/hub.py" --port-file "$WORK/hub.json" \
     --repo "TheBloke/Llama-2-7b-Chat-GPTQ=main:$F/stories260K-GPTQ/main,$B2:$F/stories260K-GPTQ/$B2" \
