@@ -73,10 +73,11 @@ size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys, int splits);
 // (entry, before / after the PDL wait, zeroing done, q rotated, K/V in shared memory, scores,
 // softmax statistics, P.V, merge start, end), %globaltimer after the wait (11), at the end
 // (12) and at entry (13), the launch's splits (14) and whether the split holds the new key
-// (15), and clock64 when rank 0's merge barrier completed (16, rank 0 only). ReadAttentionClock:
+// (15), and in rank 0 only clock64 when its merge barrier completed (16), after the ranks'
+// weights (17), the denominator (18) and the output (19). ReadAttentionClock:
 // [kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots] as the last launch left them (splits
 // past its count are older; empty on error).
-constexpr int kAttnClockHeads = 64, kAttnClockSlots = 17;
+constexpr int kAttnClockHeads = 64, kAttnClockSlots = 20;
 void SetAttentionClock(bool on);
 std::vector<uint64_t> ReadAttentionClock();
 

@@ -66,7 +66,8 @@ __device__ __forceinline__ void ClusterMergeBegin(const ClusterMergeScratch& cm,
 // (unnormalized P.V). Rank 0 merges them into out[0, hd) (fp16) with the same operations in
 // the same order as CombineHead (attention_common.cuh): both merges give the same bits. At
 // most kRopeAttnMaxSplits blocks. clk (diagnosis): rank 0's thread 0 records clock64 at
-// clk[16] once its barrier completes.
+// clk[16] once its barrier completes, then after the weights of the ranks (17), the
+// denominator (18) and its dims of the output (19).
 __device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const float* s_acc, int hd, __half* out,
                                                    const ClusterMergeScratch& cm,
                                                    unsigned long long* clk = nullptr) {
@@ -109,9 +110,11 @@ __device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const flo
     }
   }
   __syncthreads();
+  if (clk && threadIdx.x == 0) clk[17] = clock64();
   float denom = 0.f;
   for (int r = 0; r < n; ++r)
     if (s_l[r] > 0.f) denom += s_e[r] * s_l[r];
+  if (clk && threadIdx.x == 0) clk[18] = clock64();
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     float v = 0.f;
 #pragma unroll 1
@@ -125,6 +128,7 @@ __device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const flo
     }
     out[d] = __float2half(v / denom);
   }
+  if (clk && threadIdx.x == 0) clk[19] = clock64();
 }
 
 }  // namespace llama::kernels

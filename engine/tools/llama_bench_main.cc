@@ -45,6 +45,7 @@
 #include <cuda_runtime_api.h>
 
 #include "engine/cuda/cuda_runner.h"
+#include "engine/tools/attention_clock_report.h"
 #include "engine/tools/kernel_timeline.h"
 #include "kernels/attention.h"
 #endif
@@ -272,77 +273,12 @@ int Main() {
 #endif
   std::mt19937 rng(1234);
   std::vector<float> logits(vocab);
-  // --attn_clock: per point of the sampled blocks' path, the median over heads of the cycles
-  // since the previous point; then the wait-to-end time by %globaltimer.
-  auto attn_clock = [&]() {
-    std::string text;
+  // --attn_clock: the clocked attention kernel's report (engine/tools/attention_clock_report.h).
+  auto attn_clock = []() {
 #ifdef LLAMA_HAVE_CUDA
-    if (!absl::GetFlag(FLAGS_attn_clock)) return text;
-    const std::vector<uint64_t> t = kernels::ReadAttentionClock();
-    const int slots = kernels::kAttnClockSlots, per_head = kernels::kRopeAttnMaxSplits * slots;
-    static const char* kPoint[] = {"entry",  "pre-wait", "wait",    "zero",  "q rope", "kv in smem",
-                                   "scores", "softmax",  "p.v",     "merge start", "merged"};
-    std::vector<std::vector<double>> d(11), entry(kernels::kRopeAttnMaxSplits), end(kernels::kRopeAttnMaxSplits),
-        merge(kernels::kRopeAttnMaxSplits), qrope(kernels::kRopeAttnMaxSplits);
-    std::vector<double> span, last_span;
-    std::vector<int> last_to_merge(kernels::kRopeAttnMaxSplits, 0);
-    int heads = 0, last_new_key = 0, splits = 0;
-    // A block reaches the merge at its release (%globaltimer) plus its cycles from the wait to
-    // the merge (clock64) at the SM clock's rate (cudaDevAttrClockRate, kHz).
-    int khz = 0;
-    if (cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0) != cudaSuccess || khz <= 0) khz = 1980000;
-    const double cycles_per_us = khz * 1e-3;
-    for (size_t h = 0; (h + 1) * per_head <= t.size(); ++h) {
-      const uint64_t* c = t.data() + h * per_head;  // split 0
-      if (c[0] == 0) continue;
-      ++heads;
-      for (int i = 1; i <= 10; ++i) d[i].push_back(static_cast<double>(c[i] - c[i - 1]));
-      span.push_back((static_cast<double>(c[12]) - static_cast<double>(c[11])) * 1e-3);
-      // Every split of the launch, in us from the head's first release (%globaltimer).
-      splits = static_cast<int>(std::min<uint64_t>(c[14], kernels::kRopeAttnMaxSplits));
-      uint64_t first_release = UINT64_MAX, last_end = 0;
-      int last = 0, last_merge = 0;
-      for (int r = 0; r < splits; ++r) first_release = std::min(first_release, t[h * per_head + r * slots + 11]);
-      auto us_after_release = [&](uint64_t ns) {
-        return (static_cast<double>(ns) - static_cast<double>(first_release)) * 1e-3;
-      };
-      for (int r = 0; r < splits; ++r) {
-        const uint64_t* b = t.data() + h * per_head + r * slots;
-        entry[r].push_back(us_after_release(b[13]));
-        end[r].push_back(us_after_release(b[12]));
-        merge[r].push_back(us_after_release(b[11]) + static_cast<double>(b[9] - b[2]) / cycles_per_us);
-        if (b[4] > b[3] && b[4] - b[3] < 1000000)  // an empty split (past the keys) leaves older values
-          qrope[r].push_back(static_cast<double>(b[4] - b[3]));
-        if (b[12] > last_end) last_end = b[12], last = r;
-        if (merge[r].back() > merge[last_merge].back()) last_merge = r;
-      }
-      ++last_to_merge[last_merge];
-      last_span.push_back(us_after_release(last_end));
-      last_new_key += t[h * per_head + last * slots + 15] != 0;
-    }
-    if (span.empty()) return text;
-    text = "  attention clock, split 0 (cycles, median over heads):";
-    for (int i = 1; i <= 10; ++i) text += absl::StrFormat(" %s %.0f", kPoint[i], Median(d[i]));
-    std::vector<double> bar;  // when rank 0's merge barrier completed, cycles after the merge start
-    for (size_t h = 0; (h + 1) * per_head <= t.size(); ++h)
-      if (const uint64_t* c = &t[h * per_head]; c[0] != 0 && c[16] > c[9] && c[16] < c[10])
-        bar.push_back(static_cast<double>(c[16] - c[9]));
-    if (!bar.empty()) text += absl::StrFormat(" (barrier complete %.0f)", Median(bar));
-    text += absl::StrFormat("; wait to end %.2f us\n", Median(span));
-    text += absl::StrFormat("  attention blocks, us from the head's first release (median over %d heads), split: "
-                            "entry / end:", heads);
-    for (int r = 0; r < splits; ++r) text += absl::StrFormat(" %d: %.2f / %.2f", r, Median(entry[r]), Median(end[r]));
-    text += absl::StrFormat("; last block ends %.2f us after the release, the new key's split in %d of %d heads\n",
-                            Median(last_span), last_new_key, heads);
-    text += "  attention blocks reach the merge, us from the head's first release (q rope cycles), split:";
-    for (int r = 0; r < splits; ++r)
-      text += absl::StrFormat(" %d: %.2f (%.0f)", r, Median(merge[r]), qrope[r].empty() ? 0.0 : Median(qrope[r]));
-    text += "; last to the merge (heads):";
-    for (int r = 0; r < splits; ++r)
-      if (last_to_merge[r] > 0) text += absl::StrFormat(" split %d: %d", r, last_to_merge[r]);
-    text += "\n";
+    if (absl::GetFlag(FLAGS_attn_clock)) return bench::AttentionClockReport();
 #endif
-    return text;
+    return std::string();
   };
   auto check = [](const absl::Status& st) {
     if (!st.ok()) {
