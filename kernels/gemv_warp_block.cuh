@@ -288,12 +288,14 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
 // kStage (a template parameter: a path's registers would otherwise cost the others too):
 // kStageOneTrip: StageOneTrip for direct inputs where the block's columns lie in one segment;
 // kStageRowGather: StageRowGather for RMSNorm inputs (act-order matrices), StageDirect for
-// the others.
+// the others; kStageAll (experiment, GemvTuning::warp_single_kernel): StageRowGather for
+// act-order RMSNorm inputs and StageOneTrip for the others, so that one kernel serves every
+// GEMV of a layer (its Pre also loads the one-trip indices of gathered rows, unused there).
 // kSlots (GemvTuning::warp_group_slots): the stream of StreamSlots instead of Post's own loop.
-enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2 };
+enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2, kStageAll = 3 };
 template <int G, int kStage = kStageTwoTrip, bool kSlots = false>
 struct GemvWarpBlock {
-  static constexpr bool kOneTrip = kStage == kStageOneTrip;
+  static constexpr bool kOneTrip = kStage == kStageOneTrip || kStage == kStageAll;
   // Packed group parameters (PackPar), units of up to kMaxWideUnitGroups groups.
   static constexpr bool kPacked = kSlots && G == 32;
   uint4 cur[kUnroll];
@@ -410,7 +412,8 @@ struct GemvWarpBlock {
     const int s_lo = SegmentOf(w, nt0), s_hi = SegmentOf(w, min(nt0 + kWarps, w.N / 16) - 1);
     const bool direct = in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
                         (rms_in_block && in.kind == GemvSource::kRmsNorm);
-    if (kStage == kStageRowGather && rms_in_block && in.kind == GemvSource::kRmsNorm) {
+    if ((kStage == kStageRowGather || (kStage == kStageAll && SegmentPerm(w, s_lo) != nullptr)) && rms_in_block &&
+        in.kind == GemvSource::kRmsNorm) {
       StageRowGather<G>(w, in, s_lo, s_hi, kb0, kb1, sm);
     } else if (kOneTrip && direct && one_trip) {
       StageOneTrip<G>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);

@@ -57,7 +57,7 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, 
   __shared__ __align__(16) unsigned char smem[GemvWarpSmem::kBytes];
   extern __shared__ float4 dynamic_smem[];
   GemvWarpSmem sm = GemvWarpSmem::At(smem);
-  if (kStage == kStageRowGather) sm.row = reinterpret_cast<float*>(dynamic_smem);
+  if (kStage == kStageRowGather || kStage == kStageAll) sm.row = reinterpret_cast<float*>(dynamic_smem);
   GemvWarpBlock<G, kStage, kSlots> block;
   block.Pre(w, blockIdx.x, ksplit, kb_per_unit, sm);
   AllowDependents();
@@ -73,9 +73,10 @@ constexpr int kMaxRowGatherK = 8192;  // kStageRowGather: K floats of dynamic sh
 using WarpKernelFn = void (*)(GptqMatrix, GemvInput, float*, int, int, bool);
 template <int G, bool kSlots>
 WarpKernelFn WarpKernelFor(int stage) {
-  return stage == kStageRowGather  ? GptqGemvWarpKernel<G, kStageRowGather, kSlots>
-         : stage == kStageOneTrip ? GptqGemvWarpKernel<G, kStageOneTrip, kSlots>
-                                  : GptqGemvWarpKernel<G, kStageTwoTrip, kSlots>;
+  return stage == kStageAll         ? GptqGemvWarpKernel<G, kStageAll, kSlots>
+         : stage == kStageRowGather ? GptqGemvWarpKernel<G, kStageRowGather, kSlots>
+         : stage == kStageOneTrip   ? GptqGemvWarpKernel<G, kStageOneTrip, kSlots>
+                                    : GptqGemvWarpKernel<G, kStageTwoTrip, kSlots>;
 }
 template <bool kSlots>
 WarpKernelFn WarpKernelOf(int group_rows, int stage) {
@@ -152,16 +153,21 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
     cudaError_t e = cudaSuccess;
     for (bool slots : {false, true})
       for (int g : {32, 64, 128})
-        if (e == cudaSuccess)
-          e = cudaFuncSetAttribute(WarpKernel(g, kStageRowGather, slots), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(kMaxRowGatherK * sizeof(float)));
+        for (int stage : {kStageRowGather, kStageAll})
+          if (e == cudaSuccess)
+            e = cudaFuncSetAttribute(WarpKernel(g, stage, slots), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     static_cast<int>(kMaxRowGatherK * sizeof(float)));
     if (e != cudaSuccess) cudaGetLastError();  // not sticky: leave no error behind for later checks
     return e;
   }();
   const bool row_gather = tuning.warp_row_gather && attrs == cudaSuccess && act_order && perm_aligned &&
                           rms_in_block && in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK &&
                           reinterpret_cast<uintptr_t>(in.norm_weight) % 16 == 0;
-  const int stage = row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
+  // One kernel for every GEMV of a layer (GemvTuning::warp_single_kernel, an experiment): it
+  // gathers act-order RMSNorm inputs from the row and stages the others in one trip.
+  const bool single = tuning.warp_single_kernel && tuning.warp_row_gather && attrs == cudaSuccess && perm_aligned &&
+                      w.K <= kMaxRowGatherK && (row_gather || one_trip);
+  const int stage = single ? kStageAll : row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
   // Group slots (GemvTuning::warp_group_slots): a bit per group size.
   const int slot_bit = w.group_rows == 32 ? 1 : w.group_rows == 64 ? 2 : 4;
   auto kernel = WarpKernel(w.group_rows, stage, (tuning.warp_group_slots & slot_bit) != 0);

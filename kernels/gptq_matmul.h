@@ -117,6 +117,10 @@ struct GemvTuning {
   // g32 with group slots: K units of up to 64 groups (2048 rows, as g64 / g128) instead of 32,
   // the groups' parameters packed in half the shared memory (gemv_warp_block.cuh, PackPar).
   bool warp_g32_wide = false;
+  // EXPERIMENT: every warp GEMV (with warp_row_gather) in one kernel (gemv_warp_block.cuh,
+  // kStageAll: the row gather for act-order RMSNorm inputs, one trip for the others) instead
+  // of two on act-order layers: one kernel's code for the four GEMVs of a layer, as `main` runs.
+  bool warp_single_kernel = false;
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile

@@ -5,7 +5,8 @@
 //
 // Each variant (split = split-K kernel; warp:<largest K unit, 64-row blocks>[:<target blocks>]
 // = the warp GEMV with RMSNorm x from an input kernel;
-// warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>[:<group slots mask>[:<g32 wide 0|1>]]]]] =
+// warprms:<unit>[:<target>[:<one trip 0|1|2>[:<row gather 0|1>[:<group slots mask>[:<g32 wide 0|1>
+//   [:<one kernel 0|1>]]]]]] =
 // RMSNorm computed in every block (the engine's default; GemvTuning::warp_one_trip,
 // warp_row_gather, warp_group_slots; the engine runs warprms:32:0:2:1:7 with zero points
 // all 8: --uniform_zeros);
@@ -196,6 +197,7 @@ int Main() {
       if (f.size() > 4) t.warp_row_gather = std::stoi(f[4]) != 0;
       if (f.size() > 5) t.warp_group_slots = std::stoi(f[5]);
       if (f.size() > 6) t.warp_g32_wide = std::stoi(f[6]) != 0;
+      if (f.size() > 7) t.warp_single_kernel = std::stoi(f[7]) != 0;
     } else {
       std::vector<std::string> f3 = absl::StrSplit(v, ':');
       if (f3.size() != 4 || f3[0] != "stream") {

@@ -280,13 +280,16 @@ TEST_P(CudaFixtureTest, FoldedDownPermutationMatchesUnfolded) {
 // Act-order RMSNorm inputs staged through shared memory (CudaOptions::gemv_row_gather, the
 // default; the 32g and 64g fixtures take the warp GEMV) decode as the global-memory gathers
 // do, within the bound between GEMV paths: the staged product rounds in another order (at
-// K = 64 the fp16 rounding hid it: max abs 0 on an H200). gptq_matmul_test's "row gather"
+// K = 64 the fp16 rounding hid it: max abs 0 on an H200); so does one GEMV kernel for every
+// input (CudaOptions::gemv_single_kernel, an experiment). gptq_matmul_test's "row gather"
 // variants check the kernel itself against a host reference.
 TEST_P(CudaFixtureTest, RowGatherMatchesGlobalGather) {
-  CudaOptions on, off;
+  CudaOptions on, off, single;
   on.gemv_row_gather = true;
   off.gemv_row_gather = false;
   ExpectDecodeMatches(on, off, "row gather vs global gather");
+  single.gemv_single_kernel = true;  // experiment: one warp-GEMV kernel for every input
+  ExpectDecodeMatches(single, on, "one GEMV kernel vs two");
 }
 
 // Group slots in the warp GEMV (CudaOptions::gemv_group_slots, every group size) decode as

@@ -148,7 +148,13 @@ std::vector<Variant> Variants() {
           {"warp, g32 wide units, slots, one trip, unit <= 20", true,
            {false, 2, 8, false, true, 20, false, true, 0, 2, false, 7, false, false, true}},
           {"warp, g32 wide units, slots, input kernel", true,
-           {false, 2, 8, false, true, 32, false, false, 0, 0, false, 7, false, false, true}}};
+           {false, 2, 8, false, true, 32, false, false, 0, 0, false, 7, false, false, true}},
+          // One kernel for every input (experiment: the row gather for act-order RMSNorm inputs,
+          // one trip for the others), as the engine's tuning and with short units.
+          {"warp, one kernel, slots, row gather, one trip, g32 wide, packed zeros", true,
+           {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true, false, true, true}},
+          {"warp, one kernel, slots, unit <= 5", true,
+           {false, 2, 8, false, true, 5, false, true, 0, 2, true, 7, false, false, false, true}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
