@@ -4,7 +4,6 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -17,12 +16,10 @@ namespace {
 
 using ::llama::testing::Collect;
 using ::llama::testing::Collected;
-using ::llama::testing::FakeRunner;
 using ::llama::testing::Greedy;
 using ::llama::testing::kVocab;
 using ::llama::testing::Reference;
 using ::llama::testing::SchedulerFakeTest;
-using ::llama::testing::StoriesTokenizer;
 
 TEST_F(SchedulerFakeTest, QueueFullIsResourceExhausted) {
   SchedulerOptions opts;
