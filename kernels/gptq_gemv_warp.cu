@@ -164,9 +164,11 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
                           rms_in_block && in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK &&
                           reinterpret_cast<uintptr_t>(in.norm_weight) % 16 == 0;
   // One kernel for every GEMV of a layer (GemvTuning::warp_single_kernel, an experiment): it
-  // gathers act-order RMSNorm inputs from the row and stages the others in one trip.
-  const bool single = tuning.warp_single_kernel && tuning.warp_row_gather && attrs == cudaSuccess && perm_aligned &&
-                      w.K <= kMaxRowGatherK && (row_gather || one_trip);
+  // gathers act-order RMSNorm inputs from the row (only where the row gather may run: it
+  // needs the dynamic shared memory) and stages the others in one trip (down's K past
+  // kMaxRowGatherK included).
+  const bool gathers = act_order && rms_in_block && in.kind == GemvSource::kRmsNorm;
+  const bool single = tuning.warp_single_kernel && (gathers ? row_gather : one_trip);
   const int stage = single ? kStageAll : row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
   // Group slots (GemvTuning::warp_group_slots): a bit per group size.
   const int slot_bit = w.group_rows == 32 ? 1 : w.group_rows == 64 ? 2 : 4;

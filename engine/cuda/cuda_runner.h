@@ -70,9 +70,10 @@ struct CudaOptions {
   // 3 blocks per SM). 32g decode on an H200 593.4 -> 608.5 tok/s, gate|up 19.20 -> 16.90 us a
   // layer (tests/bench/RESULTS.md, session 18). Other group sizes: unchanged.
   bool gemv_g32_wide = true;
-  // EXPERIMENT (GemvTuning::warp_single_kernel): act-order layouts run all four GEMVs of a
-  // layer in one warp-GEMV kernel instead of two (the row gather's and the one-trip one; each
-  // 60-80 KB of code, the attention kernel between them 47 KB). Not yet measured.
+  // EXPERIMENT (GemvTuning::warp_single_kernel): all four GEMVs of a layer in one warp-GEMV
+  // kernel; act-order layouts otherwise alternate two (the row gather's and the one-trip one;
+  // each 55-80 KB of code, the attention kernel between them 47 KB), `main` then runs the
+  // larger kernel with its usual staging. Not yet measured.
   bool gemv_single_kernel = false;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
