@@ -288,9 +288,12 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
 // kStage (a template parameter: a path's registers would otherwise cost the others too):
 // kStageOneTrip: StageOneTrip for direct inputs where the block's columns lie in one segment;
 // kStageRowGather: StageRowGather for RMSNorm inputs (act-order matrices), StageDirect for
-// the others; kStageAll (experiment, GemvTuning::warp_single_kernel): StageRowGather for
-// act-order RMSNorm inputs and StageOneTrip for the others, so that one kernel serves every
-// GEMV of a layer (its Pre also loads the one-trip indices of gathered rows, unused there).
+// the others; kStageAll (GemvTuning::warp_single_kernel): StageRowGather for act-order
+// RMSNorm inputs and StageOneTrip for the others, so that one kernel serves every GEMV of a
+// layer (its Pre also loads the one-trip indices of gathered rows, unused there). It holds
+// no other staging (StageDirect alone is ~40 KB of sm_90 code: the kernel is 37-45 KB instead
+// of 79-87), so its launcher takes it only where every block takes one of those two paths
+// (LaunchGptqGemvWarp); a block that would need another traps.
 // kSlots (GemvTuning::warp_group_slots): the stream of StreamSlots instead of Post's own loop.
 enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2, kStageAll = 3 };
 template <int G, int kStage = kStageTwoTrip, bool kSlots = false>
@@ -417,6 +420,8 @@ struct GemvWarpBlock {
       StageRowGather<G>(w, in, s_lo, s_hi, kb0, kb1, sm);
     } else if (kOneTrip && direct && one_trip) {
       StageOneTrip<G>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);
+    } else if (kStage == kStageAll) {
+      __trap();  // the launcher's conditions exclude it (see above): never stream an unstaged x
     } else if (direct) {
       StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);
     } else {

@@ -163,12 +163,22 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   const bool row_gather = tuning.warp_row_gather && attrs == cudaSuccess && act_order && perm_aligned &&
                           rms_in_block && in.kind == GemvSource::kRmsNorm && w.K <= kMaxRowGatherK &&
                           reinterpret_cast<uintptr_t>(in.norm_weight) % 16 == 0;
-  // One kernel for every GEMV of a layer (GemvTuning::warp_single_kernel, an experiment): it
+  // One kernel for every GEMV of a layer (GemvTuning::warp_single_kernel, kStageAll): it
   // gathers act-order RMSNorm inputs from the row (only where the row gather may run: it
-  // needs the dynamic shared memory) and stages the others in one trip (down's K past
-  // kMaxRowGatherK included).
+  // needs the dynamic shared memory, and every segment's permutation) and stages the others
+  // in one trip (down's K past kMaxRowGatherK included), which needs inputs the block
+  // computes itself and each block's eight column tiles in one segment. It has no other
+  // staging: elsewhere the launch takes the two-kernel stagings below.
+  const bool direct = in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
+                      (rms_in_block && in.kind == GemvSource::kRmsNorm);
+  bool every_perm = true, blocks_in_one_segment = true;
+  for (int s = 0; s < w.num_segments; ++s) {
+    every_perm &= w.seg[s].perm != nullptr;
+    blocks_in_one_segment &= w.seg[s].n_begin % (16 * kWarps) == 0;
+  }
   const bool gathers = act_order && rms_in_block && in.kind == GemvSource::kRmsNorm;
-  const bool single = tuning.warp_single_kernel && (gathers ? row_gather : one_trip);
+  const bool single = tuning.warp_single_kernel && w.act_order_layer && direct &&
+                      (gathers ? row_gather && every_perm : one_trip && blocks_in_one_segment);
   const int stage = single ? kStageAll : row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
   // Group slots (GemvTuning::warp_group_slots): a bit per group size.
   const int slot_bit = w.group_rows == 32 ? 1 : w.group_rows == 64 ? 2 : 4;

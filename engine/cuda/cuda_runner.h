@@ -70,11 +70,13 @@ struct CudaOptions {
   // 3 blocks per SM). 32g decode on an H200 593.4 -> 608.5 tok/s, gate|up 19.20 -> 16.90 us a
   // layer (tests/bench/RESULTS.md, session 18). Other group sizes: unchanged.
   bool gemv_g32_wide = true;
-  // EXPERIMENT (GemvTuning::warp_single_kernel): all four GEMVs of a layer in one warp-GEMV
-  // kernel; act-order layouts otherwise alternate two (the row gather's and the one-trip one;
-  // each 55-80 KB of code, the attention kernel between them 47 KB), `main` then runs the
-  // larger kernel with its usual staging. Not yet measured.
-  bool gemv_single_kernel = false;
+  // Act-order layers (GptqMatrix::act_order_layer): all four GEMVs in one warp-GEMV kernel
+  // (GemvTuning::warp_single_kernel) of 37-45 KB of sm_90 code, with only the stagings a
+  // decode layer takes, instead of alternating two kernels of 62-80 KB (the attention kernel
+  // between them is 47 KB). H200, session 20, same-process A/B against two kernels: 32g
+  // +1.7%, 64g +0.8%, 128g +0.6% decode. `main` keeps its one 72 KB kernel: the lean one ran
+  // ~1% slower there (tests/bench/RESULTS.md).
+  bool gemv_single_kernel = true;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

@@ -257,6 +257,14 @@ absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& aren
     auto down = UploadFused({down_in}, 0, pre + "mlp.down_proj", arena, m, opt);
     if (!down.ok()) return down.status();
     d.down = *down;
+    // Act-order layers run their GEMVs in one warp-GEMV kernel (GptqMatrix::act_order_layer).
+    std::vector<DeviceProjection*> all = {&d.wo, &d.down};
+    for (auto& p : d.qkv) all.push_back(&p);
+    for (auto& p : d.gate_up) all.push_back(&p);
+    bool act_order = false;
+    for (const DeviceProjection* p : all)
+      for (int s = 0; s < p->gptq.num_segments; ++s) act_order |= p->quantized && p->gptq.seg[s].perm != nullptr;
+    for (DeviceProjection* p : all) p->gptq.act_order_layer = act_order;
     m.layers.push_back(std::move(d));
   }
   return m;

@@ -163,6 +163,7 @@ int Main() {
       size_t b = 0;
       const bool permuted = act && std::find(no_perm.begin(), no_perm.end(), keys[i]) == no_perm.end();
       layers[c].push_back(MakeMatrix(projs[i], G, permuted, rng, &b));
+      layers[c].back().act_order_layer = act;  // as UploadModel: the layer's GEMVs in one kernel
       proj_bytes[i] = b + static_cast<size_t>(M) * projs[i].K * 2;
     }
   for (size_t b : proj_bytes) layer_bytes += b;

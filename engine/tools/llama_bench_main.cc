@@ -80,8 +80,8 @@ ABSL_FLAG(int, gemv_group_slots, 7, "warp GEMV: group sums in mma columns, a bit
 ABSL_FLAG(bool, gemv_packed_zeros, true, "warp GEMV: 4-bit zero points (half the zero-point bytes)");
 ABSL_FLAG(bool, gemv_uniform_zeros, true, "warp GEMV: no zero-point loads where a matrix's zeros are all equal");
 ABSL_FLAG(bool, gemv_g32_wide, true, "warp GEMV: g32 K units of up to 64 groups (CudaOptions::gemv_g32_wide)");
-ABSL_FLAG(bool, gemv_single_kernel, false,
-          "EXPERIMENT: all four GEMVs of a layer in one warp-GEMV kernel (CudaOptions::gemv_single_kernel)");
+ABSL_FLAG(bool, gemv_single_kernel, true,
+          "all four GEMVs of a layer in one lean warp-GEMV kernel (CudaOptions::gemv_single_kernel)");
 ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 never, 1 without act-order, 2 always");
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, qkv_gemv_target_blocks, 0, "the q|k|v warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");

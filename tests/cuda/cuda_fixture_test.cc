@@ -281,15 +281,16 @@ TEST_P(CudaFixtureTest, FoldedDownPermutationMatchesUnfolded) {
 // default; the 32g and 64g fixtures take the warp GEMV) decode as the global-memory gathers
 // do, within the bound between GEMV paths: the staged product rounds in another order (at
 // K = 64 the fp16 rounding hid it: max abs 0 on an H200); so does one GEMV kernel for every
-// input (CudaOptions::gemv_single_kernel, an experiment). gptq_matmul_test's "row gather"
-// variants check the kernel itself against a host reference.
+// input (CudaOptions::gemv_single_kernel, the default) against two. gptq_matmul_test's "row
+// gather" and "one kernel" variants check the kernels themselves against a host reference.
 TEST_P(CudaFixtureTest, RowGatherMatchesGlobalGather) {
-  CudaOptions on, off, single;
+  CudaOptions on, off, two;
   on.gemv_row_gather = true;
   off.gemv_row_gather = false;
+  off.gemv_single_kernel = false;
   ExpectDecodeMatches(on, off, "row gather vs global gather");
-  single.gemv_single_kernel = true;  // experiment: one warp-GEMV kernel for every input
-  ExpectDecodeMatches(single, on, "one GEMV kernel vs two");
+  two.gemv_single_kernel = false;
+  ExpectDecodeMatches(on, two, "one GEMV kernel vs two");
 }
 
 // Group slots in the warp GEMV (CudaOptions::gemv_group_slots, every group size) decode as

@@ -86,6 +86,7 @@ struct DeviceGptq {
     m.scales = s.get();
     m.zeros = z.get();
     m.seg[0] = {0, h.N, h.perm.empty() ? nullptr : perm.get(), wg.get()};
+    m.act_order_layer = true;  // the "one kernel" variants take it with or without act-order
     m.num_groups = h.groups();
     m.min_group_rows = std::min(h.G, h.K - (h.groups() - 1) * h.G);
     m.group_rows = h.K % h.G == 0 ? h.G : h.groups() == 1 ? h.K : 0;
@@ -149,8 +150,8 @@ std::vector<Variant> Variants() {
            {false, 2, 8, false, true, 20, false, true, 0, 2, false, 7, false, false, true}},
           {"warp, g32 wide units, slots, input kernel", true,
            {false, 2, 8, false, true, 32, false, false, 0, 0, false, 7, false, false, true}},
-          // One kernel for every input (experiment: the row gather for act-order RMSNorm inputs,
-          // one trip for the others), as the engine's tuning and with short units.
+          // One kernel for every input (the row gather for act-order RMSNorm inputs, one trip
+          // for the others), as the engine's tuning and with short units.
           {"warp, one kernel, slots, row gather, one trip, g32 wide, packed zeros", true,
            {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true, false, true, true}},
           {"warp, one kernel, slots, unit <= 5", true,
