@@ -9,8 +9,9 @@
 
 namespace llama::kernels {
 
-// zero[0, zero_count) is cleared on the way (see ZeroByGrid in launch.h).
+// zero[0, zero_count) is cleared on the way (see ZeroByGrid in launch.h). Each row is copied
+// by `parts` blocks (1..dim), the zeroing shared by all of them; rows <= 65535.
 cudaError_t LaunchEmbedding(const __half* table, int dim, const int32_t* tokens, float* x, int rows,
-                            cudaStream_t stream, float* zero = nullptr, size_t zero_count = 0);
+                            cudaStream_t stream, float* zero = nullptr, size_t zero_count = 0, int parts = 1);
 
 }  // namespace llama::kernels

@@ -152,7 +152,9 @@ absl::Status CudaRunner::Forward(const Batch& b) {
   if (persistent)
     RETURN_IF_ERROR(Check(cudaMemsetAsync(persistent_.args.barrier, 0, sizeof(uint32_t), stream_), "barrier reset"));
   RETURN_IF_ERROR(Check(kernels::LaunchEmbedding(model_.embed, dim_, d_tokens_, x_, M, stream_,
-                                                 gemv ? qkv_ : nullptr, qkv_count), "embedding"));
+                                                 gemv ? qkv_ : nullptr, qkv_count,
+                                                 gemv ? std::clamp(copts_.embed_blocks, 1, dim_) : 1),
+                        "embedding"));
   if (persistent)
     RETURN_IF_ERROR(Check(kernels::LaunchDecodeStep(persistent_.args, persistent_.grid, stream_), "decode step"));
   const int layered = persistent ? 0 : static_cast<int>(model_.layers.size());

@@ -77,6 +77,9 @@ struct CudaOptions {
   // +1.7%, 64g +0.8%, 128g +0.6% decode. `main` keeps its one 72 KB kernel: the lean one ran
   // ~1% slower there (tests/bench/RESULTS.md).
   bool gemv_single_kernel = true;
+  // Blocks that copy a decode row's embedding and clear the first q|k|v accumulator (one
+  // block took ~9 us of a step in the replayed graph: tests/bench/RESULTS.md, session 21).
+  int embed_blocks = 16;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

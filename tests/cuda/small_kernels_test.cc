@@ -72,13 +72,22 @@ TEST(EmbeddingTest, GathersRows) {
   const std::vector<int32_t> tokens = {0, 31999, 7, 7, 12345};
   DeviceBuffer<__half> dt(ToHalf(table));
   DeviceBuffer<int32_t> dtok(tokens);
-  DeviceBuffer<float> x(tokens.size() * dim);
-  ASSERT_EQ(kernels::LaunchEmbedding(dt.get(), dim, dtok.get(), x.get(), static_cast<int>(tokens.size()), nullptr),
-            cudaSuccess);
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  const auto got = x.Download();
-  for (size_t r = 0; r < tokens.size(); ++r)
-    for (int i = 0; i < dim; i += 97) ASSERT_EQ(got[r * dim + i], table[static_cast<size_t>(tokens[r]) * dim + i]);
+  // One block a row, then several (5 does not divide dim); every launch clears `zero`.
+  for (const int parts : {1, 5, 16}) {
+    DeviceBuffer<float> x(tokens.size() * dim), zero(std::vector<float>(12289, 1.f));
+    ASSERT_EQ(kernels::LaunchEmbedding(dt.get(), dim, dtok.get(), x.get(), static_cast<int>(tokens.size()), nullptr,
+                                       zero.get(), zero.size(), parts),
+              cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto got = x.Download();
+    for (size_t r = 0; r < tokens.size(); ++r)
+      for (int i = 0; i < dim; ++i)
+        ASSERT_EQ(got[r * dim + i], table[static_cast<size_t>(tokens[r]) * dim + i]) << "parts " << parts;
+    for (float z : zero.Download()) ASSERT_EQ(z, 0.f) << "parts " << parts;
+  }
+  DeviceBuffer<float> x(dim);
+  EXPECT_EQ(kernels::LaunchEmbedding(dt.get(), dim, dtok.get(), x.get(), 1, nullptr, nullptr, 0, 0),
+            cudaErrorInvalidValue);
 }
 
 TEST(ArgmaxTest, PicksLowestIndexOfMaximum) {
