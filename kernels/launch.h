@@ -76,14 +76,14 @@ __device__ __forceinline__ void AllowDependents() {
   asm volatile("griddepcontrol.launch_dependents;" :::);
 #endif
 }
-// Zeroes p[0, n) using every thread of the grid (after WaitForPrerequisites): how a split-K
-// GEMV output is cleared by a kernel that runs before it, instead of a memset node.
 // Block `block` of `blocks` (all blockDim.x threads each) clears its share of p[0, n).
 __device__ __forceinline__ void ZeroByGridPart(float* p, size_t n, size_t block, size_t blocks) {
   if (!p) return;
   const size_t threads = blocks * blockDim.x;
   for (size_t i = block * blockDim.x + threadIdx.x; i < n; i += threads) p[i] = 0.f;
 }
+// Zeroes p[0, n) using every thread of the grid (after WaitForPrerequisites): how a split-K
+// GEMV output is cleared by a kernel that runs before it, instead of a memset node.
 __device__ __forceinline__ void ZeroByGrid(float* p, size_t n) {
   ZeroByGridPart(p, n, (static_cast<size_t>(blockIdx.z) * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x,
                  static_cast<size_t>(gridDim.x) * gridDim.y * gridDim.z);

@@ -159,8 +159,7 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
   static const cudaError_t plain = attrs(RopeDecodeAttentionKernel<false>);
   static const cudaError_t clocked = attrs(RopeDecodeAttentionKernel<true>);
   if (plain != cudaSuccess || clocked != cudaSuccess) return plain != cudaSuccess ? plain : clocked;
-  auto* kernel = g_clock_on ? RopeDecodeAttentionKernel<true> : RopeDecodeAttentionKernel<false>;
-  return LaunchClusters(kernel,
+  return LaunchClusters(g_clock_on ? RopeDecodeAttentionKernel<true> : RopeDecodeAttentionKernel<false>,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys, splits), stream, splits, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, out, zero);
