@@ -99,30 +99,38 @@ __device__ __forceinline__ void StageDirect(const GptqMatrix& w, const GemvInput
 
 // Shared memory of one GEMV block (static in GptqGemvWarpKernel, carved from the dynamic
 // buffer in the persistent kernel): per warp and group the (scale n0, scale n1 / 16,
-// 1024 + z n0, 1024 + 16 z n1) of its lane row (packed: PackedPar); x of the unit per
-// segment; group sums.
+// 1024 + z n0, 1024 + 16 z n1) of its lane rows, `par_warp_bytes` a warp (GemvWarpBlock's
+// kParWarpBytes: float4 entries, or PackPar's 8 bytes, for the most groups a unit of this G
+// has); x of the unit and its group sums for `x_segments` segments (GemvWarpBlock's
+// kXSegments). Sized per kernel because shared memory costs L1: an SM's L1 is what its
+// shared-memory carve-out leaves, and the streaming GEMVs slowed down where three blocks
+// needed the 196 KB carve-out (60 KB of L1) (tests/bench/RESULTS.md, session 22).
+__host__ __device__ constexpr size_t GemvWarpSmemBytes(size_t par_warp_bytes, int x_segments) {
+  return par_warp_bytes * kWarps + sizeof(uint4) * (x_segments * kMaxUnitKb * 8 + 2) +
+         sizeof(float) * (x_segments * kMaxWideUnitGroups + kWarps + 4);
+}
 struct GemvWarpSmem {
-  float4 (*par)[kMaxUnitGroups][8];  // [kWarps]
-  uint4 (*x)[kMaxUnitKb * 8];        // [kMaxSegments]
+  unsigned char* par;                // [kWarps][par_warp_bytes]
+  uint4 (*x)[kMaxUnitKb * 8];        // [x_segments]
   uint4* zero;                       // [2]: 32 zero bytes (GemvWarpBlock kSlots)
-  float (*xsum)[kMaxWideUnitGroups];  // [kMaxSegments]
+  float (*xsum)[kMaxWideUnitGroups];  // [x_segments]
   float* red;                        // [kWarps]
   float* inv_rms;                    // [1]
-  float* row = nullptr;              // kStageRowGather: [K] (dynamic shared memory, not in kBytes)
-  static constexpr size_t kBytes = sizeof(float4) * kWarps * kMaxUnitGroups * 8 +
-                                   sizeof(uint4) * (kMaxSegments * kMaxUnitKb * 8 + 2) +
-                                   sizeof(float) * (kMaxSegments * kMaxWideUnitGroups + kWarps + 4);
-  // Carves the arrays out of `base` (16-byte aligned, kBytes long).
-  __device__ __forceinline__ static GemvWarpSmem At(unsigned char* base) {
+  float* row = nullptr;              // kStageRowGather: [K] (dynamic shared memory, not in Bytes)
+  static constexpr size_t kMaxParWarpBytes = sizeof(float4) * kMaxUnitGroups * 8;
+  static constexpr size_t kBytes = GemvWarpSmemBytes(kMaxParWarpBytes, kMaxSegments);  // room for every GemvWarpBlock
+  // Carves the arrays out of `base` (16-byte aligned, GemvWarpSmemBytes(par_warp_bytes, x_segments) long).
+  __device__ __forceinline__ static GemvWarpSmem At(unsigned char* base, size_t par_warp_bytes = kMaxParWarpBytes,
+                                                    int x_segments = kMaxSegments) {
     GemvWarpSmem s;
-    s.par = reinterpret_cast<float4(*)[kMaxUnitGroups][8]>(base);
-    base += sizeof(float4) * kWarps * kMaxUnitGroups * 8;
+    s.par = base;
+    base += par_warp_bytes * kWarps;
     s.x = reinterpret_cast<uint4(*)[kMaxUnitKb * 8]>(base);
-    base += sizeof(uint4) * kMaxSegments * kMaxUnitKb * 8;
+    base += sizeof(uint4) * x_segments * kMaxUnitKb * 8;
     s.zero = reinterpret_cast<uint4*>(base);
     base += sizeof(uint4) * 2;
     s.xsum = reinterpret_cast<float(*)[kMaxWideUnitGroups]>(base);
-    base += sizeof(float) * kMaxSegments * kMaxWideUnitGroups;
+    base += sizeof(float) * x_segments * kMaxWideUnitGroups;
     s.red = reinterpret_cast<float*>(base);
     s.inv_rms = s.red + kWarps;
     return s;
@@ -147,9 +155,9 @@ __device__ __forceinline__ float4 UnpackPar(uint2 v) {
 // or contiguous) and, for RMSNorm, the whole row's squares are all loaded before anything
 // waits on them. The same arithmetic in the same order as StageDirect, so the same bits.
 template <int G>
-__device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInput& in, int sg, int kb0, int kb1,
+__device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInput& in, int kb0, int kb1,
                                              const int (&idx)[kMaxStageChunks][kPrepPer], bool gathered,
-                                             const GemvWarpSmem& sm) {
+                                             const GemvWarpSmem& sm, int slot) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int rows = (kb1 - kb0) * 64, k0 = kb0 * 64, K = w.K;
   const bool rms = in.kind == GemvSource::kRmsNorm, glu = in.kind == GemvSource::kSwiGlu;
@@ -194,7 +202,7 @@ __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInpu
     for (int wp = 0; wp < kWarps; ++wp) tot += sm.red[wp];
     inv = rsqrtf(tot / K + in.eps);
   }
-  __half* xh = reinterpret_cast<__half*>(sm.x[sg]);
+  __half* xh = reinterpret_cast<__half*>(sm.x[slot]);
 #pragma unroll
   for (int c = 0; c < kMaxStageChunks; ++c) {
     const int r = c * kPrepPerBlock + tid * kPrepPer;
@@ -211,7 +219,7 @@ __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInpu
       }
     }
     const float group = GroupSum(sum, G / kPrepPer);
-    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg][r / G] = group;
+    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[slot][r / G] = group;
   }
 }
 
@@ -234,9 +242,10 @@ __device__ __forceinline__ void LoadRowIndices(const int32_t* perm, int k0, int 
 // shared memory instead of by random 4-byte global loads (two per row: value and norm
 // weight). The product is rounded before the scale is applied, (x w) inv instead of
 // (x inv) w: not the same bits as StageDirect, within fp32 rounding of them.
+// Segment sg's x and group sums go to sm.x[sg - x_base], sm.xsum[sg - x_base].
 template <int G>
 __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
-                                               int kb1, const GemvWarpSmem& sm) {
+                                               int kb1, const GemvWarpSmem& sm, int x_base) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int rows = (kb1 - kb0) * 64, k0 = kb0 * 64, K = w.K;
   const float4* src = reinterpret_cast<const float4*>(in.src);
@@ -259,7 +268,7 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
   const float inv = rsqrtf(tot / K + in.eps);
   for (int sg = s_lo; sg <= s_hi; ++sg) {
     if (sg != s_lo) LoadRowIndices(SegmentPerm(w, sg), k0, rows, idx);
-    __half* xh = reinterpret_cast<__half*>(sm.x[sg]);
+    __half* xh = reinterpret_cast<__half*>(sm.x[sg - x_base]);
 #pragma unroll
     for (int c = 0; c < kMaxStageChunks; ++c) {
       const int r = c * kPrepPerBlock + tid * kPrepPer;
@@ -274,7 +283,7 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
         }
       }
       const float group = GroupSum(sum, G / kPrepPer);
-      if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg][r / G] = group;
+      if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg - x_base][r / G] = group;
     }
   }
 }
@@ -301,10 +310,23 @@ struct GemvWarpBlock {
   static constexpr bool kOneTrip = kStage == kStageOneTrip || kStage == kStageAll;
   // Packed group parameters (PackPar), units of up to kMaxWideUnitGroups groups.
   static constexpr bool kPacked = kSlots && G == 32;
+  // Segments whose x a block stages: kStageAll blocks lie in one segment (its launcher's
+  // condition), staged in slot 0 (x_base = that segment); the others up to kMaxSegments.
+  static constexpr int kXSegments = kStage == kStageAll ? 1 : kMaxSegments;
+  static constexpr int kUnitRows = kMaxUnitKb * 64;
+  static constexpr int kParGroups = (kPacked ? kMaxWideUnitGroups : kMaxUnitGroups) < kUnitRows / G
+                                        ? (kPacked ? kMaxWideUnitGroups : kMaxUnitGroups)
+                                        : kUnitRows / G;
+  static constexpr int kParWarpBytes = kParGroups * 8 * (kPacked ? 8 : 16);  // GemvWarpSmem::par per warp
+  static_assert(kParWarpBytes <= GemvWarpSmem::kMaxParWarpBytes, "GemvWarpSmem::kBytes too small");
+  __device__ __forceinline__ static float4 (*Par(const GemvWarpSmem& sm, int warp))[8] {
+    return reinterpret_cast<float4(*)[8]>(sm.par + warp * kParWarpBytes);
+  }
   uint4 cur[kUnroll];
   int idx[kMaxStageChunks][kPrepPer];  // kOneTrip, act-order: x rows of the rows this thread stages
   const uint4* q = nullptr;
   int nt0 = 0, nt = 0, kb0 = 0, kb1 = 0, g_first = 0, n_groups = 0, si = 0;
+  int x_base = 0;  // the segment staged in x slot 0 (kXSegments == 1)
   bool one_trip = false;
   bool active = false;
 
@@ -328,6 +350,7 @@ struct GemvWarpBlock {
     active = nt * 16 < w.N;
     si = SegmentOf(w, nt);
     const int s_lo = SegmentOf(w, nt0), s_hi = SegmentOf(w, min(nt0 + kWarps, w.N / 16) - 1);
+    if (kXSegments == 1) x_base = s_lo;
     q = reinterpret_cast<const uint4*>(w.qtiles) + static_cast<size_t>(nt) * kb_count * 32 + lane;
 #pragma unroll
     for (int i = 0; i < kUnroll; ++i)
@@ -345,7 +368,7 @@ struct GemvWarpBlock {
     }
     g_first = kb0 * 64 / G;
     n_groups = (kb1 * 64 - 1) / G - g_first + 1;
-    StageParams(w, sm.par[warp]);
+    StageParams(w, Par(sm, warp));
   }
 
   // The unit's scales and zeros of the warp's tile into par[group][lane row r]:
@@ -417,9 +440,10 @@ struct GemvWarpBlock {
                         (rms_in_block && in.kind == GemvSource::kRmsNorm);
     if ((kStage == kStageRowGather || (kStage == kStageAll && SegmentPerm(w, s_lo) != nullptr)) && rms_in_block &&
         in.kind == GemvSource::kRmsNorm) {
-      StageRowGather<G>(w, in, s_lo, s_hi, kb0, kb1, sm);
+      if (kXSegments < kMaxSegments && s_hi - s_lo >= kXSegments) __trap();  // the launcher excludes it
+      StageRowGather<G>(w, in, s_lo, s_hi, kb0, kb1, sm, x_base);
     } else if (kOneTrip && direct && one_trip) {
-      StageOneTrip<G>(w, in, s_lo, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm);
+      StageOneTrip<G>(w, in, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm, s_lo - x_base);
     } else if (kStage == kStageAll) {
       __trap();  // the launcher's conditions exclude it (see above): never stream an unstaged x
     } else if (direct) {
@@ -444,7 +468,7 @@ struct GemvWarpBlock {
       return;
     }
 
-    const uint4* xs = &sm.x[si][t * 2];
+    const uint4* xs = &sm.x[si - x_base][t * 2];
     const uint32_t lo = 0x000F000Fu, hi = 0x00F000F0u, magic = 0x64006400u;
     float acc0 = 0.f, acc1 = 0.f, c[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
     float4 par = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -474,8 +498,8 @@ struct GemvWarpBlock {
             if (gl != cur_g) {
               if (cur_g >= 0) close();
               cur_g = gl;
-              par = sm.par[warp][gl][g];
-              gsum = sm.xsum[si][gl];
+              par = Par(sm, warp)[gl][g];
+              gsum = sm.xsum[si - x_base][gl];
             }
           }
           const uint32_t wd = words[cc], w8 = wd >> 8;
@@ -503,7 +527,7 @@ struct GemvWarpBlock {
   __device__ __forceinline__ void StreamSlots(float* out, const GemvWarpSmem& sm) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
-    const uint4* xs = &sm.x[si][t * 2];
+    const uint4* xs = &sm.x[si - x_base][t * 2];
     const uint32_t lo = 0x000F000Fu, hi = 0x00F000F0u, magic = 0x64006400u;
     float acc0 = 0.f, acc1 = 0.f, c[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
     auto close = [&](int base) {  // groups base .. base + 7 (unit-local), base % 8 == 0
@@ -511,9 +535,9 @@ struct GemvWarpBlock {
       for (int j = 0; j < 2; ++j) {
         const int gi = base + 2 * t + j;
         if (gi < n_groups) {
-          const float4 p = kPacked ? UnpackPar(reinterpret_cast<const uint2(*)[8]>(sm.par[warp])[gi][g])
-                                   : sm.par[warp][gi][g];
-          const float xsum = sm.xsum[si][gi];
+          const float4 p = kPacked ? UnpackPar(reinterpret_cast<const uint2(*)[8]>(Par(sm, warp))[gi][g])
+                                   : Par(sm, warp)[gi][g];
+          const float xsum = sm.xsum[si - x_base][gi];
           acc0 = fmaf(p.x, c[0][j] + c[1][j] - p.z * xsum, acc0);
           acc1 = fmaf(p.y, c[0][2 + j] + c[1][2 + j] - p.w * xsum, acc1);
         }

@@ -54,11 +54,12 @@ __global__ void __launch_bounds__(kThreads) PrepareXKernel(GptqMatrix w, GemvInp
 template <int G, int kStage, bool kSlots>
 __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, GemvInput in, float* __restrict__ out,
                                                                   int ksplit, int kb_per_unit, bool rms_in_block) {
-  __shared__ __align__(16) unsigned char smem[GemvWarpSmem::kBytes];
+  using Block = GemvWarpBlock<G, kStage, kSlots>;
+  __shared__ __align__(16) unsigned char smem[GemvWarpSmemBytes(Block::kParWarpBytes, Block::kXSegments)];
   extern __shared__ float4 dynamic_smem[];
-  GemvWarpSmem sm = GemvWarpSmem::At(smem);
+  GemvWarpSmem sm = GemvWarpSmem::At(smem, Block::kParWarpBytes, Block::kXSegments);
   if (kStage == kStageRowGather || kStage == kStageAll) sm.row = reinterpret_cast<float*>(dynamic_smem);
-  GemvWarpBlock<G, kStage, kSlots> block;
+  Block block;
   block.Pre(w, blockIdx.x, ksplit, kb_per_unit, sm);
   AllowDependents();
   WaitForPrerequisites();
@@ -124,6 +125,17 @@ int PickUnit(const GptqMatrix& w, const GemvInput& in, int max_kb, int target, b
 }
 }  // namespace
 
+namespace {
+int g_extra_smem = 0, g_carveout = -1;  // SetGemvWarpSmemDiagnosis (-1: cudaSharedmemCarveoutDefault)
+bool g_smem_diagnosis = false;          // once set, every launch sets both attributes again
+}  // namespace
+
+void SetGemvWarpSmemDiagnosis(int extra_bytes, int carveout_percent) {
+  g_extra_smem = extra_bytes;
+  g_carveout = carveout_percent;
+  g_smem_diagnosis |= extra_bytes > 0 || carveout_percent >= 0;
+}
+
 cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* out, const GemvTuning& tuning,
                                cudaStream_t stream) {
   // g32 units of up to 64 groups need the group-slot kernel (packed parameters).
@@ -167,8 +179,9 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   // gathers act-order RMSNorm inputs from the row (only where the row gather may run: it
   // needs the dynamic shared memory, and every segment's permutation) and stages the others
   // in one trip (down's K past kMaxRowGatherK included), which needs inputs the block
-  // computes itself and each block's eight column tiles in one segment. It has no other
-  // staging: elsewhere the launch takes the two-kernel stagings below.
+  // computes itself. Each block's eight column tiles must lie in one segment: its shared
+  // memory holds one segment's x (GemvWarpBlock::kXSegments, to leave L1 more room). It has
+  // no other staging: elsewhere the launch takes the two-kernel stagings below.
   const bool direct = in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
                       (rms_in_block && in.kind == GemvSource::kRmsNorm);
   bool every_perm = true, blocks_in_one_segment = true;
@@ -177,13 +190,19 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
     blocks_in_one_segment &= w.seg[s].n_begin % (16 * kWarps) == 0;
   }
   const bool gathers = act_order && rms_in_block && in.kind == GemvSource::kRmsNorm;
-  const bool single = tuning.warp_single_kernel && w.act_order_layer && direct &&
-                      (gathers ? row_gather && every_perm : one_trip && blocks_in_one_segment);
+  const bool single = tuning.warp_single_kernel && w.act_order_layer && direct && blocks_in_one_segment &&
+                      (gathers ? row_gather && every_perm : one_trip);
   const int stage = single ? kStageAll : row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
   // Group slots (GemvTuning::warp_group_slots): a bit per group size.
   const int slot_bit = w.group_rows == 32 ? 1 : w.group_rows == 64 ? 2 : 4;
   auto kernel = WarpKernel(w.group_rows, stage, (tuning.warp_group_slots & slot_bit) != 0);
-  const size_t dynamic = row_gather ? w.K * sizeof(float) : 0;
+  const size_t dynamic = (row_gather ? w.K * sizeof(float) : 0) + g_extra_smem;
+  if (g_smem_diagnosis) {  // diagnosis only: room for the row gather too (the same kernel may take it)
+    const int most = static_cast<int>(kMaxRowGatherK * sizeof(float)) + g_extra_smem;
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, g_carveout);
+    if (e != cudaSuccess) return e;
+  }
   GptqMatrix wm = w;
   if (!tuning.warp_packed_zeros) wm.zeros4 = nullptr;     // GemvTuning::warp_packed_zeros
   if (!tuning.warp_uniform_zeros) wm.uniform_zero = -1;  // GemvTuning::warp_uniform_zeros

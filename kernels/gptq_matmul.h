@@ -144,6 +144,10 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
                                cudaStream_t stream);
 void SetGemvTuning(const GemvTuning& t);
 GemvTuning GetGemvTuning();
+// DIAGNOSIS only (llama_bench --gemv_extra_smem, --gemv_carveout): every warp-GEMV launch after
+// the call takes `extra_bytes` more dynamic shared memory (unused), and with carveout_percent >= 0
+// its kernel the shared-memory carve-out hint of that percentage; process-wide.
+void SetGemvWarpSmemDiagnosis(int extra_bytes, int carveout_percent);
 
 // Host: AutoGPTQ-packed q [K/8, N] -> the tensor-core layout (kernels/README.md): for each
 // 16-column tile nt and 64-row block kb, 32 lanes x 4 words (one 16-byte load per lane), word

@@ -5,9 +5,12 @@
 namespace llama::kernels {
 namespace {
 std::atomic<bool> g_pdl{true};
+std::atomic<int> g_carveout{-1};
 }
 void SetProgrammaticLaunch(bool on) { g_pdl.store(on); }
 bool ProgrammaticLaunch() { return g_pdl.load(); }
+void SetLaunchCarveout(int percent) { g_carveout.store(percent); }
+int LaunchCarveout() { return g_carveout.load(); }
 
 int SmCount() {
   static int cached[64] = {};

@@ -19,6 +19,10 @@ namespace llama::kernels {
 
 void SetProgrammaticLaunch(bool on);
 bool ProgrammaticLaunch();
+// The shared-memory carve-out hint (percent of the most shared memory; -1: none) that Launch()
+// and LaunchClusters() give every launch; process-wide.
+void SetLaunchCarveout(int percent);
+int LaunchCarveout();
 
 // Multiprocessors of the current device, cached per device; 0 when unknown.
 int SmCount();
@@ -40,8 +44,13 @@ cudaError_t LaunchClusters(void (*kernel)(KernelArgs...), dim3 grid, dim3 block,
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
+  cudaLaunchAttribute attr[3];
   int n = 0;
+  if (const int carveout = LaunchCarveout(); carveout >= 0) {
+    attr[n].id = cudaLaunchAttributePreferredSharedMemoryCarveout;
+    attr[n].val.sharedMemCarveout = static_cast<unsigned>(carveout);
+    ++n;
+  }
   if (cluster_x > 0) {
     attr[n].id = cudaLaunchAttributeClusterDimension;
     attr[n].val.clusterDim.x = cluster_x;

@@ -48,6 +48,8 @@
 #include "engine/tools/attention_clock_report.h"
 #include "engine/tools/kernel_timeline.h"
 #include "kernels/attention.h"
+#include "kernels/gptq_matmul.h"
+#include "kernels/launch.h"
 #endif
 
 ABSL_FLAG(std::string, model, "", "checkpoint dir");
@@ -108,6 +110,12 @@ ABSL_FLAG(int, embed_blocks, 16, "blocks of a decode step's embedding kernel (Cu
 ABSL_FLAG(bool, attn_clock, false,
           "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
           "printed after each decode figure for the last launch");
+ABSL_FLAG(int, gemv_extra_smem, 0,
+          "DIAGNOSIS: bytes of unused dynamic shared memory added to every warp-GEMV launch "
+          "(kernels::SetGemvWarpSmemDiagnosis)");
+ABSL_FLAG(int, gemv_carveout, -1, "DIAGNOSIS: the warp GEMV's shared-memory carve-out hint, percent (-1: the driver's)");
+ABSL_FLAG(int, launch_carveout, -1,
+          "shared-memory carve-out hint of every kernel launch, percent (kernels::SetLaunchCarveout; -1: none)");
 ABSL_FLAG(bool, decode_only, false, "only the on-device greedy decode figures");
 ABSL_FLAG(float, temperature, 0.f, "> 0: also sampled decode tok/s at this temperature (DecodeSampled, run-ahead)");
 ABSL_FLAG(int, top_k, 0, "sampled decode figures: top-k (0 = off)");
@@ -165,6 +173,8 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
   if (backend == Backend::kCuda) {
     // Process-wide; the runner's graphs capture the kernel chosen when they are first run.
     kernels::SetAttentionClock(absl::GetFlag(FLAGS_attn_clock));
+    kernels::SetLaunchCarveout(absl::GetFlag(FLAGS_launch_carveout));
+    kernels::SetGemvWarpSmemDiagnosis(absl::GetFlag(FLAGS_gemv_extra_smem), absl::GetFlag(FLAGS_gemv_carveout));
     CudaOptions co;
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
     co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
