@@ -243,9 +243,13 @@ __device__ __forceinline__ void LoadRowIndices(const int32_t* perm, int k0, int 
 // weight). The product is rounded before the scale is applied, (x w) inv instead of
 // (x inv) w: not the same bits as StageDirect, within fp32 rounding of them.
 // Segment sg's x and group sums go to sm.x[sg - x_base], sm.xsum[sg - x_base].
-template <int G>
+// kPreIdx (kStageAllPreIdx; one segment): the rows' indices are pre_idx, loaded before the
+// wait (GemvWarpBlock::Pre), instead of loaded here after the row: the loop over the row ends
+// a basic block, so those loads would otherwise start only once the row's loads have returned.
+template <int G, bool kPreIdx = false>
 __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
-                                               int kb1, const GemvWarpSmem& sm, int x_base) {
+                                               int kb1, const GemvWarpSmem& sm, int x_base,
+                                               const int (&pre_idx)[kMaxStageChunks][kPrepPer]) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int rows = (kb1 - kb0) * 64, k0 = kb0 * 64, K = w.K;
   const float4* src = reinterpret_cast<const float4*>(in.src);
@@ -259,7 +263,14 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
     row[i] = make_float4(a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w);
   }
   int idx[kMaxStageChunks][kPrepPer];
-  LoadRowIndices(SegmentPerm(w, s_lo), k0, rows, idx);  // in flight during the barrier
+  if constexpr (kPreIdx) {
+#pragma unroll
+    for (int c = 0; c < kMaxStageChunks; ++c)
+#pragma unroll
+      for (int j = 0; j < kPrepPer; ++j) idx[c][j] = pre_idx[c][j];
+  } else {
+    LoadRowIndices(SegmentPerm(w, s_lo), k0, rows, idx);  // in flight during the barrier
+  }
   for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
   if (lane == 0) sm.red[warp] = ss;
   __syncthreads();  // also publishes the row
@@ -304,15 +315,18 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
 // of 79-87), so its launcher takes it only where every block takes one of those two paths
 // (LaunchGptqGemvWarp); a block that would need another traps.
 // kSlots (GemvTuning::warp_group_slots): the stream of StreamSlots instead of Post's own loop.
-enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2, kStageAll = 3 };
+// kStageAllPreIdx (GemvTuning::warp_gather_pre_idx, off; not yet measured): kStageAll whose
+// row gather takes the indices Pre loaded (StageRowGather's kPreIdx).
+enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2, kStageAll = 3, kStageAllPreIdx = 4 };
 template <int G, int kStage = kStageTwoTrip, bool kSlots = false>
 struct GemvWarpBlock {
-  static constexpr bool kOneTrip = kStage == kStageOneTrip || kStage == kStageAll;
+  static constexpr bool kAll = kStage == kStageAll || kStage == kStageAllPreIdx;
+  static constexpr bool kOneTrip = kStage == kStageOneTrip || kAll;
   // Packed group parameters (PackPar), units of up to kMaxWideUnitGroups groups.
   static constexpr bool kPacked = kSlots && G == 32;
   // Segments whose x a block stages: kStageAll blocks lie in one segment (its launcher's
   // condition), staged in slot 0 (x_base = that segment); the others up to kMaxSegments.
-  static constexpr int kXSegments = kStage == kStageAll ? 1 : kMaxSegments;
+  static constexpr int kXSegments = kAll ? 1 : kMaxSegments;
   static constexpr int kUnitRows = kMaxUnitKb * 64;
   static constexpr int kParGroups = (kPacked ? kMaxWideUnitGroups : kMaxUnitGroups) < kUnitRows / G
                                         ? (kPacked ? kMaxWideUnitGroups : kMaxUnitGroups)
@@ -438,13 +452,13 @@ struct GemvWarpBlock {
     const int s_lo = SegmentOf(w, nt0), s_hi = SegmentOf(w, min(nt0 + kWarps, w.N / 16) - 1);
     const bool direct = in.kind == GemvSource::kHalf || in.kind == GemvSource::kSwiGlu ||
                         (rms_in_block && in.kind == GemvSource::kRmsNorm);
-    if ((kStage == kStageRowGather || (kStage == kStageAll && SegmentPerm(w, s_lo) != nullptr)) && rms_in_block &&
+    if ((kStage == kStageRowGather || (kAll && SegmentPerm(w, s_lo) != nullptr)) && rms_in_block &&
         in.kind == GemvSource::kRmsNorm) {
       if (kXSegments < kMaxSegments && s_hi - s_lo >= kXSegments) __trap();  // the launcher excludes it
-      StageRowGather<G>(w, in, s_lo, s_hi, kb0, kb1, sm, x_base);
+      StageRowGather<G, kStage == kStageAllPreIdx>(w, in, s_lo, s_hi, kb0, kb1, sm, x_base, idx);
     } else if (kOneTrip && direct && one_trip) {
       StageOneTrip<G>(w, in, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm, s_lo - x_base);
-    } else if (kStage == kStageAll) {
+    } else if (kAll) {
       __trap();  // the launcher's conditions exclude it (see above): never stream an unstaged x
     } else if (direct) {
       StageDirect<G>(w, in, s_lo, s_hi, kb0, kb1, sm.x, sm.xsum, sm.red, sm.inv_rms);

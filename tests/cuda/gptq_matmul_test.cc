@@ -155,7 +155,12 @@ std::vector<Variant> Variants() {
           {"warp, one kernel, slots, row gather, one trip, g32 wide, packed zeros", true,
            {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true, false, true, true}},
           {"warp, one kernel, slots, unit <= 5", true,
-           {false, 2, 8, false, true, 5, false, true, 0, 2, true, 7, false, false, false, true}}};
+           {false, 2, 8, false, true, 5, false, true, 0, 2, true, 7, false, false, false, true}},
+          // The same with the row gather's indices loaded before the PDL wait (kStageAllPreIdx).
+          {"warp, one kernel, row-gather indices before the wait, g32 wide", true,
+           {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true, false, true, true, true}},
+          {"warp, one kernel, row-gather indices before the wait, unit <= 5", true,
+           {false, 2, 8, false, true, 5, false, true, 0, 2, true, 7, false, false, false, true, true}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
