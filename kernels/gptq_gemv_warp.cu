@@ -11,8 +11,9 @@
 // for RMSNorm with warp_rms_in_block off; it costs a kernel boundary (tests/bench/RESULTS.md,
 // session 3).
 //
-// The block itself (work split, staging, the stream) is GemvWarpBlock in gemv_warp_block.cuh,
-// shared with the persistent decode kernel (decode_step.cu).
+// The block itself (work split, staging, the stream) is GemvWarpBlock in gemv_warp_block.cuh
+// (its x staging and shared memory in gemv_warp_stage.cuh), shared with the persistent decode
+// kernel (decode_step.cu).
 #include "kernels/gemv_warp_block.cuh"
 #include "kernels/launch.h"
 

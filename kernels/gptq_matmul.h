@@ -103,11 +103,11 @@ struct GemvTuning {
   int warp_target_blocks = 0;      // fewest blocks the K units aim for (0: 13 x SMs / 5, ~2.6 per SM)
   // Direct inputs (fp16, SwiGLU, RMSNorm in block) of a block whose columns lie in one
   // segment: act-order indices loaded before the PDL wait, then the unit's inputs and the
-  // row's squares in one round trip (gemv_warp_block.cuh, StageOneTrip), instead of two or
+  // row's squares in one round trip (gemv_warp_stage.cuh, StageOneTrip), instead of two or
   // three. 0 never, 1 matrices without act-order, 2 every matrix.
   int warp_one_trip = 0;
   // RMSNorm inputs of act-order matrices (K <= 8192): the row times the norm weights staged in
-  // shared memory, the unit's rows gathered from there (gemv_warp_block.cuh, StageRowGather)
+  // shared memory, the unit's rows gathered from there (gemv_warp_stage.cuh, StageRowGather)
   // instead of by random global loads. Before warp_one_trip.
   bool warp_row_gather = false;
   // Group slots (gemv_warp_block.cuh, StreamSlots): each group's partial sums in an mma
