@@ -64,10 +64,10 @@ struct GemvWarpBlock {
   // Segments whose x a block stages: kStageAll blocks lie in one segment (its launcher's
   // condition), staged in slot 0 (x_base = that segment); the others up to kMaxSegments.
   static constexpr int kXSegments = kAll ? 1 : kMaxSegments;
-  static constexpr int kUnitRows = kMaxUnitKb * 64;
-  static constexpr int kParGroups = (kPacked ? kMaxWideUnitGroups : kMaxUnitGroups) < kUnitRows / G
-                                        ? (kPacked ? kMaxWideUnitGroups : kMaxUnitGroups)
-                                        : kUnitRows / G;
+  // Groups a unit may have: what a unit of kMaxUnitKb 64-row blocks holds, capped by the
+  // parameters' room (StageParams stages this many at most).
+  static constexpr int kMaxGroups = kPacked ? kMaxWideUnitGroups : kMaxUnitGroups;
+  static constexpr int kParGroups = kMaxUnitKb * 64 / G < kMaxGroups ? kMaxUnitKb * 64 / G : kMaxGroups;
   static constexpr int kParWarpBytes = kParGroups * 8 * (kPacked ? 8 : 16);  // GemvWarpSmem::par per warp
   static_assert(kParWarpBytes <= GemvWarpSmem::kMaxParWarpBytes, "GemvWarpSmem::kBytes too small");
   __device__ __forceinline__ static float4 (*Par(const GemvWarpSmem& sm, int warp))[8] {
@@ -127,9 +127,7 @@ struct GemvWarpBlock {
   // group per pass, and every pass's loads are issued before any is used: one round trip
   // (a loop that stored each load before the next took one per pass: up to 8 with g32).
   __device__ __forceinline__ void StageParams(const GptqMatrix& w, float4 (*par)[8]) const {
-    constexpr int kMaxGroups = kPacked ? kMaxWideUnitGroups : kMaxUnitGroups;
-    constexpr int kUnitGroups = kMaxUnitKb * 64 / G < kMaxGroups ? kMaxUnitKb * 64 / G : kMaxGroups;
-    constexpr int kPasses = kUnitGroups * 8 / 64;
+    constexpr int kPasses = kParGroups * 8 / 64;
     const int lane = threadIdx.x & 31;
     uint32_t s0[kPasses], s1[kPasses];
     uint16_t z0[kPasses], z1[kPasses];
