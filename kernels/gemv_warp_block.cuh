@@ -52,12 +52,12 @@ __device__ __forceinline__ float4 UnpackPar(uint2 v) {
 // of 79-87), so its launcher takes it only where every block takes one of those two paths
 // (LaunchGptqGemvWarp); a block that would need another traps.
 // kSlots (GemvTuning::warp_group_slots): the stream of StreamSlots instead of Post's own loop.
-// kStageAllPreIdx (GemvTuning::warp_gather_pre_idx, off; not yet measured): kStageAll whose
-// row gather takes the indices Pre loaded (StageRowGather's kPreIdx).
-enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2, kStageAll = 3, kStageAllPreIdx = 4 };
+// kStageAll's row gather takes the act-order indices Pre loaded before the wait
+// (StageRowGather's kPreIdx; session 23: +0.3 to +0.8% decode on the act-order layouts).
+enum : int { kStageTwoTrip = 0, kStageOneTrip = 1, kStageRowGather = 2, kStageAll = 3 };
 template <int G, int kStage = kStageTwoTrip, bool kSlots = false>
 struct GemvWarpBlock {
-  static constexpr bool kAll = kStage == kStageAll || kStage == kStageAllPreIdx;
+  static constexpr bool kAll = kStage == kStageAll;
   static constexpr bool kOneTrip = kStage == kStageOneTrip || kAll;
   // Packed group parameters (PackPar), units of up to kMaxWideUnitGroups groups.
   static constexpr bool kPacked = kSlots && G == 32;
@@ -190,7 +190,7 @@ struct GemvWarpBlock {
     if ((kStage == kStageRowGather || (kAll && SegmentPerm(w, s_lo) != nullptr)) && rms_in_block &&
         in.kind == GemvSource::kRmsNorm) {
       if (kXSegments < kMaxSegments && s_hi - s_lo >= kXSegments) __trap();  // the launcher excludes it
-      StageRowGather<G, kStage == kStageAllPreIdx>(w, in, s_lo, s_hi, kb0, kb1, sm, x_base, idx);
+      StageRowGather<G, kAll>(w, in, s_lo, s_hi, kb0, kb1, sm, x_base, idx);
     } else if (kOneTrip && direct && one_trip) {
       StageOneTrip<G>(w, in, kb0, kb1, idx, SegmentPerm(w, s_lo) != nullptr, sm, s_lo - x_base);
     } else if (kAll) {

@@ -59,7 +59,7 @@ __global__ void __launch_bounds__(kThreads, 3) GptqGemvWarpKernel(GptqMatrix w, 
   __shared__ __align__(16) unsigned char smem[GemvWarpSmemBytes(Block::kParWarpBytes, Block::kXSegments)];
   extern __shared__ float4 dynamic_smem[];
   GemvWarpSmem sm = GemvWarpSmem::At(smem, Block::kParWarpBytes, Block::kXSegments);
-  if (kStage == kStageRowGather || kStage == kStageAll || kStage == kStageAllPreIdx) sm.row = reinterpret_cast<float*>(dynamic_smem);
+  if (kStage == kStageRowGather || kStage == kStageAll) sm.row = reinterpret_cast<float*>(dynamic_smem);
   Block block;
   block.Pre(w, blockIdx.x, ksplit, kb_per_unit, sm);
   AllowDependents();
@@ -75,8 +75,7 @@ constexpr int kMaxRowGatherK = 8192;  // kStageRowGather: K floats of dynamic sh
 using WarpKernelFn = void (*)(GptqMatrix, GemvInput, float*, int, int, bool);
 template <int G, bool kSlots>
 WarpKernelFn WarpKernelFor(int stage) {
-  return stage == kStageAllPreIdx   ? GptqGemvWarpKernel<G, kStageAllPreIdx, kSlots>
-         : stage == kStageAll       ? GptqGemvWarpKernel<G, kStageAll, kSlots>
+  return stage == kStageAll         ? GptqGemvWarpKernel<G, kStageAll, kSlots>
          : stage == kStageRowGather ? GptqGemvWarpKernel<G, kStageRowGather, kSlots>
          : stage == kStageOneTrip   ? GptqGemvWarpKernel<G, kStageOneTrip, kSlots>
                                     : GptqGemvWarpKernel<G, kStageTwoTrip, kSlots>;
@@ -167,7 +166,7 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
     cudaError_t e = cudaSuccess;
     for (bool slots : {false, true})
       for (int g : {32, 64, 128})
-        for (int stage : {kStageRowGather, kStageAll, kStageAllPreIdx})
+        for (int stage : {kStageRowGather, kStageAll})
           if (e == cudaSuccess)
             e = cudaFuncSetAttribute(WarpKernel(g, stage, slots), cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      static_cast<int>(kMaxRowGatherK * sizeof(float)));
@@ -194,8 +193,7 @@ cudaError_t LaunchGptqGemvWarp(const GptqMatrix& w, const GemvInput& in, float* 
   const bool gathers = act_order && rms_in_block && in.kind == GemvSource::kRmsNorm;
   const bool single = tuning.warp_single_kernel && w.act_order_layer && direct && blocks_in_one_segment &&
                       (gathers ? row_gather && every_perm : one_trip);
-  const int stage = single ? (tuning.warp_gather_pre_idx ? kStageAllPreIdx : kStageAll)
-                    : row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
+  const int stage = single ? kStageAll : row_gather ? kStageRowGather : one_trip ? kStageOneTrip : kStageTwoTrip;
   // Group slots (GemvTuning::warp_group_slots): a bit per group size.
   const int slot_bit = w.group_rows == 32 ? 1 : w.group_rows == 64 ? 2 : 4;
   auto kernel = WarpKernel(w.group_rows, stage, (tuning.warp_group_slots & slot_bit) != 0);

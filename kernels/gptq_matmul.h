@@ -125,10 +125,6 @@ struct GemvTuning {
   // row gather for act-order RMSNorm inputs, one trip for the others, no other staging) where
   // the inputs allow it: one small kernel's code for the four GEMVs of a layer.
   bool warp_single_kernel = false;
-  // With warp_single_kernel: the row gather takes the rows' act-order indices loaded before
-  // the PDL wait instead of loading them after the row (gemv_warp_block.cuh,
-  // kStageAllPreIdx). Same bits. Not yet measured on a GPU (session 22).
-  bool warp_gather_pre_idx = false;
 };
 constexpr int kGemvStreamMaxRows = 4;
 // The warp-streaming GEMV (gptq_gemv_warp.cu), one row (M == 1): one warp per 16-column tile

@@ -77,9 +77,6 @@ struct CudaOptions {
   // +1.7%, 64g +0.8%, 128g +0.6% decode. `main` keeps its one 72 KB kernel: the lean one ran
   // ~1% slower there (tests/bench/RESULTS.md).
   bool gemv_single_kernel = true;
-  // With gemv_single_kernel: the act-order row gather takes its rows' indices loaded before
-  // the PDL wait (GemvTuning::warp_gather_pre_idx; the same bits). Off: not yet measured.
-  bool gemv_gather_pre_idx = false;
   // Blocks that copy a decode row's embedding and clear the first q|k|v accumulator (one
   // block took ~9 us of a step in the replayed graph: tests/bench/RESULTS.md, session 21).
   int embed_blocks = 16;

@@ -82,7 +82,7 @@ absl::Status CudaRunner::Init() {
                           copts_.warp_gemv, copts_.gemv_warp_kb, false, copts_.gemv_rms_in_block,
                           copts_.gemv_warp_target_blocks, copts_.gemv_one_trip_input, copts_.gemv_row_gather,
                           copts_.gemv_group_slots, copts_.gemv_packed_zeros, copts_.gemv_uniform_zeros,
-                          copts_.gemv_g32_wide, copts_.gemv_single_kernel, copts_.gemv_gather_pre_idx});
+                          copts_.gemv_g32_wide, copts_.gemv_single_kernel});
   cudaDeviceProp prop{};
   RETURN_IF_ERROR(Check(cudaGetDeviceProperties(&prop, opts_.device), "cudaGetDeviceProperties"));
   device_name_ = absl::StrCat("cuda:", opts_.device, " (", prop.name, ")");

@@ -110,9 +110,6 @@ ABSL_FLAG(int, embed_blocks, 16, "blocks of a decode step's embedding kernel (Cu
 ABSL_FLAG(bool, attn_clock, false,
           "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
           "printed after each decode figure for the last launch");
-ABSL_FLAG(bool, gemv_gather_pre_idx, false,
-          "act-order single kernel: the row gather's indices loaded before the PDL wait "
-          "(CudaOptions::gemv_gather_pre_idx)");
 ABSL_FLAG(int, gemv_extra_smem, 0,
           "DIAGNOSIS: bytes of unused dynamic shared memory added to every warp-GEMV launch "
           "(kernels::SetGemvWarpSmemDiagnosis)");
@@ -203,7 +200,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_uniform_zeros = absl::GetFlag(FLAGS_gemv_uniform_zeros);
     co.gemv_g32_wide = absl::GetFlag(FLAGS_gemv_g32_wide);
     co.gemv_single_kernel = absl::GetFlag(FLAGS_gemv_single_kernel);
-    co.gemv_gather_pre_idx = absl::GetFlag(FLAGS_gemv_gather_pre_idx);
     co.embed_blocks = absl::GetFlag(FLAGS_embed_blocks);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);

@@ -150,17 +150,13 @@ std::vector<Variant> Variants() {
            {false, 2, 8, false, true, 20, false, true, 0, 2, false, 7, false, false, true}},
           {"warp, g32 wide units, slots, input kernel", true,
            {false, 2, 8, false, true, 32, false, false, 0, 0, false, 7, false, false, true}},
-          // One kernel for every input (the row gather for act-order RMSNorm inputs, one trip
-          // for the others), as the engine's tuning and with short units.
+          // One kernel for every input (the row gather for act-order RMSNorm inputs, with the
+          // indices loaded before the PDL wait; one trip for the others), as the engine's
+          // tuning and with short units.
           {"warp, one kernel, slots, row gather, one trip, g32 wide, packed zeros", true,
            {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true, false, true, true}},
           {"warp, one kernel, slots, unit <= 5", true,
-           {false, 2, 8, false, true, 5, false, true, 0, 2, true, 7, false, false, false, true}},
-          // The same with the row gather's indices loaded before the PDL wait (kStageAllPreIdx).
-          {"warp, one kernel, row-gather indices before the wait, g32 wide", true,
-           {false, 2, 8, false, true, 32, false, true, 0, 2, true, 7, true, false, true, true, true}},
-          {"warp, one kernel, row-gather indices before the wait, unit <= 5", true,
-           {false, 2, 8, false, true, 5, false, true, 0, 2, true, 7, false, false, false, true, true}}};
+           {false, 2, 8, false, true, 5, false, true, 0, 2, true, 7, false, false, false, true}}};
 }
 // Applies a variant's tuning for the scope; restores the default after.
 struct ScopedTuning {
