@@ -60,13 +60,18 @@ cudaError_t LaunchAttentionCombine(const float2* partial_ml, const float* partia
 // replayed decode graph; false when a kernel before it in the stream may write them): the
 // cached keys are then copied to shared memory before the PDL wait, else only prefetched
 // into L2. `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
+// out_perm (optional, [H * hd], needs hd <= 128): dim d of head h goes to
+// out[m * H * hd + out_perm[h * hd + d]] instead of h * hd + d. The engine passes the inverse
+// of o_proj's act-order permutation, so that o_proj reads its input in order instead of
+// gathering it (CudaOptions::attn_out_perm).
 constexpr int kRopeAttnMaxSplits = 16;
 // The most keys the runner gives the cluster kernel: kRopeAttnMaxSplits splits of 64 keys.
 constexpr int kRopeAttnMaxKeys = kRopeAttnMaxSplits * 64;
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
-                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {});
+                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero = {},
+                                      const int32_t* out_perm = nullptr);
 size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys, int splits);
 // Diagnosis: with `on`, later LaunchRopeDecodeAttention calls run a variant whose blocks
 // (split, head h < kAttnClockHeads, row 0) record clock64 at points 0..10 of their path
@@ -90,11 +95,12 @@ std::vector<uint64_t> ReadAttentionClock();
 // Each thread holds its rows of K and V in registers, a tile of 8 rows at a time (64 keys per
 // tile at hd 128), all loads of a tile issued at once (with positions_final, the first
 // tile's before the PDL wait). `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
+// out_perm as for LaunchRopeDecodeAttention, with `cluster` only.
 cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
-                                     ZeroSpans zero = {}, bool cluster = false);
+                                     ZeroSpans zero = {}, bool cluster = false, const int32_t* out_perm = nullptr);
 
 // Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and
 // P fp16 of the same count.

@@ -69,7 +69,7 @@ __device__ __forceinline__ void ClusterMergeBegin(const ClusterMergeScratch& cm,
 // cycles (session 21).
 __device__ __forceinline__ void RankZeroMerge(const float2* s_ml, const float* s_acc, int hd, int n, __half* out,
                                               uint64_t* bar, const float2* cm_ml, const float* cm_acc,
-                                              unsigned long long* clk) {
+                                              unsigned long long* clk, __half* perm_row, int perm_dst) {
   namespace ptx = cuda::ptx;
   __shared__ float s_e[kRopeAttnMaxSplits], s_l[kRopeAttnMaxSplits];
   while (!ptx::mbarrier_try_wait_parity(ptx::sem_acquire, ptx::scope_cluster, bar, 0u)) {
@@ -106,7 +106,7 @@ __device__ __forceinline__ void RankZeroMerge(const float2* s_ml, const float* s
 #pragma unroll
     for (int r = 0; r < kRopeAttnMaxSplits; ++r)
       if (l[r] > 0.f) v += e[r] * a[r];
-    out[d] = __float2half(v / denom);
+    (perm_row != nullptr ? perm_row[perm_dst] : out[d]) = __float2half(v / denom);
   }
   if (clk && threadIdx.x == 0) clk[19] = clock64();
 }
@@ -118,9 +118,12 @@ __device__ __forceinline__ void RankZeroMerge(const float2* s_ml, const float* s
 // most kRopeAttnMaxSplits blocks. clk (diagnosis): rank 0's thread 0 records clock64 at
 // clk[16] once its barrier completes, then after the weights of the ranks (17), the
 // denominator (18) and its dims of the output (19).
+// perm_row (the launchers' out_perm; then hd <= blockDim.x): thread d writes dim d to
+// perm_row[perm_dst] instead of out[d] (its index loaded early, off the merge's path).
 __device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const float* s_acc, int hd, __half* out,
                                                    const ClusterMergeScratch& cm,
-                                                   unsigned long long* clk = nullptr) {
+                                                   unsigned long long* clk = nullptr, __half* perm_row = nullptr,
+                                                   int perm_dst = 0) {
   namespace cg = cooperative_groups;
   namespace ptx = cuda::ptx;
   cg::cluster_group cluster = cg::this_cluster();
@@ -145,7 +148,7 @@ __device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const flo
     }
     return;  // nothing reads this block's shared memory
   }
-  RankZeroMerge(s_ml, s_acc, hd, n, out, cm.bar, cm.ml, cm.acc, clk);
+  RankZeroMerge(s_ml, s_acc, hd, n, out, cm.bar, cm.ml, cm.acc, clk, perm_row, perm_dst);
 }
 
 }  // namespace llama::kernels

@@ -41,7 +41,8 @@ template <bool kClock>
 __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
-    AttnShape s, int split_keys, bool positions_final, __half* __restrict__ out, ZeroSpans zero) {
+    AttnShape s, int split_keys, bool positions_final, __half* __restrict__ out, ZeroSpans zero,
+    const int32_t* __restrict__ out_perm) {
   AllowDependents();
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ float2 s_ml;
@@ -69,6 +70,8 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   const int d0 = (threadIdx.x % (hd / 8)) * 8;
   float2 cs[8];
   int pos = positions[m];
+  // out_perm: where this thread's dim of the head goes in the row (immutable: read early).
+  const int perm_dst = out_perm != nullptr && threadIdx.x < hd ? __ldg(out_perm + h * hd + threadIdx.x) : 0;
   {
     const int nold = min(S, pos - k0);
     const size_t base = static_cast<size_t>(slots[m]) * s.max_ctx * row_stride + static_cast<size_t>(kvh) * hd;
@@ -110,7 +113,8 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
 
   ClockMark(clk, 9);
   // The other blocks push their partials to the cluster's first, which merges them.
-  MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, clk);
+  MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, clk,
+                     out_perm != nullptr ? out + static_cast<size_t>(m) * s.heads * hd : nullptr, perm_dst);
   ClockMark(clk, 10);
   // The grid's zeroing, by every block but rank 0 (all blocks of one-block clusters) once it
   // has pushed its partial: off the path to the merge. Done on the way to the merge, between
@@ -141,10 +145,12 @@ size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys, int splits) {
 cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                       __half* v_cache, const int32_t* slot, const int32_t* pos,
                                       const AttnShape& shape, int rows, int splits, int split_keys,
-                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero) {
+                                      bool positions_final, __half* out, cudaStream_t stream, ZeroSpans zero,
+                                      const int32_t* out_perm) {
   if (rows <= 0) return cudaSuccess;
   const int tpr = shape.head_dim / 8;
-  if (split_keys < 1 || split_keys > kAttnSplitKeys || splits < 1 || splits > kRopeAttnMaxSplits ||
+  if ((out_perm != nullptr && shape.head_dim > kThreads) || split_keys < 1 || split_keys > kAttnSplitKeys ||
+      splits < 1 || splits > kRopeAttnMaxSplits ||
       shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 || tpr > 32 ||
       shape.heads % shape.kv_heads != 0)
     return cudaErrorInvalidValue;
@@ -162,7 +168,8 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
   return LaunchClusters(g_clock_on ? RopeDecodeAttentionKernel<true> : RopeDecodeAttentionKernel<false>,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys, splits), stream, splits, qkv, ld_qkv,
-                        rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, out, zero);
+                        rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, out, zero,
+                        out_perm);
 }
 
 void SetAttentionClock(bool on) { g_clock_on = on; }

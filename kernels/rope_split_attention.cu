@@ -61,7 +61,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
     AttnShape s, int split_keys, bool positions_final, float2* __restrict__ partial_ml,
-    float* __restrict__ partial_acc, __half* __restrict__ out, uint32_t* __restrict__ arrivals, ZeroSpans zero) {
+    float* __restrict__ partial_acc, __half* __restrict__ out, uint32_t* __restrict__ arrivals, ZeroSpans zero,
+    const int32_t* __restrict__ out_perm) {
   AllowDependents();
   const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z, splits = gridDim.x;
   const int hd = s.head_dim, k0 = split * split_keys;
@@ -82,6 +83,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   // wait; otherwise an earlier kernel may still be writing slot and pos.
   uint4 kr[kRows], vr[kRows];
   int pos = positions[m];
+  // kCluster, out_perm: where this thread's dim of the head goes in the row (read early).
+  const int perm_dst = kCluster && out_perm != nullptr && threadIdx.x < hd ? __ldg(out_perm + h * hd + threadIdx.x) : 0;
   size_t first = 0;
   auto load_cached = [&] {  // the first tile into registers
     first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
@@ -207,7 +210,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     }
   }
   if constexpr (kCluster) {
-    MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm);
+    MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, nullptr,
+                       out_perm != nullptr ? out + static_cast<size_t>(m) * s.heads * hd : nullptr, perm_dst);
   } else {
     CombineIfLastSplit(partial_ml, partial_acc, arrivals, m, h, s.heads, splits, hd, out);
   }
@@ -219,8 +223,9 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
-                                     ZeroSpans zero, bool cluster) {
+                                     ZeroSpans zero, bool cluster, const int32_t* out_perm) {
   if (rows <= 0) return cudaSuccess;
+  if (out_perm != nullptr && (!cluster || shape.head_dim > kThreads)) return cudaErrorInvalidValue;
   const int tpr = shape.head_dim / 8;
   if (!out || split_keys < 1 || splits < 1 || shape.head_dim < 8 || shape.head_dim % 8 != 0 || (tpr & (tpr - 1)) != 0 ||
       shape.head_dim > kMaxHeadDim || shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0)
@@ -235,7 +240,7 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         cluster ? ClusterMergeBytes(splits, shape.head_dim) : 0, stream, cluster ? splits : 0, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,
-                        partial_acc, out, arrivals, zero);
+                        partial_acc, out, arrivals, zero, out_perm);
 }
 
 }  // namespace llama::kernels

@@ -167,6 +167,10 @@ absl::Status CudaRunner::Forward(const Batch& b) {
           MatMul(layer.qkv, RmsNormed(x_, layer.attn_norm), qkv, qkv_n_, M, /*accumulate=*/false, qkv_half,
                  copts_.qkv_gemv_target_blocks));
     Act attended = Half(attn_, heads_ * hd_);
+    // Act-order o_proj: attention writes its input in o_proj's order (CudaOptions::attn_out_perm).
+    const bool perm_out = fused && copts_.attn_out_perm && layer.attn_out_perm != nullptr &&
+                          (cluster || (copts_.split_attention_cluster && b.splits <= kernels::kRopeAttnMaxSplits));
+    const int32_t* out_perm = perm_out ? layer.attn_out_perm : nullptr;
     if (skip & 2) {
       // left out (diagnostic_skip_ops)
     } else if (fused) {
@@ -177,13 +181,15 @@ absl::Status CudaRunner::Forward(const Batch& b) {
       zero.n[1] = qkv_count;
       RETURN_IF_ERROR(Check(cluster ? kernels::LaunchRopeDecodeAttention(qkv, qkv_n_, rope_table_, KCache(l),
                                                                           VCache(l), d_slots_, d_pos_, attn, M, b.splits,
-                                                                          b.split_keys, b.graph, attn_, stream_, zero)
+                                                                          b.split_keys, b.graph, attn_, stream_, zero,
+                                                                          out_perm)
                                     : kernels::LaunchRopeSplitAttention(qkv, qkv_n_, rope_table_, KCache(l), VCache(l),
                                                                         d_slots_, d_pos_, attn, M, b.splits,
                                                                         b.split_keys, b.graph, part_ml_, part_acc_,
                                                                         attn_, attn_arrivals_, stream_, zero,
                                                                         copts_.split_attention_cluster &&
-                                                                            b.splits <= kernels::kRopeAttnMaxSplits),
+                                                                            b.splits <= kernels::kRopeAttnMaxSplits,
+                                                                        out_perm),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(qkv_half ? kernels::LaunchRopeStoreKv(qkv_half, qkv_n_, d_slots_, d_pos_, rope_table_, rope,
@@ -207,7 +213,8 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                               "decode attention"));
       }
     }
-    if (!(skip & 4)) RETURN_IF_ERROR(MatMul({layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
+    if (!(skip & 4))
+      RETURN_IF_ERROR(MatMul({perm_out ? layer.wo_in_order : layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
     // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).
     if (!(skip & 8))
       RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false,

@@ -80,6 +80,10 @@ struct CudaOptions {
   // Blocks that copy a decode row's embedding and clear the first q|k|v accumulator (one
   // block took ~9 us of a step in the replayed graph: tests/bench/RESULTS.md, session 21).
   int embed_blocks = 16;
+  // Act-order o_proj (DeviceLayer::attn_out_perm): the decode attention kernels (the cluster
+  // merges) write each (head, dim) where o_proj's act-order wants it, so that o_proj stages its
+  // input in order instead of gathering it from global memory. Same bits.
+  bool attn_out_perm = true;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

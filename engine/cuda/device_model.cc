@@ -16,6 +16,17 @@ std::vector<__half> ToHalf(const std::vector<float>& v) {
   return out;
 }
 
+// inv[perm[k]] = k; empty when perm is not a permutation of 0..size-1.
+std::vector<int32_t> InversePermutation(const std::vector<int32_t>& perm) {
+  std::vector<int32_t> inv(perm.size(), -1);
+  for (size_t k = 0; k < perm.size(); ++k) {
+    const int32_t p = perm[k];
+    if (p < 0 || static_cast<size_t>(p) >= perm.size() || inv[p] >= 0) return {};
+    inv[p] = static_cast<int32_t>(k);
+  }
+  return inv;
+}
+
 bool IsIdentity(const std::vector<int32_t>& perm) {
   for (size_t i = 0; i < perm.size(); ++i)
     if (perm[i] != static_cast<int32_t>(i)) return false;
@@ -265,6 +276,17 @@ absl::StatusOr<DeviceModel> UploadModel(const ModelWeights& w, DeviceArena& aren
     for (const DeviceProjection* p : all)
       for (int s = 0; s < p->gptq.num_segments; ++s) act_order |= p->quantized && p->gptq.seg[s].perm != nullptr;
     for (DeviceProjection* p : all) p->gptq.act_order_layer = act_order;
+    if (d.wo.quantized && d.wo.gptq.num_segments == 1 && d.wo.gptq.seg[0].perm != nullptr) {
+      auto inv = InversePermutation(lw.wo.gptq.perm);
+      if (!inv.empty()) {
+        auto ip = arena.UploadVector(inv, pre + "self_attn.o_proj.inverse_perm");
+        if (!ip.ok()) return ip.status();
+        d.attn_out_perm = static_cast<const int32_t*>(*ip);
+        m.weight_bytes += inv.size() * 4;
+        d.wo_in_order = d.wo;
+        d.wo_in_order.gptq.seg[0].perm = nullptr;
+      }
+    }
     m.layers.push_back(std::move(d));
   }
   return m;

@@ -30,6 +30,12 @@ struct DeviceLayer {
   const float* ffn_norm = nullptr;
   std::vector<DeviceProjection> qkv;      // one fused [q|k|v] projection, or three
   DeviceProjection wo;
+  // Act-order o_proj of one segment: the inverse of its permutation ([H * hd]), where the
+  // decode attention kernels write each (head, dim) so that o_proj reads its input in order
+  // (kernels::LaunchRopeDecodeAttention's out_perm; CudaOptions::attn_out_perm), and wo
+  // without the input permutation for those steps. Null / unset otherwise.
+  const int32_t* attn_out_perm = nullptr;
+  DeviceProjection wo_in_order;
   std::vector<DeviceProjection> gate_up;  // one fused [gate|up] projection, or two
   DeviceProjection down;
 };

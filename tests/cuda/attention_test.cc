@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -222,6 +223,23 @@ struct FusedStepBuffers {
   }
 };
 
+// A random permutation of 0..n-1 (the out_perm of the fused kernels) and the check that `got`
+// holds `first` scattered by it, row by row of n: got[r * n + perm[j]] == first[r * n + j].
+std::vector<int32_t> RandomPermutation(int n) {
+  std::vector<int32_t> p(n);
+  for (int i = 0; i < n; ++i) p[i] = i;
+  std::mt19937 rng(n);
+  std::shuffle(p.begin(), p.end(), rng);
+  return p;
+}
+void ExpectScattered(const std::vector<float>& first, const std::vector<float>& got, const std::vector<int32_t>& perm) {
+  const size_t n = perm.size();
+  ASSERT_EQ(first.size(), got.size());
+  for (size_t r = 0; r < first.size() / n; ++r)
+    for (size_t j = 0; j < n; ++j)
+      ASSERT_EQ(got[r * n + perm[j]], first[r * n + j]) << "row " << r << " dim " << j;
+}
+
 // After a fused decode-attention kernel (RoPE, K/V write and attention in one) ran on b.k, b.v
 // into b.got_out: the zero spans are cleared, the caches equal what the RoPE kernel wrote into
 // b.k_ref, b.v_ref, and every row's output is within 2e-3 of RoPE then decode attention
@@ -284,6 +302,17 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
             << "positions_final " << positions_final << " changed the result";
       }
       ExpectLikeRopeThenAttention(in, pos, splits, split_keys, b);
+      // With out_perm: the same values, each (head, dim) where the permutation puts it. The
+      // kernel ran once already, so the cache holds the new keys: the same step again.
+      const auto perm = RandomPermutation(s.H * s.hd);
+      DeviceBuffer<int32_t> dperm(perm);
+      b.got_out.Zero();
+      ASSERT_EQ(kernels::LaunchRopeDecodeAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
+                                                   in.dslot.get(), b.dpos.get(), in.as, in.rows, splits, split_keys,
+                                                   true, b.got_out.get(), nullptr, b.zero, dperm.get()),
+                cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      ExpectScattered(first, FromHalf(b.got_out.Download()), perm);
     }
     // Too many splits for one cluster: refused.
     DeviceBuffer<__half> out(static_cast<size_t>(in.rows) * s.H * s.hd);
@@ -339,6 +368,19 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
       }
       for (uint32_t a : b.arrivals.Download()) ASSERT_EQ(a, 0u);
       ExpectLikeRopeThenAttention(in, pos, splits, split_keys, b);
+      if (splits > kernels::kRopeAttnMaxSplits) continue;
+      // The cluster merge with out_perm (after the checks above, which read got_out): the
+      // same values, scattered by the permutation.
+      const auto perm = RandomPermutation(s.H * s.hd);
+      DeviceBuffer<int32_t> dperm(perm);
+      b.got_out.Zero();
+      ASSERT_EQ(kernels::LaunchRopeSplitAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
+                                                  in.dslot.get(), b.dpos.get(), in.as, in.rows, splits, split_keys, true,
+                                                  b.ml.get(), b.acc.get(), b.got_out.get(), b.arrivals.get(), nullptr,
+                                                  b.zero, true, dperm.get()),
+                cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      ExpectScattered(first, FromHalf(b.got_out.Download()), perm);
     }
     // No keys per split, or a cluster of more than 16 splits: refused.
     DeviceBuffer<float2> ml(static_cast<size_t>(in.rows) * s.H);
@@ -353,6 +395,12 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
     EXPECT_EQ(kernels::LaunchRopeSplitAttention(in.dqkv.get(), in.n, in.table.get(), k.get(), v.get(), in.dslot.get(),
                                                 dpos.get(), in.as, in.rows, kernels::kRopeAttnMaxSplits + 1, 64, true,
                                                 nullptr, nullptr, out.get(), nullptr, nullptr, {}, true),
+              cudaErrorInvalidValue);
+    // out_perm only with the cluster merge.
+    DeviceBuffer<int32_t> dperm(RandomPermutation(s.H * s.hd));
+    EXPECT_EQ(kernels::LaunchRopeSplitAttention(in.dqkv.get(), in.n, in.table.get(), k.get(), v.get(), in.dslot.get(),
+                                                dpos.get(), in.as, in.rows, 1, 64, true, ml.get(), acc.get(), out.get(),
+                                                arrivals.get(), nullptr, {}, false, dperm.get()),
               cudaErrorInvalidValue);
   }
 }
