@@ -40,7 +40,9 @@ __device__ __forceinline__ void LoadRows(const __half* __restrict__ k_cache, con
     }
   }
 }
-// The same rows of one cache (K or V) alone (kEarlyK).
+// The same rows of one cache (K or V) alone (kEarlyK). LoadRows keeps its own loop: as two
+// calls of this one, its K and V loads are issued in another order (other PTX for the
+// default kernel, which would need a device A/B).
 __device__ __forceinline__ void LoadRowsOf(const __half* __restrict__ cache, size_t first, size_t row_stride, int r0,
                                            int par, int n, uint4 (&rows)[kRows]) {
 #pragma unroll

@@ -136,6 +136,8 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                        b.split_keys <= 64;
   const bool split_rope = rope_inside && !cluster && copts_.rope_split_attention > 0;
   const bool fused = cluster || split_rope;
+  // The split kernel's splits merge in a thread-block cluster (else through global memory).
+  const bool split_in_cluster = copts_.split_attention_cluster && b.splits <= kernels::kRopeAttnMaxSplits;
   const kernels::RopeShape rope{heads_, kv_heads_, hd_, max_ctx_};
   const kernels::AttnShape attn{heads_, kv_heads_, hd_, max_ctx_};
   const size_t qkv_count = gemv ? static_cast<size_t>(M) * qkv_n_ : 0;
@@ -168,8 +170,8 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                  copts_.qkv_gemv_target_blocks));
     Act attended = Half(attn_, heads_ * hd_);
     // Act-order o_proj: attention writes its input in o_proj's order (CudaOptions::attn_out_perm).
-    const bool perm_out = fused && copts_.attn_out_perm && layer.attn_out_perm != nullptr &&
-                          (cluster || (copts_.split_attention_cluster && b.splits <= kernels::kRopeAttnMaxSplits));
+    const bool perm_out =
+        fused && copts_.attn_out_perm && layer.attn_out_perm != nullptr && (cluster || split_in_cluster);
     const int32_t* out_perm = perm_out ? layer.attn_out_perm : nullptr;
     if (skip & 2) {
       // left out (diagnostic_skip_ops)
@@ -187,9 +189,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                                                                         d_slots_, d_pos_, attn, M, b.splits,
                                                                         b.split_keys, b.graph, part_ml_, part_acc_,
                                                                         attn_, attn_arrivals_, stream_, zero,
-                                                                        copts_.split_attention_cluster &&
-                                                                            b.splits <= kernels::kRopeAttnMaxSplits,
-                                                                        out_perm),
+                                                                        split_in_cluster, out_perm),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(qkv_half ? kernels::LaunchRopeStoreKv(qkv_half, qkv_n_, d_slots_, d_pos_, rope_table_, rope,
