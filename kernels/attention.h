@@ -96,15 +96,11 @@ std::vector<uint64_t> ReadAttentionClock();
 // tile at hd 128), all loads of a tile issued at once (with positions_final, the first
 // tile's before the PDL wait). `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
 // out_perm as for LaunchRopeDecodeAttention, with `cluster` only.
-// SetSplitAttentionEarlyK (process-wide, default off; prepared in session 23, not yet
-// measured): later launches load the next tile's K rows right after the current tile's
-// scores, its V rows after the P.V (same bits).
 cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
                                      ZeroSpans zero = {}, bool cluster = false, const int32_t* out_perm = nullptr);
-void SetSplitAttentionEarlyK(bool on);
 
 // Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and
 // P fp16 of the same count.

@@ -40,18 +40,6 @@ __device__ __forceinline__ void LoadRows(const __half* __restrict__ k_cache, con
     }
   }
 }
-// The same rows of one cache (K or V) alone (kEarlyK). LoadRows keeps its own loop: as two
-// calls of this one, its K and V loads are issued in another order (other PTX for the
-// default kernel, which would need a device A/B).
-__device__ __forceinline__ void LoadRowsOf(const __half* __restrict__ cache, size_t first, size_t row_stride, int r0,
-                                           int par, int n, uint4 (&rows)[kRows]) {
-#pragma unroll
-  for (int i = 0; i < kRows; ++i) {
-    const int r = r0 + i * par;
-    rows[i] = make_uint4(0u, 0u, 0u, 0u);
-    if (r < n) rows[i] = __ldcs(reinterpret_cast<const uint4*>(cache + first + static_cast<size_t>(r) * row_stride));
-  }
-}
 
 // Folds the softmax state (mo, lo, ao) into (m, l, a): max, sum of exp(score - max), and
 // sum of exp(score - max) * v over the dims held.
@@ -68,11 +56,7 @@ __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], fl
 // global partials and the last block's merge. Thread (r0, d0) holds dims d0..d0+7 of the rows
 // r0, r0 + par, ... of its split (tpr = hd / 8 threads per row, par = kThreads / tpr rows at a
 // time). kCluster: the merge's receiving end (ClusterMergeScratch) in the dynamic shared memory.
-// kEarlyK (SetSplitAttentionEarlyK; prepared in session 23, not yet measured): the next tile's
-// K rows are loaded as soon as this tile's scores are taken (K's registers are free then),
-// its V rows after the P.V, instead of both after the P.V: K's loads are in flight during
-// the softmax and P.V. Same values, same operations: the same bits.
-template <bool kCluster, bool kEarlyK>
+template <bool kCluster>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
@@ -171,9 +155,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
         sc[i] = dot;
         if (r < nk) tmx = fmaxf(tmx, dot);
       }
-      if (kEarlyK && t0 + tile < nk)
-        LoadRowsOf(k_cache, first + static_cast<size_t>(t0 + tile) * row_stride, row_stride, r0, par,
-                   nold - t0 - tile, kr);
       const float c = __expf(mx - tmx);
       sum *= c;
 #pragma unroll
@@ -185,10 +166,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
         AxpyEight(e, vr[i], acc);
       }
       mx = tmx;
-      if (kEarlyK && t0 + tile < nk)
-        LoadRowsOf(v_cache, first + static_cast<size_t>(t0 + tile) * row_stride, row_stride, r0, par,
-                   nold - t0 - tile, vr);
-      else if (t0 + tile < nk)
+      if (t0 + tile < nk)
         LoadRows(k_cache, v_cache, first + static_cast<size_t>(t0 + tile) * row_stride, row_stride, r0, par,
                  nold - t0 - tile, kr, vr);
     }
@@ -239,11 +217,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   }
 }
 
-bool g_early_k = false;  // SetSplitAttentionEarlyK
-
 }  // namespace
-
-void SetSplitAttentionEarlyK(bool on) { g_early_k = on; }
 
 cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
@@ -258,18 +232,11 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
     return cudaErrorInvalidValue;
   if (cluster ? splits > kRopeAttnMaxSplits : !partial_ml || !partial_acc || !arrivals) return cudaErrorInvalidValue;
   if (cluster) {
-    static const cudaError_t attr = [] {  // once per process: 16-block clusters are non-portable
-      cudaError_t e = cudaFuncSetAttribute(RopeSplitAttentionKernel<true, false>,
-                                           cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-      if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(RopeSplitAttentionKernel<true, true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-      return e;
-    }();
+    static const cudaError_t attr =  // once per process: 16-block clusters are non-portable
+        cudaFuncSetAttribute(RopeSplitAttentionKernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     if (attr != cudaSuccess) return attr;
   }
-  auto kernel = cluster ? (g_early_k ? RopeSplitAttentionKernel<true, true> : RopeSplitAttentionKernel<true, false>)
-                        : (g_early_k ? RopeSplitAttentionKernel<false, true> : RopeSplitAttentionKernel<false, false>);
-  return LaunchClusters(kernel,
+  return LaunchClusters(cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         cluster ? ClusterMergeBytes(splits, shape.head_dim) : 0, stream, cluster ? splits : 0, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,

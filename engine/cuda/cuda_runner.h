@@ -84,10 +84,6 @@ struct CudaOptions {
   // merges) write each (head, dim) where o_proj's act-order wants it, so that o_proj stages its
   // input in order instead of gathering it from global memory. Same bits.
   bool attn_out_perm = true;
-  // The long-context split attention kernel loads the next tile's K rows right after the
-  // current tile's scores (kernels::SetSplitAttentionEarlyK; process-wide). Prepared in
-  // session 23, not yet measured: off.
-  bool attn_early_k = false;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

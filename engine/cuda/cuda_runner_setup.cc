@@ -78,7 +78,6 @@ absl::Status CudaRunner::KeepPrefillWeights() {
 absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaSetDevice(opts_.device), "cudaSetDevice"));
   kernels::SetProgrammaticLaunch(copts_.programmatic_launch);
-  kernels::SetSplitAttentionEarlyK(copts_.attn_early_k);
   kernels::SetGemvTuning({copts_.stream_gemv, copts_.gemv_blocks_per_sm, copts_.gemv_l2_prefetch, copts_.gemv_ring_deep,
                           copts_.warp_gemv, copts_.gemv_warp_kb, false, copts_.gemv_rms_in_block,
                           copts_.gemv_warp_target_blocks, copts_.gemv_one_trip_input, copts_.gemv_row_gather,

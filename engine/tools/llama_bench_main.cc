@@ -108,7 +108,6 @@ ABSL_FLAG(int, timeline, 0,
           "critical-path table (0: off)");
 ABSL_FLAG(int, embed_blocks, 16, "blocks of a decode step's embedding kernel (CudaOptions::embed_blocks)");
 ABSL_FLAG(bool, attn_out_perm, true, "act-order o_proj: attention writes its input in o_proj's order (CudaOptions)");
-ABSL_FLAG(bool, attn_early_k, false, "long-context split attention: next tile's K loaded after the scores (CudaOptions)");
 ABSL_FLAG(bool, attn_clock, false,
           "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
           "printed after each decode figure for the last launch");
@@ -204,7 +203,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_single_kernel = absl::GetFlag(FLAGS_gemv_single_kernel);
     co.embed_blocks = absl::GetFlag(FLAGS_embed_blocks);
     co.attn_out_perm = absl::GetFlag(FLAGS_attn_out_perm);
-    co.attn_early_k = absl::GetFlag(FLAGS_attn_early_k);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
     co.rope_split_attention = absl::GetFlag(FLAGS_rope_split_attention);

@@ -349,26 +349,21 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
                                                in.as, in.rows, ref_splits, 64, ref_ml.get(), ref_acc.get(), nullptr,
                                                nullptr, 0, b.want_out.get(), b.arrivals.get()), cudaSuccess);
       // Merged through global memory, then (up to 16 splits) in a thread-block cluster: the
-      // same bits; positions read after the PDL wait, then before it; each with the next
-      // tile's K loaded after the scores (SetSplitAttentionEarlyK) and without.
+      // same bits; positions read after the PDL wait, then before it.
       std::vector<float> first;
       for (const bool cluster : {false, true}) {
         if (cluster && splits > kernels::kRopeAttnMaxSplits) continue;
-        for (const int way : {0, 1, 2, 3}) {
-          const bool positions_final = way & 1;
-          kernels::SetSplitAttentionEarlyK(way & 2);
+        for (const bool positions_final : {false, true}) {
           b.got_out.Zero();
-          const cudaError_t launched = kernels::LaunchRopeSplitAttention(
-              in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(), in.dslot.get(), b.dpos.get(), in.as, in.rows,
-              splits, split_keys, positions_final, b.ml.get(), b.acc.get(), b.got_out.get(), b.arrivals.get(), nullptr,
-              b.zero, cluster);
-          kernels::SetSplitAttentionEarlyK(false);
-          ASSERT_EQ(launched, cudaSuccess);
+          ASSERT_EQ(kernels::LaunchRopeSplitAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
+                                                      in.dslot.get(), b.dpos.get(), in.as, in.rows, splits, split_keys,
+                                                      positions_final, b.ml.get(), b.acc.get(), b.got_out.get(),
+                                                      b.arrivals.get(), nullptr, b.zero, cluster),
+                    cudaSuccess);
           ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
           if (first.empty()) first = FromHalf(b.got_out.Download());
           ASSERT_TRUE(first == FromHalf(b.got_out.Download()))
-              << "cluster " << cluster << ", positions_final " << positions_final << ", early K " << (way >> 1)
-              << " changed the result";
+              << "cluster " << cluster << ", positions_final " << positions_final << " changed the result";
         }
       }
       for (uint32_t a : b.arrivals.Download()) ASSERT_EQ(a, 0u);
