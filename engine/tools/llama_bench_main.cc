@@ -108,6 +108,7 @@ ABSL_FLAG(int, timeline, 0,
           "critical-path table (0: off)");
 ABSL_FLAG(int, embed_blocks, 16, "blocks of a decode step's embedding kernel (CudaOptions::embed_blocks)");
 ABSL_FLAG(bool, attn_out_perm, true, "act-order o_proj: attention writes its input in o_proj's order (CudaOptions)");
+ABSL_FLAG(int, attn_long_split_align, 64, "long-context split sizes a multiple of this many keys (CudaOptions)");
 ABSL_FLAG(bool, attn_clock, false,
           "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
           "printed after each decode figure for the last launch");
@@ -203,6 +204,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_single_kernel = absl::GetFlag(FLAGS_gemv_single_kernel);
     co.embed_blocks = absl::GetFlag(FLAGS_embed_blocks);
     co.attn_out_perm = absl::GetFlag(FLAGS_attn_out_perm);
+    co.attn_long_split_align = absl::GetFlag(FLAGS_attn_long_split_align);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
     co.rope_split_attention = absl::GetFlag(FLAGS_rope_split_attention);
