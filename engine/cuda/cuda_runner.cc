@@ -247,14 +247,12 @@ void CudaRunner::PickSplits(int max_keys, Batch* b) const {
   b->split_keys = copts_.attn_split_keys > 0 ? copts_.attn_split_keys : max_keys <= 512 ? 32 : 64;
   // Past the cluster kernel's 1024 keys, decode steps of distinct sequences take the split
   // kernel with RoPE inside (Forward), which walks long splits in 64-key tiles: about
-  // attn_long_splits splits of a multiple of attn_long_split_align (64) keys, as many as the
-  // keys need (the split size, hence the captured graph, moves in steps of align x
-  // attn_long_splits keys).
+  // attn_long_splits splits of a multiple of 64 keys, as many as the keys need (the split
+  // size already moves in steps of 64 x attn_long_splits keys).
   const int target = copts_.attn_long_splits;
   if (target > 0 && copts_.attn_split_keys == 0 && max_keys > kernels::kRopeAttnMaxKeys && RopeInAttention(*b) &&
       copts_.rope_split_attention > 0) {
-    const int align = copts_.attn_long_split_align;
-    b->split_keys = align * ((max_keys + align * target - 1) / (align * target));
+    b->split_keys = 64 * ((max_keys + 64 * target - 1) / (64 * target));
     b->splits = (max_keys + b->split_keys - 1) / b->split_keys;
     return;
   }

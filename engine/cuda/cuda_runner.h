@@ -84,11 +84,6 @@ struct CudaOptions {
   // merges) write each (head, dim) where o_proj's act-order wants it, so that o_proj stages its
   // input in order instead of gathering it from global memory. Same bits.
   bool attn_out_perm = true;
-  // The long-context split size is a multiple of this many keys: 64 (one tile of the split
-  // kernel), or 8, 16, 32. Prepared in session 24, not yet measured: with attn_long_splits 16
-  // and 8, 2048-2176 keys take 16 splits of 136 keys (two tiles and 8 rows; 512 blocks)
-  // instead of 11-12 of 192 (three tiles); the graph is then captured again every 128 keys.
-  int attn_long_split_align = 64;
   // Act-order down_proj: its permutation folded into gate|up's output columns at upload
   // (engine/act_order_fold.h), so that down's GEMV reads its input in order instead of
   // gathering it. Same function (CPU logits bit-identical); decode +4.5% (32g) to +6.1% (128g)

@@ -107,10 +107,6 @@ absl::Status CudaRunner::Init() {
   if (copts_.attn_long_splits < 0 || copts_.attn_long_splits > 64)
     return absl::InvalidArgumentError(absl::StrCat("CUDA runner: attn_long_splits ", copts_.attn_long_splits,
                                                    " must be in [0, 64]"));
-  const int align = copts_.attn_long_split_align;
-  if (align != 8 && align != 16 && align != 32 && align != 64)
-    return absl::InvalidArgumentError(
-        absl::StrCat("CUDA runner: attn_long_split_align ", align, " must be 8, 16, 32 or 64"));
   if (copts_.persistent_attn_parts < 1 || copts_.persistent_attn_parts > kernels::kDecodeStepMaxParts)
     return absl::InvalidArgumentError(absl::StrCat("CUDA runner: persistent_attn_parts ", copts_.persistent_attn_parts,
                                                    " must be in [1, ", kernels::kDecodeStepMaxParts, "]"));

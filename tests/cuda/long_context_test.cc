@@ -3,8 +3,7 @@
 // comparison does not care), two sequences of 1100 and 1400 positions decoded as one batch.
 // Each attention path of those steps: the split kernel with RoPE inside and about 12 long
 // splits merged in a thread-block cluster (the default), the same merged through global
-// memory, 16 splits of a multiple of 8 keys (CudaOptions::attn_long_split_align), the same
-// kernel with 64-key splits, and RoPE then the split kernel.
+// memory, the same kernel with 64-key splits, and RoPE then the split kernel.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -31,16 +30,13 @@ TEST_P(LongContextTest, DecodePast1024KeysMatchesCpu) {
   opt.threads = 2;
   auto cpu = CreateCpuRunner(*w, opt);
   ASSERT_TRUE(cpu.ok()) << cpu.status();
-  CudaOptions long_splits, cluster, short_splits, rope_kernel, aligned;
+  CudaOptions long_splits, cluster, short_splits, rope_kernel;
   long_splits.split_attention_cluster = false;
-  aligned.attn_long_splits = 16;  // 16 splits of a multiple of 8 keys (96 at 1400 keys)
-  aligned.attn_long_split_align = 8;
   short_splits.attn_long_splits = 0;
   rope_kernel.rope_split_attention = 0;
   const std::vector<std::pair<const char*, CudaOptions>> paths = {
       {"split kernel, long splits, cluster merge", cluster},
       {"split kernel, long splits, global-memory merge", long_splits},
-      {"split kernel, 16 splits of a multiple of 8 keys", aligned},
       {"split kernel, 64-key splits", short_splits},
       {"RoPE kernel + split kernel", rope_kernel}};
   std::vector<std::unique_ptr<ModelRunner>> cuda;
