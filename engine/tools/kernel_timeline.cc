@@ -184,6 +184,10 @@ std::string DescribeSteps(const std::vector<KernelSpan>& kernels, absl::string_v
   }
   absl::StrAppendFormat(&out, "  step: first start to last end %.1f us, adds %.1f us, then %.2f us to the next step\n",
                         Median(step_us), Median(adds_us), gap_us.empty() ? 0.0 : Median(gap_us));
+  // Each step's time in the order run: a drift (e.g. the clocks after a long prefill) shows here.
+  out += "  steps in order (us):";
+  for (double t : step_us) absl::StrAppendFormat(&out, " %.0f", t);
+  out += "\n";
   return out;
 }
 

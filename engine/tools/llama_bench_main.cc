@@ -6,7 +6,9 @@
 //   prefill tok/s for a --prefill_tokens prompt (2048), time to first token for a
 //   --ttft_tokens prompt (512), batch-1 greedy decode tok/s after a --prompt (128) prompt for
 //   --new (256) tokens — both on-device greedy (DecodeGreedy) and through Decode with logits
-//   copied to the host — and decode tok/s at --long_context (2048); each decode figure with
+//   copied to the host — and decode tok/s at --long_context (2048), right after its prefill
+//   and again after --long_idle_ms of idle (a long prefill leaves the clocks power-capped for
+//   the first decode steps); each decode figure with
 //   its % of the memory-bandwidth roofline: bytes read per token / device-to-device copy
 //   bandwidth measured in the same run (read + write counted). Also DecodeArgmax with
 //   run-ahead, and one greedy request through the Scheduler (the service's decode path).
@@ -24,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -103,12 +106,21 @@ ABSL_FLAG(bool, phase_clock, false,
 ABSL_FLAG(uint32_t, skip_ops, 0,
           "DIAGNOSIS ONLY, outputs garbage: leave ops out of decode steps (1 qkv, 2 attention, 4 o, 8 gate|up, "
           "16 down, 32 lm_head) to time their cost inside the graph");
+ABSL_FLAG(int, decode_gap_ms, 0,
+          "DIAGNOSIS: the GPU idles this many ms between each timed decode's prefill and its decode (the "
+          "power state after a long prefill); the figures of record use 0");
+ABSL_FLAG(int, long_idle_ms, 1000,
+          "the long-context decode figure once more with the GPU idle this many ms after its prefill: a 2048-token "
+          "prefill runs at the power cap and the clocks stay capped for the first ~30 decode steps after it "
+          "(session 25); 0: no such row");
+ABSL_FLAG(int, prefill_idle_ms, 1000,
+          "the prefill figure once more with the GPU idle this many ms before each timed prefill (back to back, "
+          "prefills run at the power cap); 0: no such row");
 ABSL_FLAG(int, timeline, 0,
           "greedy steps per context recorded by CUPTI after the figures (and per --ab set): per-kernel "
           "critical-path table (0: off)");
 ABSL_FLAG(int, embed_blocks, 16, "blocks of a decode step's embedding kernel (CudaOptions::embed_blocks)");
 ABSL_FLAG(bool, attn_out_perm, true, "act-order o_proj: attention writes its input in o_proj's order (CudaOptions)");
-ABSL_FLAG(int, attn_long_split_align, 64, "long-context split sizes a multiple of this many keys (CudaOptions)");
 ABSL_FLAG(bool, attn_clock, false,
           "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
           "printed after each decode figure for the last launch");
@@ -204,7 +216,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_single_kernel = absl::GetFlag(FLAGS_gemv_single_kernel);
     co.embed_blocks = absl::GetFlag(FLAGS_embed_blocks);
     co.attn_out_perm = absl::GetFlag(FLAGS_attn_out_perm);
-    co.attn_long_split_align = absl::GetFlag(FLAGS_attn_long_split_align);
     co.attn_split_keys = absl::GetFlag(FLAGS_attn_split_keys);
     co.fuse_rope_attention = absl::GetFlag(FLAGS_fuse_rope_attention);
     co.rope_split_attention = absl::GetFlag(FLAGS_rope_split_attention);
@@ -242,6 +253,13 @@ absl::StatusOr<std::vector<std::pair<absl::CommandLineFlag*, std::string>>> Appl
 void RestoreFlags(const std::vector<std::pair<absl::CommandLineFlag*, std::string>>& saved) {
   std::string err;
   for (auto it = saved.rbegin(); it != saved.rend(); ++it) it->first->ParseFrom(it->second, &err);
+}
+
+// The device idles (every call before it has returned its results) for ms, by default
+// --decode_gap_ms: the clocks leave the power cap that back-to-back prefills run into.
+void IdleFor(int ms = -1) {
+  if (ms < 0) ms = absl::GetFlag(FLAGS_decode_gap_ms);
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 int Main() {
@@ -339,11 +357,12 @@ int Main() {
   auto roof = [&](double tok_s, double bytes) { return bw > 0 ? 100.0 * tok_s * bytes / bw : 0.0; };
 
   // Prefill throughput and TTFT.
-  auto time_prefill_on = [&](ModelRunner& rr, int n) {
+  auto time_prefill_on = [&](ModelRunner& rr, int n, int idle_ms = 0) {
     const auto p = RandomTokens(n, vocab, rng);
     check(rr.Prefill(0, 0, p, absl::MakeSpan(logits)));  // warm-up
     std::vector<double> t;
     for (int i = 0; i < repeat; ++i) {
+      IdleFor(idle_ms);
       const auto a = Clock::now();
       check(rr.Prefill(0, 0, p, absl::MakeSpan(logits)));
       t.push_back(Seconds(a, Clock::now()));
@@ -353,6 +372,8 @@ int Main() {
   auto time_prefill = [&](int n) { return time_prefill_on(r, n); };
   const bool decode_only = absl::GetFlag(FLAGS_decode_only) || !absl::GetFlag(FLAGS_ab).empty();
   const double t_prefill = decode_only ? 0 : time_prefill(prefill_n);
+  const int prefill_idle = absl::GetFlag(FLAGS_prefill_idle_ms);
+  const double t_prefill_idle = decode_only || prefill_idle <= 0 ? 0 : time_prefill_on(r, prefill_n, prefill_idle);
   const double t_ttft = decode_only ? 0 : time_prefill(ttft_n);
 
   // Decode: prompt, then greedy tokens on the device / through Decode + host argmax.
@@ -360,7 +381,7 @@ int Main() {
   // with the logits copied back and a host argmax, or DecodeArgmax with run-ahead (what the
   // scheduler does for greedy batches).
   enum DecodeMode { kOnDevice, kLogits, kArgmaxRunAhead };
-  auto time_decode = [&](ModelRunner& rr, int ctx, int n, DecodeMode mode) {
+  auto time_decode = [&](ModelRunner& rr, int ctx, int n, DecodeMode mode, int idle_ms = -1) {
     std::mt19937 prompt_rng(1234 + ctx);
     const auto p = RandomTokens(ctx, vocab, prompt_rng);
     std::vector<double> t;
@@ -368,6 +389,7 @@ int Main() {
     for (int i = 0; i <= repeat; ++i) {  // i == 0 warms the graphs
       check(rr.Prefill(0, 0, p, absl::MakeSpan(logits)));
       const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      IdleFor(idle_ms);
       const auto a = Clock::now();
       if (mode == kOnDevice) {
         check(rr.DecodeGreedy(0, ctx, first, absl::MakeSpan(out)));
@@ -411,6 +433,7 @@ int Main() {
       check((*rr)->Prefill(0, 0, p, absl::MakeSpan(logits)));
       check((*rr)->DecodeGreedy(0, ctx, 3, absl::MakeSpan(out)));  // captures the graphs
       check((*rr)->Prefill(0, 0, p, absl::MakeSpan(logits)));
+      IdleFor();
       tl.Clear();
       const auto a = Clock::now();
       check((*rr)->DecodeGreedy(0, ctx, 3, absl::MakeSpan(out)));
@@ -479,11 +502,17 @@ int Main() {
   const double dec_api = decode_only ? 0 : time_decode(r, prompt_n, new_n, kLogits);
   const double dec_ahead = decode_only ? 0 : time_decode(r, prompt_n, new_n, kArgmaxRunAhead);
   const double dec_long = long_ctx > 0 ? time_decode(r, long_ctx, absl::GetFlag(FLAGS_long_new), kOnDevice) : 0;
+  const int long_idle = absl::GetFlag(FLAGS_long_idle_ms);
+  const double dec_long_idle =
+      long_ctx > 0 && long_idle > 0 ? time_decode(r, long_ctx, absl::GetFlag(FLAGS_long_new), kOnDevice, long_idle) : 0;
 
   std::printf("\n%-52s %12s %10s\n", "metric", "value", "% roofline");
   if (!decode_only) {
     std::printf("%-52s %12.0f %10s\n", absl::StrFormat("prefill tok/s (%d-token prompt)", prefill_n).c_str(),
                 prefill_n / t_prefill, "-");
+    if (t_prefill_idle > 0)
+      std::printf("%-52s %12.0f %10s\n", absl::StrFormat("  the same, %d ms idle before each", prefill_idle).c_str(),
+                  prefill_n / t_prefill_idle, "-");
     std::printf("%-52s %12.2f %10s\n", absl::StrFormat("time to first token, ms (%d-token prompt)", ttft_n).c_str(),
                 t_ttft * 1e3, "-");
   }
@@ -500,6 +529,8 @@ int Main() {
   if (long_ctx > 0)
     row(absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)), dec_long,
         long_bytes);
+  if (dec_long_idle > 0)
+    row(absl::StrFormat("  the same, %d ms idle after the prefill", long_idle), dec_long_idle, long_bytes);
   if (absl::GetFlag(FLAGS_temperature) > 0) {
     std::mt19937 prompt_rng(1234 + prompt_n);
     auto rows = bench::SampledDecodeRows(r, RandomTokens(prompt_n, vocab, prompt_rng), new_n, repeat,
