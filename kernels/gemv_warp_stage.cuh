@@ -59,6 +59,18 @@ __device__ __forceinline__ float GroupSum(float v, int lanes) {
   return v;
 }
 
+// The threads' shares of the row's squares summed over the block as the RMSNorm scale
+// 1 / sqrt(mean + eps), returned to every thread (one block barrier).
+__device__ __forceinline__ float BlockRmsScale(float ss, int K, float eps, float* red) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  if (lane == 0) red[warp] = ss;
+  __syncthreads();
+  float tot = 0.f;
+  for (int wp = 0; wp < kWarps; ++wp) tot += red[wp];
+  return rsqrtf(tot / K + eps);
+}
+
 // Plain fp16, SwiGLU or (rms_in_block) RMSNorm input: the block computes its unit's x itself
 // (rows [kb0, kb1) x 64 of segments s_lo..s_hi, act-order gathered) into s_x in fragment
 // order, with the group sums.
@@ -130,7 +142,7 @@ template <int G>
 __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInput& in, int kb0, int kb1,
                                              const int (&idx)[kMaxStageChunks][kPrepPer], bool gathered,
                                              const GemvWarpSmem& sm, int slot) {
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int tid = threadIdx.x;
   const int rows = (kb1 - kb0) * 64, k0 = kb0 * 64, K = w.K;
   const bool rms = in.kind == GemvSource::kRmsNorm, glu = in.kind == GemvSource::kSwiGlu;
   float v[kMaxStageChunks][kPrepPer], u[kMaxStageChunks][kPrepPer];
@@ -166,14 +178,7 @@ __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInpu
     }
   }
   float inv = 1.f;
-  if (rms) {
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if (lane == 0) sm.red[warp] = ss;
-    __syncthreads();
-    float tot = 0.f;
-    for (int wp = 0; wp < kWarps; ++wp) tot += sm.red[wp];
-    inv = rsqrtf(tot / K + in.eps);
-  }
+  if (rms) inv = BlockRmsScale(ss, K, in.eps, sm.red);
   __half* xh = reinterpret_cast<__half*>(sm.x[slot]);
 #pragma unroll
   for (int c = 0; c < kMaxStageChunks; ++c) {
@@ -223,7 +228,7 @@ template <int G, bool kPreIdx = false>
 __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvInput& in, int s_lo, int s_hi, int kb0,
                                                int kb1, const GemvWarpSmem& sm, int x_base,
                                                const int (&pre_idx)[kMaxStageChunks][kPrepPer]) {
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int tid = threadIdx.x;
   const int rows = (kb1 - kb0) * 64, k0 = kb0 * 64, K = w.K;
   const float4* src = reinterpret_cast<const float4*>(in.src);
   const float4* nw = reinterpret_cast<const float4*>(in.norm_weight);
@@ -244,12 +249,7 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
   } else {
     LoadRowIndices(SegmentPerm(w, s_lo), k0, rows, idx);  // in flight during the barrier
   }
-  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-  if (lane == 0) sm.red[warp] = ss;
-  __syncthreads();  // also publishes the row
-  float tot = 0.f;
-  for (int wp = 0; wp < kWarps; ++wp) tot += sm.red[wp];
-  const float inv = rsqrtf(tot / K + in.eps);
+  const float inv = BlockRmsScale(ss, K, in.eps, sm.red);  // its barrier also publishes the row
   for (int sg = s_lo; sg <= s_hi; ++sg) {
     if (sg != s_lo) LoadRowIndices(SegmentPerm(w, sg), k0, rows, idx);
     __half* xh = reinterpret_cast<__half*>(sm.x[sg - x_base]);

@@ -7,8 +7,11 @@
 # Prints, per .entry present on both sides (and matching name-regex), "same" or "DIFF" with
 # the number of changed lines, then the entries found on one side only (a new template
 # parameter renames a kernel: compare those bodies by hand). Anonymous-namespace and
-# internal-linkage hashes and branch-label numbers are normalized away. Exit 0 when every
-# common entry is the same, 1 otherwise.
+# internal-linkage hashes and branch-label numbers are normalized away. A kernel whose PTX
+# differs is also compared as sm_90 machine code (its .text section in a cubin, byte for
+# byte): "DIFF n lines, sass same" is a change ptxas undid (e.g. registers renumbered), which
+# runs the same instructions and needs no device A/B. Exit 0 when every common entry's machine
+# code is the same, 1 otherwise.
 set -euo pipefail
 REV=${1:?revision}
 FILE=${2:?kernel .cu file}
@@ -21,14 +24,37 @@ ptx() {  # root, output
   "$NVCC" -I"$1" -O3 -DNDEBUG --generate-code=arch=compute_90,code=[compute_90,sm_90] -Xcompiler=-fPIC \
     -std=c++17 -x cu -ptx "$1/$FILE" -o "$2"
 }
+cubin() {  # root, output
+  "$NVCC" -I"$1" -O3 -DNDEBUG --generate-code=arch=compute_90,code=sm_90 -Xcompiler=-fPIC \
+    -std=c++17 -x cu -cubin "$1/$FILE" -o "$2"
+}
 ptx "$TMP" "$TMP/old.ptx"
 ptx "$PWD" "$TMP/new.ptx"
-python3 - "$TMP/old.ptx" "$TMP/new.ptx" "$FILTER" <<'EOF'
-import re, sys, difflib
+cubin "$TMP" "$TMP/old.cubin"
+cubin "$PWD" "$TMP/new.cubin"
+python3 - "$TMP/old.ptx" "$TMP/new.ptx" "$FILTER" "$TMP/old.cubin" "$TMP/new.cubin" <<'EOF'
+import re, struct, sys, difflib
+
+def texts(path):
+    """Kernel name -> bytes of its .text section in an ELF64 cubin."""
+    d = open(path, 'rb').read()
+    shoff = struct.unpack_from('<Q', d, 0x28)[0]
+    shentsize, shnum, shstrndx = struct.unpack_from('<HHH', d, 0x3a)
+    hdrs = [struct.unpack_from('<IIQQQQIIQQ', d, shoff + i * shentsize) for i in range(shnum)]
+    names = hdrs[shstrndx][4]
+    out = {}
+    for h in hdrs:
+        name = d[names + h[0]:d.index(b'\0', names + h[0])].decode()
+        if name.startswith('.text.'):
+            out[norm(name[len('.text.'):])] = d[h[4]:h[4] + h[5]]
+    return out
+
+def norm(name):
+    name = re.sub(r'_GLOBAL__N__[0-9a-f_]+', 'ANON', name)
+    return re.sub(r'_INTERNAL_[0-9a-f]+_', '_INTERNAL_', name)
 
 def entries(path):
-    text = re.sub(r'_GLOBAL__N__[0-9a-f_]+', 'ANON', open(path).read())
-    text = re.sub(r'_INTERNAL_[0-9a-f]+_', '_INTERNAL_', text)  # internal-linkage names hash the path
+    text = norm(open(path).read())  # anonymous-namespace and internal-linkage names hash the path
     out = {}
     for m in re.finditer(r'\.entry (\S+)\(', text):
         body = text[m.start():text.find('\n}\n', m.start())]
@@ -36,14 +62,19 @@ def entries(path):
     return out
 
 old, new, pattern = entries(sys.argv[1]), entries(sys.argv[2]), re.compile(sys.argv[3])
+old_sass, new_sass = texts(sys.argv[4]), texts(sys.argv[5])
 changed = 0
 for name in sorted(set(old) & set(new)):
     if not pattern.search(name):
         continue
     a, b = old[name].splitlines(), new[name].splitlines()
     diff = [l for l in difflib.unified_diff(a, b, lineterm='', n=0) if l[:1] in '+-' and l[:3] not in ('+++', '---')]
-    changed += bool(diff)
-    print(('DIFF %d lines ' % len(diff) if diff else 'same ') + name)
+    if not diff:
+        print('same ' + name)
+        continue
+    sass_same = name in old_sass and old_sass.get(name) == new_sass.get(name)
+    changed += not sass_same
+    print('DIFF %d lines, sass %s %s' % (len(diff), 'same' if sass_same else 'DIFF', name))
 for side, names in (('only before', set(old) - set(new)), ('only now', set(new) - set(old))):
     for name in sorted(n for n in names if pattern.search(n)):
         print('%s: %s' % (side, name))
