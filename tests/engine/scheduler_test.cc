@@ -126,7 +126,12 @@ TEST_F(SchedulerFakeTest, SampledTokensDoNotDependOnWhoPicksThem) {
   // host for its first 6 tokens (plain Decode meanwhile).
   Make(4, 128, opts);
   runner_->Close();
+  // a alone first, held in its prefill: b, g and p then queue behind the closed gate and are
+  // admitted in one iteration, so b and g decode in lockstep (a one step ahead) and no step
+  // is left with g alone. Submitted back to back instead, the worker could wake between two
+  // submits and admit g a step after the sampled rows (a flake seen once under load).
   auto a = sched_->Submit(sampled({1, 40, 41}, 1.5f, 0, 1.0f, 17, false));
+  runner_->WaitUntilBlocked();
   auto b = sched_->Submit(sampled({1, 50}, 2.0f, 3, 0.9f, 23, false));
   auto g = sched_->Submit(Greedy({1, 60, 61, 62}, 24));
   GenerationRequest pen = Greedy({1, 70}, 6);
