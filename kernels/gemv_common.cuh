@@ -122,6 +122,20 @@ __device__ __forceinline__ __half InputValue(const GemvInput& in, int K, int m, 
   }
 }
 
+// The threads' shares of the row's squares summed over the block as the RMSNorm scale
+// 1 / sqrt(mean + eps), returned to every thread (one block barrier). The warp GEMV's one-trip and row-gather
+// staging use it; BlockInvRms below has the same reduction with thread 0 alone summing the
+// warps (its callers' machine code would change if it called this: needs a device A/B).
+__device__ __forceinline__ float BlockRmsScale(float ss, int K, float eps, float* red) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  if (lane == 0) red[warp] = ss;
+  __syncthreads();
+  float tot = 0.f;
+  for (int wp = 0; wp < kWarps; ++wp) tot += red[wp];
+  return rsqrtf(tot / K + eps);
+}
+
 // kRmsNorm: inv_rms[m] = rsqrt(mean(src[m, :]^2) + eps) for m < M (whole block; red holds
 // kWarps floats). Other kinds: nothing. Ends with a barrier.
 template <int M>

@@ -59,18 +59,6 @@ __device__ __forceinline__ float GroupSum(float v, int lanes) {
   return v;
 }
 
-// The threads' shares of the row's squares summed over the block as the RMSNorm scale
-// 1 / sqrt(mean + eps), returned to every thread (one block barrier).
-__device__ __forceinline__ float BlockRmsScale(float ss, int K, float eps, float* red) {
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-  if (lane == 0) red[warp] = ss;
-  __syncthreads();
-  float tot = 0.f;
-  for (int wp = 0; wp < kWarps; ++wp) tot += red[wp];
-  return rsqrtf(tot / K + eps);
-}
-
 // Plain fp16, SwiGLU or (rms_in_block) RMSNorm input: the block computes its unit's x itself
 // (rows [kb0, kb1) x 64 of segments s_lo..s_hi, act-order gathered) into s_x in fragment
 // order, with the group sums.

@@ -111,7 +111,7 @@ ABSL_FLAG(int, decode_gap_ms, 0,
           "power state after a long prefill); the figures of record use 0");
 ABSL_FLAG(int, long_idle_ms, 1000,
           "the long-context decode figure once more with the GPU idle this many ms after its prefill: a 2048-token "
-          "prefill runs at the power cap and the clocks stay capped for the first ~30 decode steps after it "
+          "prefill runs at the power cap and the clocks stay capped for the first ~45 decode steps after it "
           "(session 25); 0: no such row");
 ABSL_FLAG(int, prefill_idle_ms, 1000,
           "the prefill figure once more with the GPU idle this many ms before each timed prefill (back to back, "
