@@ -57,17 +57,157 @@ __device__ __forceinline__ void Sink(uint32_t acc, uint32_t* sink, bool check) {
   if ((threadIdx.x & 31) == 0) atomicXor(sink, acc);
 }
 
+__device__ __forceinline__ unsigned long long GlobalTimer() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+// Lane 0 of each warp: times[3 warp + i] (ReadStreamExtras::times).
+__device__ __forceinline__ void Mark(unsigned long long* times, size_t warp, int i, unsigned long long t) {
+  if (times && (threadIdx.x & 31) == 0) times[3 * warp + i] = t;
+}
+
 template <int U>
 __global__ void __launch_bounds__(kThreads) ReadStreamKernel(const void* p, size_t n16, bool pre_wait, bool wait,
-                                                             uint32_t* sink, bool check) {
+                                                             uint32_t* sink, bool check, unsigned long long* times) {
   AllowDependents();
+  const unsigned long long t0 = GlobalTimer();
   const size_t warps = static_cast<size_t>(gridDim.x) * kWarps;
   const size_t warp = static_cast<size_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   WarpRun<U> run;
   if (pre_wait) run.Issue(p, n16, warp, warps);
   if (wait) WaitForPrerequisites();
+  Mark(times, warp, 0, t0);
+  Mark(times, warp, 1, GlobalTimer());
   if (!pre_wait) run.Issue(p, n16, warp, warps);
   Sink(run.Drain(), sink, check);
+  Mark(times, warp, 2, GlobalTimer());
+}
+
+// ReadStreamTuning::dyn_chunk_lines: chunks of C lines (C % U == 0); warp w reads chunk w,
+// then the chunks lane 0 claims from *counter (each claim issued when the warp enters a
+// chunk, used when it leaves it), so no warp waits on a round trip to the counter.
+template <int U>
+__global__ void __launch_bounds__(kThreads) ReadStreamDynKernel(const void* p, size_t n16, bool pre_wait, bool wait,
+                                                                uint32_t* sink, bool check, int chunk,
+                                                                uint32_t* counter, unsigned long long* times) {
+  AllowDependents();
+  const unsigned long long t0 = GlobalTimer();
+  const size_t warps = static_cast<size_t>(gridDim.x) * kWarps;
+  const size_t warp = static_cast<size_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  const size_t lines = n16 / 32, chunks = (lines + chunk - 1) / chunk;
+  const uint4* base = reinterpret_cast<const uint4*>(p) + lane;
+  size_t l = warp * chunk, e = warp < chunks ? min(lines, l + chunk) : l;
+  uint4 cur[U];
+  auto issue = [&](uint4 (&v)[U], size_t at, size_t end) {
+#pragma unroll
+    for (int i = 0; i < U; ++i)
+      if (at + i < end) v[i] = __ldcs(base + (at + i) * 32);
+  };
+  if (pre_wait) issue(cur, l, e);
+  if (wait) WaitForPrerequisites();
+  Mark(times, warp, 0, t0);
+  Mark(times, warp, 1, GlobalTimer());
+  if (!pre_wait) issue(cur, l, e);
+  uint32_t claim = 0;
+  if (lane == 0 && l < e) claim = atomicAdd(counter, 1u);
+  uint32_t acc = 0;
+  while (l < e) {
+    size_t nl = l + U, ne = e;
+    if (nl >= e) {  // the chunk ends with this set: the next is the claimed one
+      const size_t c = warps + __shfl_sync(0xffffffffu, claim, 0);
+      nl = c * chunk;
+      ne = c < chunks ? min(lines, nl + chunk) : nl;
+      if (lane == 0 && nl < ne) claim = atomicAdd(counter, 1u);
+    }
+    uint4 nxt[U];
+    issue(nxt, nl, ne);
+#pragma unroll
+    for (int i = 0; i < U; ++i)
+      if (l + i < e) acc ^= cur[i].x ^ cur[i].y ^ cur[i].z ^ cur[i].w;
+#pragma unroll
+    for (int i = 0; i < U; ++i) cur[i] = nxt[i];
+    l = nl;
+    e = ne;
+  }
+  Sink(acc, sink, check);
+  Mark(times, warp, 2, GlobalTimer());
+}
+
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+// Lane 0: stage `s` of the warp's ring expects `bytes`, which one bulk copy brings.
+__device__ __forceinline__ void BulkStage(uint64_t* bar, void* dst, const void* src, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(SmemAddr(bar)), "r"(bytes) : "memory");
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(SmemAddr(dst)),
+      "l"(src), "r"(bytes), "r"(SmemAddr(bar))
+      : "memory");
+}
+__device__ __forceinline__ void WaitPhase(uint64_t* bar, uint32_t parity) {
+  uint32_t done = 0;
+  while (!done)
+    asm volatile(
+        "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+        : "=r"(done)
+        : "r"(SmemAddr(bar)), "r"(parity)
+        : "memory");
+}
+
+// ReadStreamTuning::bulk_stages: each warp's static run through a ring of S stages of
+// `stage_lines` lines in dynamic shared memory (warp w's ring at w * S * stage_lines * 512).
+template <int S>
+__global__ void __launch_bounds__(kThreads) ReadBulkKernel(const void* p, size_t n16, bool pre_wait, bool wait,
+                                                           uint32_t* sink, bool check, int stage_lines,
+                                                           unsigned long long* times) {
+  extern __shared__ __align__(128) unsigned char ring_smem[];
+  __shared__ __align__(8) uint64_t bars[kWarps][S];
+  AllowDependents();
+  const unsigned long long t0 = GlobalTimer();
+  const size_t warps = static_cast<size_t>(gridDim.x) * kWarps;
+  const int wib = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const size_t warp = static_cast<size_t>(blockIdx.x) * kWarps + wib;
+  const size_t lines = n16 / 32, per = (lines + warps - 1) / warps;
+  const size_t l0 = min(lines, warp * per), l1 = min(lines, l0 + per);
+  const int chunks = static_cast<int>((l1 - l0 + stage_lines - 1) / stage_lines);
+  const size_t stage_bytes = static_cast<size_t>(stage_lines) * 512;
+  unsigned char* ring = ring_smem + wib * S * stage_bytes;
+  const unsigned char* src = static_cast<const unsigned char*>(p);
+  auto issue = [&](int c) {
+    const size_t a = l0 + static_cast<size_t>(c) * stage_lines, n = min(l1, a + stage_lines) - a;
+    BulkStage(&bars[wib][c % S], ring + (c % S) * stage_bytes, src + a * 512, static_cast<uint32_t>(n * 512));
+  };
+  if (lane == 0) {
+#pragma unroll
+    for (int i = 0; i < S; ++i)
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(SmemAddr(&bars[wib][i])) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    if (pre_wait)
+      for (int c = 0; c < S && c < chunks; ++c) issue(c);
+  }
+  __syncwarp();
+  if (wait) WaitForPrerequisites();
+  Mark(times, warp, 0, t0);
+  Mark(times, warp, 1, GlobalTimer());
+  if (!pre_wait && lane == 0)
+    for (int c = 0; c < S && c < chunks; ++c) issue(c);
+  uint32_t acc = 0;
+  for (int c = 0; c < chunks; ++c) {
+    WaitPhase(&bars[wib][c % S], static_cast<uint32_t>(c / S) & 1u);
+    const size_t a = l0 + static_cast<size_t>(c) * stage_lines;
+    const int n = static_cast<int>(min(l1, a + stage_lines) - a);
+    const uint4* st = reinterpret_cast<const uint4*>(ring + (c % S) * stage_bytes) + lane;
+    for (int j = 0; j < n; ++j) {
+      const uint4 v = st[j * 32];
+      acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    __syncwarp();
+    if (lane == 0 && c + S < chunks) issue(c + S);
+  }
+  Sink(acc, sink, check);
+  Mark(times, warp, 2, GlobalTimer());
 }
 
 // Every block of the grid arrives, then waits for all: `target` = arrivals expected so far.
@@ -102,21 +242,53 @@ __global__ void __launch_bounds__(kThreads) ReadPhasesKernel(const void* const* 
 }
 
 template <typename Kernel>
-int GridFor(Kernel kernel, const ReadStreamTuning& t) {
+int GridFor(Kernel kernel, const ReadStreamTuning& t, size_t smem = 0) {
   int sms = SmCount(), fit = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kThreads, 0) != cudaSuccess) return 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kThreads, smem) != cudaSuccess) return 0;
   return t.blocks_per_sm <= fit ? t.blocks_per_sm * sms : 0;
+}
+
+using BulkKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, int, unsigned long long*);
+BulkKernelFn BulkKernel(int stages) {
+  return stages == 2 ? ReadBulkKernel<2> : stages == 4 ? ReadBulkKernel<4> : stages == 8 ? ReadBulkKernel<8> : nullptr;
+}
+size_t BulkSmem(const ReadStreamTuning& t) {
+  return static_cast<size_t>(kWarps) * t.bulk_stages * t.bulk_stage_lines * 512;
 }
 
 }  // namespace
 
+int ReadStreamGrid(const ReadStreamTuning& t) {
+  if (t.bulk_stages > 0) {
+    BulkKernelFn k = BulkKernel(t.bulk_stages);
+    if (!k || t.bulk_stage_lines < 1 ||
+        cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(BulkSmem(t))) !=
+            cudaSuccess)
+      return 0;
+    return GridFor(k, t, BulkSmem(t));
+  }
+  if (t.unroll != 4 && t.unroll != 8) return 0;
+  return t.dyn_chunk_lines > 0 ? GridFor(t.unroll == 4 ? ReadStreamDynKernel<4> : ReadStreamDynKernel<8>, t)
+                               : GridFor(t.unroll == 4 ? ReadStreamKernel<4> : ReadStreamKernel<8>, t);
+}
+
 cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& t, uint32_t* sink,
-                             cudaStream_t stream) {
-  if ((t.unroll != 4 && t.unroll != 8) || n16 % 32 != 0) return cudaErrorInvalidValue;
-  auto kernel = t.unroll == 4 ? ReadStreamKernel<4> : ReadStreamKernel<8>;
-  const int grid = GridFor(kernel, t);
+                             cudaStream_t stream, const ReadStreamExtras& extras) {
+  if ((t.unroll != 4 && t.unroll != 8) || n16 % 32 != 0 || t.dyn_chunk_lines < 0 ||
+      t.dyn_chunk_lines % t.unroll != 0 || (t.dyn_chunk_lines > 0 && extras.counter == nullptr))
+    return cudaErrorInvalidValue;
+  if (t.bulk_stages > 0 && t.dyn_chunk_lines > 0) return cudaErrorInvalidValue;
+  const int grid = ReadStreamGrid(t);
   if (grid <= 0) return cudaErrorInvalidConfiguration;
-  return Launch(kernel, dim3(grid), dim3(kThreads), 0, stream, p, n16, t.pre_wait, t.wait, sink, t.xor_into_sink);
+  if (t.bulk_stages > 0)
+    return Launch(BulkKernel(t.bulk_stages), dim3(grid), dim3(kThreads), BulkSmem(t), stream, p, n16, t.pre_wait,
+                  t.wait, sink, t.xor_into_sink, t.bulk_stage_lines, extras.times);
+  if (t.dyn_chunk_lines > 0)
+    return Launch(t.unroll == 4 ? ReadStreamDynKernel<4> : ReadStreamDynKernel<8>, dim3(grid), dim3(kThreads), 0,
+                  stream, p, n16, t.pre_wait, t.wait, sink, t.xor_into_sink, t.dyn_chunk_lines, extras.counter,
+                  extras.times);
+  return Launch(t.unroll == 4 ? ReadStreamKernel<4> : ReadStreamKernel<8>, dim3(grid), dim3(kThreads), 0, stream, p,
+                n16, t.pre_wait, t.wait, sink, t.xor_into_sink, extras.times);
 }
 
 cudaError_t LaunchReadPhases(const void* const* ptr, const size_t* n16, int phases, const ReadStreamTuning& t,

@@ -15,7 +15,14 @@
 // step (lm_head, embedding, final norm, argmax). With --attn_mb 0 attention's own cost in
 // the step (its kernel boundary included) is in neither.
 //
-//   sol_bench [--group 128] [--attn_mb 0] [--configs "2:4:1:1;..."] [--fixed_us 74]
+// A config's optional fifth field is ReadStreamTuning::dyn_chunk_lines (0: each warp one
+// static run; > 0: chunks taken from a counter, work stealing), its sixth "SxL" a TMA ring of
+// S stages of L lines per warp (ReadStreamTuning::bulk_stages / bulk_stage_lines). --spread_layer prints, for
+// the chain, when each kernel of that layer released its warps and when they ended
+// (%globaltimer per warp, one replay), relative to the end of the kernel before it.
+//
+//   sol_bench [--group 128] [--attn_mb 0] [--configs "2:4:1:1;2:4:1:1:8;..."] [--fixed_us 74]
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -40,6 +47,7 @@ ABSL_FLAG(std::string, configs, "2:4:1:1;3:4:1:1;4:4:1:1;2:8:1:1;2:4:0:1;2:4:1:0
           "blocks per SM : loads in flight per lane (4|8) : first loads before the PDL wait (0|1) : PDL wait (0|1), "
           "';'-separated");
 ABSL_FLAG(int, repeat, 20, "timed replays (median)");
+ABSL_FLAG(int, spread_layer, 16, "chain: the layer whose kernels' warp release and end times are printed (-1: none)");
 
 #ifdef LLAMA_HAVE_CUDA
 namespace {
@@ -49,17 +57,49 @@ size_t ProjBytes(size_t K, size_t N, size_t G) { return K * N / 2 + K / G * N * 
 
 // Median time of a captured sequence of launches, replayed.
 template <typename F>
-double TimeGraph(cudaStream_t s, int repeat, F&& launches) {
+double TimeGraph(cudaStream_t s, int repeat, F&& launches, int replays_only = 0) {
   cudaGraph_t graph = nullptr;
   CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   launches();
   CK(cudaStreamEndCapture(s, &graph));
   cudaGraphExec_t exec = nullptr;
   CK(cudaGraphInstantiate(&exec, graph, 0));
-  const double t = llama::bench::MedianSeconds(s, repeat, [] {}, [&] { CK(cudaGraphLaunch(exec, s)); });
+  double t = 0;
+  if (replays_only > 0) {
+    for (int i = 0; i < replays_only; ++i) CK(cudaGraphLaunch(exec, s));
+    CK(cudaStreamSynchronize(s));
+  } else {
+    t = llama::bench::MedianSeconds(s, repeat, [] {}, [&] { CK(cudaGraphLaunch(exec, s)); });
+  }
   CK(cudaGraphExecDestroy(exec));
   CK(cudaGraphDestroy(graph));
   return t;
+}
+
+// The chain's kernels k0 .. k0 + n - 1 from one replay's warp times (ReadStreamExtras::times,
+// `warps` warps a launch): per kernel, relative to the last warp end of the kernel before it
+// (µs): first entry, first / median / last release from the PDL wait, median / p90 / last end.
+void PrintSpread(const std::vector<unsigned long long>& times, size_t warps, size_t k0, size_t n,
+                 const std::vector<size_t>& bytes) {
+  auto at = [&](size_t k, size_t w, int i) { return times[(k * warps + w) * 3 + i]; };
+  auto pct = [](std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
+  };
+  std::printf("  %-6s %8s %8s %8s %8s %8s %8s %8s %7s\n", "kernel", "MB", "entry", "rel.min", "rel.med", "rel.max",
+              "end.med", "end.p90", "end.max");
+  for (size_t k = k0; k < k0 + n; ++k) {
+    unsigned long long ref = 0;
+    for (size_t w = 0; w < warps; ++w) ref = std::max(ref, at(k - 1, w, 2));
+    std::vector<double> entry, rel, end;
+    for (size_t w = 0; w < warps; ++w) {
+      entry.push_back((static_cast<double>(at(k, w, 0)) - ref) / 1e3);
+      rel.push_back((static_cast<double>(at(k, w, 1)) - ref) / 1e3);
+      end.push_back((static_cast<double>(at(k, w, 2)) - ref) / 1e3);
+    }
+    std::printf("  %-6zu %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %7.2f\n", k - k0, bytes[k] / 1e6,
+                pct(entry, 0), pct(rel, 0), pct(rel, 0.5), pct(rel, 1), pct(end, 0.5), pct(end, 0.9), pct(end, 1));
+  }
 }
 
 int Main() {
@@ -79,7 +119,7 @@ int Main() {
   char* buf = nullptr;
   CK(cudaMalloc(reinterpret_cast<void**>(&buf), layer * L));
   CK(cudaMemset(buf, 0x5a, layer * L));
-  uint32_t *sink = nullptr, *barrier = nullptr;
+  uint32_t *sink = nullptr, *barrier = nullptr, *counters = nullptr;
   CK(cudaMalloc(reinterpret_cast<void**>(&sink), 4));
   CK(cudaMalloc(reinterpret_cast<void**>(&barrier), 4));
   // Every kernel of the step in order (the chain's launches; the persistent kernel's phases).
@@ -90,6 +130,10 @@ int Main() {
       hp.push_back(buf + layer * l + off);
       hn.push_back(kern[k] / 16);
     }
+  // One work-stealing counter per launch of the longest sequence (the chain), zeroed by a
+  // memset at the head of each graph.
+  const size_t n_counters = hp.size() + 1;
+  CK(cudaMalloc(reinterpret_cast<void**>(&counters), n_counters * 4));
   const void** dp = nullptr;
   size_t* dn = nullptr;
   CK(cudaMalloc(reinterpret_cast<void**>(&dp), hp.size() * sizeof(void*)));
@@ -108,7 +152,7 @@ int Main() {
   const std::vector<std::string> configs = absl::StrSplit(absl::GetFlag(FLAGS_configs), ';', absl::SkipEmpty());
   for (const std::string& c : configs) {
     const std::vector<std::string> f = absl::StrSplit(c, ':');
-    if (f.size() != 4) {
+    if (f.size() < 4 || f.size() > 6) {
       std::fprintf(stderr, "bad config %s\n", c.c_str());
       return 2;
     }
@@ -117,20 +161,57 @@ int Main() {
     t.unroll = std::stoi(f[1]);
     t.pre_wait = f[2] == "1";
     t.wait = f[3] == "1";
+    t.dyn_chunk_lines = f.size() >= 5 ? std::stoi(f[4]) : 0;
+    if (f.size() == 6) {
+      const std::vector<std::string> b = absl::StrSplit(f[5], 'x');
+      t.bulk_stages = std::stoi(b[0]);
+      t.bulk_stage_lines = b.size() > 1 ? std::stoi(b[1]) : 4;
+    }
+    const bool dyn = t.dyn_chunk_lines > 0;
+    auto zero_counters = [&] {
+      if (dyn) CK(cudaMemsetAsync(counters, 0, n_counters * 4, s));
+    };
+    auto extras = [&](size_t i, unsigned long long* times) {
+      llama::kernels::ReadStreamExtras e;
+      e.counter = counters + i;
+      e.times = times;
+      return e;
+    };
     auto report = [&](const char* mode, double sec) {
       std::printf("%-12s %-7s %10.2f %10.0f %7.1f%% %9.1f\n", c.c_str(), mode, sec / L * 1e6, layer * L / sec / 1e9,
                   100.0 * layer * L / sec / copy_bw, 1.0 / (sec + fixed_us * 1e-6));
     };
-    report("chain", TimeGraph(s, repeat, [&] {
-             for (size_t i = 0; i < hp.size(); ++i) CK(llama::kernels::LaunchReadStream(hp[i], hn[i], t, sink, s));
-           }));
+    auto chain = [&](unsigned long long* times, size_t warps) {
+      zero_counters();
+      for (size_t i = 0; i < hp.size(); ++i)
+        CK(llama::kernels::LaunchReadStream(hp[i], hn[i], t, sink, s,
+                                            extras(i, times ? times + i * warps * 3 : nullptr)));
+    };
+    report("chain", TimeGraph(s, repeat, [&] { chain(nullptr, 0); }));
+    const int spread_layer = absl::GetFlag(FLAGS_spread_layer);
+    if (spread_layer >= 1 && spread_layer < L) {  // one replay with every warp's times
+      const size_t warps = static_cast<size_t>(llama::kernels::ReadStreamGrid(t)) * 8;
+      unsigned long long* dtimes = nullptr;
+      CK(cudaMalloc(reinterpret_cast<void**>(&dtimes), hp.size() * warps * 3 * sizeof(unsigned long long)));
+      TimeGraph(s, repeat, [&] { chain(dtimes, warps); }, 3);
+      std::vector<unsigned long long> times(hp.size() * warps * 3);
+      CK(cudaMemcpy(times.data(), dtimes, times.size() * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
+      CK(cudaFree(dtimes));
+      std::printf("  chain, layer %d, µs from the previous kernel's last warp end:\n", spread_layer);
+      std::vector<size_t> bytes;
+      for (size_t b : hn) bytes.push_back(b * 16);
+      PrintSpread(times, warps, static_cast<size_t>(spread_layer) * kern.size(), kern.size(), bytes);
+    }
     report("layer", TimeGraph(s, repeat, [&] {
+             zero_counters();
              for (int l = 0; l < L; ++l)
-               CK(llama::kernels::LaunchReadStream(buf + layer * l, layer / 16, t, sink, s));
+               CK(llama::kernels::LaunchReadStream(buf + layer * l, layer / 16, t, sink, s, extras(l, nullptr)));
            }));
     report("flat", TimeGraph(s, repeat, [&] {
-             CK(llama::kernels::LaunchReadStream(buf, layer * L / 16, t, sink, s));
+             zero_counters();
+             CK(llama::kernels::LaunchReadStream(buf, layer * L / 16, t, sink, s, extras(0, nullptr)));
            }));
+    if (dyn || t.bulk_stages > 0) continue;  // the persistent phases have neither variant
     // The persistent kernel, launched cooperatively (outside a graph: one launch per step).
     const cudaError_t probe = llama::kernels::LaunchReadPhases(dp, dn, 1, t, barrier, sink, s);
     if (probe != cudaSuccess) {

@@ -1,6 +1,9 @@
 // RMSNorm, SwiGLU, embedding gather and argmax / greedy advance against CPU references.
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "kernels/activation.h"
 #include "kernels/embedding.h"
@@ -146,6 +149,42 @@ TEST(ReadStreamTest, XorsEveryWordOnce) {
     ASSERT_EQ(kernels::LaunchReadPhases(ptr.get(), n16.get(), 3, t, barrier.get(), sink.get(), nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     EXPECT_EQ(sink.Download()[0], xa ^ xb ^ xc);  // a phase skipped or run twice changes it
+  }
+  // Work stealing: chunks taken from a counter read every line once too, whether the warps
+  // outnumber the chunks or not.
+  DeviceBuffer<uint32_t> counter(1);
+  for (int chunk : {4, 8, 64, 4096}) {
+    kernels::ReadStreamTuning t{2, 4, true, true, true};
+    t.dyn_chunk_lines = chunk;
+    SCOPED_TRACE(::testing::Message() << "chunks of " << chunk << " lines");
+    sink.Zero();
+    counter.Zero();
+    kernels::ReadStreamExtras extras;
+    extras.counter = counter.get();
+    ASSERT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr, extras), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(sink.Download()[0], xa);
+    EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr), cudaErrorInvalidValue);  // no counter
+  }
+  // Through a TMA ring of 2, 4 or 8 stages per warp, with runs longer and shorter than it
+  // (40,000 lines: ~38 a warp on 132 SMs, so the rings wrap; b and c: a line or none a warp).
+  const size_t n16d = 32 * 40000;
+  std::vector<uint32_t> d(n16d * 4);
+  uint32_t xd = 0;
+  for (auto& v : d) xd ^= (v = u(Rng()));
+  DeviceBuffer<uint32_t> dd(d);
+  for (const auto& [stages, lines] : std::vector<std::pair<int, int>>{{2, 4}, {4, 4}, {8, 2}, {4, 1}}) {
+    kernels::ReadStreamTuning t{1, 4, true, true, true};
+    t.bulk_stages = stages;
+    t.bulk_stage_lines = lines;
+    SCOPED_TRACE(::testing::Message() << "ring of " << stages << " x " << lines << " lines");
+    for (const auto& [buf, n16, x] : std::vector<std::tuple<const uint32_t*, size_t, uint32_t>>{
+             {da.get(), n16a, xa}, {db.get(), n16b, xb}, {dc.get(), n16c, xc}, {dd.get(), n16d, xd}}) {
+      sink.Zero();
+      ASSERT_EQ(kernels::LaunchReadStream(buf, n16, t, sink.get(), nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_EQ(sink.Download()[0], x);
+    }
   }
   const kernels::ReadStreamTuning t;
   EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a + 16, t, sink.get(), nullptr), cudaErrorInvalidValue);
