@@ -248,6 +248,16 @@ int GridFor(Kernel kernel, const ReadStreamTuning& t, size_t smem = 0) {
   return t.blocks_per_sm <= fit ? t.blocks_per_sm * sms : 0;
 }
 
+// The stream kernels for 2, 4 or 8 loads in flight per lane.
+using StaticKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, unsigned long long*);
+using DynKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, int, uint32_t*, unsigned long long*);
+StaticKernelFn StaticKernel(int unroll) {
+  return unroll == 2 ? ReadStreamKernel<2> : unroll == 4 ? ReadStreamKernel<4> : ReadStreamKernel<8>;
+}
+DynKernelFn DynKernel(int unroll) {
+  return unroll == 2 ? ReadStreamDynKernel<2> : unroll == 4 ? ReadStreamDynKernel<4> : ReadStreamDynKernel<8>;
+}
+
 using BulkKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, int, unsigned long long*);
 BulkKernelFn BulkKernel(int stages) {
   return stages == 2 ? ReadBulkKernel<2> : stages == 4 ? ReadBulkKernel<4> : stages == 8 ? ReadBulkKernel<8> : nullptr;
@@ -267,14 +277,13 @@ int ReadStreamGrid(const ReadStreamTuning& t) {
       return 0;
     return GridFor(k, t, BulkSmem(t));
   }
-  if (t.unroll != 4 && t.unroll != 8) return 0;
-  return t.dyn_chunk_lines > 0 ? GridFor(t.unroll == 4 ? ReadStreamDynKernel<4> : ReadStreamDynKernel<8>, t)
-                               : GridFor(t.unroll == 4 ? ReadStreamKernel<4> : ReadStreamKernel<8>, t);
+  if (t.unroll != 2 && t.unroll != 4 && t.unroll != 8) return 0;
+  return t.dyn_chunk_lines > 0 ? GridFor(DynKernel(t.unroll), t) : GridFor(StaticKernel(t.unroll), t);
 }
 
 cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& t, uint32_t* sink,
                              cudaStream_t stream, const ReadStreamExtras& extras) {
-  if ((t.unroll != 4 && t.unroll != 8) || n16 % 32 != 0 || t.dyn_chunk_lines < 0 ||
+  if ((t.unroll != 2 && t.unroll != 4 && t.unroll != 8) || n16 % 32 != 0 || t.dyn_chunk_lines < 0 ||
       t.dyn_chunk_lines % t.unroll != 0 || (t.dyn_chunk_lines > 0 && extras.counter == nullptr))
     return cudaErrorInvalidValue;
   if (t.bulk_stages > 0 && t.dyn_chunk_lines > 0) return cudaErrorInvalidValue;
@@ -284,10 +293,10 @@ cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& 
     return Launch(BulkKernel(t.bulk_stages), dim3(grid), dim3(kThreads), BulkSmem(t), stream, p, n16, t.pre_wait,
                   t.wait, sink, t.xor_into_sink, t.bulk_stage_lines, extras.times);
   if (t.dyn_chunk_lines > 0)
-    return Launch(t.unroll == 4 ? ReadStreamDynKernel<4> : ReadStreamDynKernel<8>, dim3(grid), dim3(kThreads), 0,
+    return Launch(DynKernel(t.unroll), dim3(grid), dim3(kThreads), 0,
                   stream, p, n16, t.pre_wait, t.wait, sink, t.xor_into_sink, t.dyn_chunk_lines, extras.counter,
                   extras.times);
-  return Launch(t.unroll == 4 ? ReadStreamKernel<4> : ReadStreamKernel<8>, dim3(grid), dim3(kThreads), 0, stream, p,
+  return Launch(StaticKernel(t.unroll), dim3(grid), dim3(kThreads), 0, stream, p,
                 n16, t.pre_wait, t.wait, sink, t.xor_into_sink, extras.times);
 }
 

@@ -15,7 +15,7 @@ namespace llama::kernels {
 
 struct ReadStreamTuning {
   int blocks_per_sm = 2;   // grid = blocks_per_sm x SMs blocks of 256 threads
-  int unroll = 4;          // 16-byte loads per lane in flight: 4 or 8
+  int unroll = 4;          // 16-byte loads per lane in flight: 2, 4 or 8 (the persistent phases: 4 or 8)
   bool pre_wait = true;    // the first set of loads issued before the PDL wait
   bool wait = true;        // false: no PDL wait at all (kernels of a chain fully independent)
   bool xor_into_sink = false;  // tests: every word read XORed into *sink (else sink untouched)

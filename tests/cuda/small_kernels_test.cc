@@ -150,6 +150,14 @@ TEST(ReadStreamTest, XorsEveryWordOnce) {
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     EXPECT_EQ(sink.Download()[0], xa ^ xb ^ xc);  // a phase skipped or run twice changes it
   }
+  // Two loads in flight per lane (the stream kernel only; the persistent phases take 4 or 8).
+  {
+    const kernels::ReadStreamTuning t{4, 2, true, true, true};
+    sink.Zero();
+    ASSERT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(sink.Download()[0], xa) << "4 blocks/SM, 2 in flight";
+  }
   // Work stealing: chunks taken from a counter read every line once too, whether the warps
   // outnumber the chunks or not.
   DeviceBuffer<uint32_t> counter(1);
