@@ -1,4 +1,6 @@
 // Read-only streaming kernels (kernels/read_stream.h): the floor under a GEMV chain.
+#include <cuda/ptx>
+
 #include "kernels/launch.h"
 #include "kernels/read_stream.h"
 
@@ -135,25 +137,11 @@ __global__ void __launch_bounds__(kThreads) ReadStreamDynKernel(const void* p, s
   Mark(times, warp, 2, GlobalTimer());
 }
 
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 // Lane 0: stage `s` of the warp's ring expects `bytes`, which one bulk copy brings.
 __device__ __forceinline__ void BulkStage(uint64_t* bar, void* dst, const void* src, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(SmemAddr(bar)), "r"(bytes) : "memory");
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(SmemAddr(dst)),
-      "l"(src), "r"(bytes), "r"(SmemAddr(bar))
-      : "memory");
-}
-__device__ __forceinline__ void WaitPhase(uint64_t* bar, uint32_t parity) {
-  uint32_t done = 0;
-  while (!done)
-    asm volatile(
-        "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-        : "=r"(done)
-        : "r"(SmemAddr(bar)), "r"(parity)
-        : "memory");
+  namespace ptx = cuda::ptx;
+  ptx::mbarrier_arrive_expect_tx(ptx::sem_release, ptx::scope_cta, ptx::space_shared, bar, bytes);
+  ptx::cp_async_bulk(ptx::space_cluster, ptx::space_global, dst, src, bytes, bar);
 }
 
 // ReadStreamTuning::bulk_stages: each warp's static run through a ring of S stages of
@@ -181,9 +169,8 @@ __global__ void __launch_bounds__(kThreads) ReadBulkKernel(const void* p, size_t
   };
   if (lane == 0) {
 #pragma unroll
-    for (int i = 0; i < S; ++i)
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(SmemAddr(&bars[wib][i])) : "memory");
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    for (int i = 0; i < S; ++i) cuda::ptx::mbarrier_init(&bars[wib][i], 1);
+    cuda::ptx::fence_mbarrier_init(cuda::ptx::sem_release, cuda::ptx::scope_cluster);
     if (pre_wait)
       for (int c = 0; c < S && c < chunks; ++c) issue(c);
   }
@@ -195,7 +182,8 @@ __global__ void __launch_bounds__(kThreads) ReadBulkKernel(const void* p, size_t
     for (int c = 0; c < S && c < chunks; ++c) issue(c);
   uint32_t acc = 0;
   for (int c = 0; c < chunks; ++c) {
-    WaitPhase(&bars[wib][c % S], static_cast<uint32_t>(c / S) & 1u);
+    while (!cuda::ptx::mbarrier_try_wait_parity(&bars[wib][c % S], static_cast<uint32_t>(c / S) & 1u)) {
+    }
     const size_t a = l0 + static_cast<size_t>(c) * stage_lines;
     const int n = static_cast<int>(min(l1, a + stage_lines) - a);
     const uint4* st = reinterpret_cast<const uint4*>(ring + (c % S) * stage_bytes) + lane;

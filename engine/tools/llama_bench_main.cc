@@ -26,8 +26,8 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
