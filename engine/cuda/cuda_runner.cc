@@ -127,10 +127,11 @@ absl::Status CudaRunner::MatMul(const std::vector<DeviceProjection>& parts, cons
 absl::Status CudaRunner::Forward(const Batch& b) {
   const int M = b.rows;
   const bool gemv = M <= kernels::kGemvMaxRows;
-  // Decode steps of distinct sequences do RoPE and the K/V write inside attention: up to 1024
-  // keys in the cluster kernel (at most 16 blocks of <= 64 keys staged in shared memory;
-  // `cluster`), past that in the split kernel (K/V rows in registers, long splits walked in
-  // tiles, merged in a cluster up to 16 splits; `split_rope`); else RoPE then the split kernel.
+  // Decode steps of distinct sequences do RoPE and the K/V write inside attention: in the split
+  // kernel (K/V rows in registers, long splits walked in tiles, merged in a cluster up to 16
+  // splits; `split_rope`), or with rope_split_attention 1 up to 1024 keys in the cluster kernel
+  // (at most 16 blocks of <= 64 keys staged in shared memory; `cluster`); else RoPE then the
+  // split kernel of attention.cu.
   const bool rope_inside = RopeInAttention(b);
   const bool cluster = rope_inside && copts_.rope_split_attention < 2 && b.splits <= kernels::kRopeAttnMaxSplits &&
                        b.split_keys <= 64;
@@ -243,8 +244,10 @@ absl::Status CudaRunner::Forward(const Batch& b) {
 // in power-of-two buckets so that few graphs are captured per batch size.
 void CudaRunner::PickSplits(int max_keys, Batch* b) const {
   // Measured on an H200 at 2048 keys (tests/bench/RESULTS.md, session 4): 64-key splits
-  // beat 32 and 128.
-  b->split_keys = copts_.attn_split_keys > 0 ? copts_.attn_split_keys : max_keys <= 512 ? 32 : 64;
+  // beat 32 and 128. Up to 512 keys the cluster kernel takes 32-key splits, the split kernel
+  // (rope_split_attention 2) 64: one tile of its K/V registers a split (session 27).
+  const bool split_kernel = copts_.rope_split_attention == 2 && RopeInAttention(*b);
+  b->split_keys = copts_.attn_split_keys > 0 ? copts_.attn_split_keys : max_keys <= 512 && !split_kernel ? 32 : 64;
   // Past the cluster kernel's 1024 keys, decode steps of distinct sequences take the split
   // kernel with RoPE inside (Forward), which walks long splits in 64-key tiles: about
   // attn_long_splits splits of a multiple of 64 keys, as many as the keys need (the split

@@ -95,18 +95,22 @@ struct CudaOptions {
   // Hugging Face model's projections are. H200 `main` prefill 2048: 41.5 / 41.1k -> 43.1 /
   // 42.7k tok/s in two A/B pairs (tests/bench/RESULTS.md, session 12).
   bool prefill_half_outputs = true;
-  // Decode attention keys per split: 0 picks by context (32 up to 512 keys, else 64); 32, 64
-  // or 128 fixes it (fewer splits, fewer blocks). Anything else: InvalidArgument.
+  // Decode attention keys per split: 0 picks by context (the split kernel 64; the cluster
+  // kernel 32 up to 512 keys, else 64); 32, 64 or 128 fixes it (fewer splits, fewer blocks).
+  // Anything else: InvalidArgument.
   int attn_split_keys = 0;
   // Decode steps whose rows are distinct sequences: RoPE, the K/V write and attention in one
-  // kernel instead of two (up to 1024 keys kernels::LaunchRopeDecodeAttention, past that
-  // kernels::LaunchRopeSplitAttention, as rope_split_attention says).
+  // kernel instead of two (kernels::LaunchRopeSplitAttention, or up to 1024 keys
+  // kernels::LaunchRopeDecodeAttention, as rope_split_attention says).
   bool fuse_rope_attention = true;
   // Where those steps take kernels::LaunchRopeSplitAttention (K/V rows held in registers, long
   // splits walked in tiles): 0 never (the RoPE kernel, then the split kernel of attention.cu),
-  // 1 past the cluster kernel's reach (more than 1024 keys), 2 always (instead of the cluster
-  // kernel too: 7% slower at short context on an H200). Needs fuse_rope_attention.
-  int rope_split_attention = 1;
+  // 1 past the cluster kernel's reach (more than 1024 keys; below, the cluster kernel, K/V in
+  // shared memory, 32-key splits), 2 always (64-key splits below 1024 keys). Same-process A/B
+  // on an H200, 2 against 1 (tests/bench/RESULTS.md, session 27): decode at 128 context 128g
+  // +0.8%, `main` +0.2 to +0.4%, 64g +0.2%, 32g the same; at 2048 context the same kernel.
+  // Needs fuse_rope_attention.
+  int rope_split_attention = 2;
   // Splits per (row, head) of that kernel past 1024 keys (with attn_split_keys 0): each of a
   // multiple of 64 keys, about this many (0: 64-key splits, as below). Fewer, longer splits
   // mean fewer blocks and partials: at 2048 context on an H200, 192-key splits (12) beat 64

@@ -95,8 +95,9 @@ ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + att
 ABSL_FLAG(bool, prefill_half_outputs, true, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
 ABSL_FLAG(bool, split_attention_cluster, true, "that kernel's splits merged in a thread-block cluster");
 ABSL_FLAG(int, attn_long_splits, 12, "about this many splits of the split kernel past 1024 keys (0: 64-key splits)");
-ABSL_FLAG(int, rope_split_attention, 1,
-          "decode steps: the split kernel with RoPE inside (K/V in registers): 0 never, 1 past 1024 keys, 2 always");
+ABSL_FLAG(int, rope_split_attention, 2,
+          "decode steps: the split kernel with RoPE inside (K/V in registers): 0 never, 1 past 1024 keys (the "
+          "cluster kernel below), 2 always");
 ABSL_FLAG(bool, persistent_decode, false,
           "one-row decode steps as one persistent kernel when the model fits (measured slower; experiment)");
 ABSL_FLAG(int, persistent_blocks_per_sm, 2, "persistent decode kernel: blocks per SM (2 or 3)");
@@ -123,7 +124,7 @@ ABSL_FLAG(int, embed_blocks, 16, "blocks of a decode step's embedding kernel (Cu
 ABSL_FLAG(bool, attn_out_perm, true, "act-order o_proj: attention writes its input in o_proj's order (CudaOptions)");
 ABSL_FLAG(bool, attn_clock, false,
           "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
-          "printed after each decode figure for the last launch");
+          "printed after each decode figure for the last launch; that kernel runs with --rope_split_attention=1");
 ABSL_FLAG(int, gemv_extra_smem, 0,
           "DIAGNOSIS: bytes of unused dynamic shared memory added to every warp-GEMV launch "
           "(kernels::SetGemvWarpSmemDiagnosis)");

@@ -1,8 +1,8 @@
 // Llama-2-7B-shaped synthetic checkpoints (made by make_checkpoint on the device machine):
 //   $LLAMA_SYNTHETIC_7B_DIR  one checkpoint: CUDA vs CPU logits, 16-token prompt + 8 decode
 //                            steps, each within 2e-2 relative (||cuda - cpu|| / ||cpu||); the
-//                            CUDA options with kernels of their own (persistent decode, split
-//                            attention) too.
+//                            CUDA options with kernels of their own (persistent decode, the
+//                            cluster attention kernel) too.
 //   $LLAMA_SYNTHETIC_7B_DIRS colon-separated checkpoints: all loaded at once on one GPU,
 //                            memory per variant reported.
 // Skipped when the variable is unset (CI) or there is no device.
@@ -51,10 +51,10 @@ TEST(Synthetic7bTest, CudaMatchesCpuOnPromptAndDecodeSteps) {
   auto persistent = CreateCudaRunnerWithOptions(*w, opt, on);
   ASSERT_TRUE(persistent.ok()) << persistent.status();
   EXPECT_TRUE(CudaPersistentDecodeActive(**persistent));
-  CudaOptions sp;  // the long-context attention kernel (RoPE inside, splits merged in global memory) at every step
-  sp.rope_split_attention = 2;
-  auto split = CreateCudaRunnerWithOptions(*w, opt, sp);
-  ASSERT_TRUE(split.ok()) << split.status();
+  CudaOptions cp;  // the cluster attention kernel (K/V in shared memory) below 1024 keys, not the split kernel
+  cp.rope_split_attention = 1;
+  auto cluster = CreateCudaRunnerWithOptions(*w, opt, cp);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
   std::printf("[ 7b ] %s on %s, %.2f GB on the device\n", dir, (*cuda)->device_name().c_str(),
               (*cuda)->memory_bytes() / 1e9);
 
@@ -67,7 +67,7 @@ TEST(Synthetic7bTest, CudaMatchesCpuOnPromptAndDecodeSteps) {
   ASSERT_TRUE((*cpu)->Prefill(0, 0, prompt, absl::MakeSpan(b), true).ok());
   std::vector<float> pa(a.size());
   ASSERT_TRUE((*persistent)->Prefill(0, 0, prompt, absl::MakeSpan(pa), true).ok());
-  ASSERT_TRUE((*split)->Prefill(0, 0, prompt, absl::MakeSpan(pa), true).ok());
+  ASSERT_TRUE((*cluster)->Prefill(0, 0, prompt, absl::MakeSpan(pa), true).ok());
   const double prefill_rel = Rel(a, b);
   std::printf("[ 7b ] prefill (16 tokens, all rows): rel %.5f\n", prefill_rel);
   EXPECT_LT(prefill_rel, 2e-2);
@@ -91,11 +91,11 @@ TEST(Synthetic7bTest, CudaMatchesCpuOnPromptAndDecodeSteps) {
     const double prel = Rel(lp, lb);
     std::printf("[ 7b ] persistent kernel, decode step %d: ||diff|| / ||cpu|| %.5f\n", step, prel);
     EXPECT_LT(prel, 2e-2) << "persistent decode step " << step;
-    ASSERT_TRUE((*split)->Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
-                                 absl::MakeConstSpan(&tok, 1), absl::MakeSpan(lp)).ok());
-    const double srel = Rel(lp, lb);
-    std::printf("[ 7b ] split attention kernel, decode step %d: ||diff|| / ||cpu|| %.5f\n", step, srel);
-    EXPECT_LT(srel, 2e-2) << "split attention decode step " << step;
+    ASSERT_TRUE((*cluster)->Decode(absl::MakeConstSpan(&slot, 1), absl::MakeConstSpan(&pos, 1),
+                                   absl::MakeConstSpan(&tok, 1), absl::MakeSpan(lp)).ok());
+    const double crel = Rel(lp, lb);
+    std::printf("[ 7b ] cluster attention kernel, decode step %d: ||diff|| / ||cpu|| %.5f\n", step, crel);
+    EXPECT_LT(crel, 2e-2) << "cluster attention decode step " << step;
   }
   std::printf("[ 7b ] greedy choice agreed on %d of 8 steps\n", agree);
 }
