@@ -53,6 +53,28 @@ __device__ __forceinline__ void RopeEightWith(const float* __restrict__ x, int d
     out[j] = __half2float(__float2half(lo ? RopeLow(a, b, c[j]) : RopeHigh(b, a, c[j])));
   }
 }
+// x[d0..d0+7] into a and their rotation partners (d +- hd / 2) into b: the loads of
+// RopeEightWith, issued apart from its arithmetic (RopePairs) so that a kernel can put them
+// out together with others.
+__device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, int hd, float (&a)[8], float (&b)[8]) {
+  const int half = hd / 2;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int d = d0 + j;
+    a[j] = x[d];
+    b[j] = x[d < half ? d + half : d - half];
+  }
+}
+// RopeEightWith over loaded pairs: the same arithmetic, the same bits.
+__device__ __forceinline__ void RopePairs(const float (&a)[8], const float (&b)[8], int d0, int hd,
+                                          const float2 (&c)[8], float (&out)[8]) {
+  const int half = hd / 2;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const bool lo = d0 + j < half;
+    out[j] = __half2float(__float2half(lo ? RopeLow(a[j], b[j], c[j]) : RopeHigh(b[j], a[j], c[j])));
+  }
+}
 __device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
                                           float (&out)[8]) {
   float2 c[8];

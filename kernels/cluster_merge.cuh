@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "kernels/attention.h"
+#include "kernels/launch.h"
 
 namespace llama::kernels {
 
@@ -149,6 +150,21 @@ __device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const flo
     return;  // nothing reads this block's shared memory
   }
   RankZeroMerge(s_ml, s_acc, hd, n, out, cm.bar, cm.ml, cm.acc, clk, perm_row, perm_dst);
+}
+
+// The grid's zeroing (`zero`, ZeroSpans of launch.h) by every block but each cluster's rank 0
+// (all blocks of one-block clusters), once it has pushed its partial (MergeClusterSplits): off
+// the path to the merge. Grid (splits, heads, rows), clusters along x: block (split, h, m).
+// Done on the way to the merge, between the loads of q and the rest, it cost ~1000 cycles
+// there (session 21).
+__device__ __forceinline__ void ZeroByPushedRanks(const ZeroSpans& zero, int split, int h, int m) {
+  if (gridDim.x == 1 || split > 0) {
+    const int others = gridDim.x > 1 ? gridDim.x - 1 : 1;
+    const size_t block = (static_cast<size_t>(m) * gridDim.y + h) * others + (gridDim.x > 1 ? split - 1 : 0);
+    const size_t blocks = static_cast<size_t>(others) * gridDim.y * gridDim.z;
+    ZeroByGridPart(zero.p[0], zero.n[0], block, blocks);
+    ZeroByGridPart(zero.p[1], zero.n[1], block, blocks);
+  }
 }
 
 }  // namespace llama::kernels

@@ -116,17 +116,9 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
   MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, clk,
                      out_perm != nullptr ? out + static_cast<size_t>(m) * s.heads * hd : nullptr, perm_dst);
   ClockMark(clk, 10);
-  // The grid's zeroing, by every block but rank 0 (all blocks of one-block clusters) once it
-  // has pushed its partial: off the path to the merge. Done on the way to the merge, between
-  // the loads of q and the rest, it cost ~1000 cycles there; moved here, with rank 0's merge
-  // loads issued at once, decode +1.7% on `main` (session 21).
-  if (gridDim.x == 1 || split > 0) {
-    const int others = gridDim.x > 1 ? gridDim.x - 1 : 1;
-    const size_t block = (static_cast<size_t>(m) * gridDim.y + h) * others + (gridDim.x > 1 ? split - 1 : 0);
-    const size_t blocks = static_cast<size_t>(others) * gridDim.y * gridDim.z;
-    ZeroByGridPart(zero.p[0], zero.n[0], block, blocks);
-    ZeroByGridPart(zero.p[1], zero.n[1], block, blocks);
-  }
+  // The grid's zeroing, off the path to the merge (with rank 0's merge loads issued at once,
+  // decode +1.7% on `main`, session 21).
+  ZeroByPushedRanks(zero, split, h, m);
   TimerMark(clk, 12);
   if (clk && threadIdx.x == 0) {
     clk[14] = gridDim.x;

@@ -47,25 +47,6 @@ struct SplitRowLoads {
   float q[8], qp[8];
   float k[8], kp[8], v[8];
 };
-__device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, int hd, float (&a)[8], float (&b)[8]) {
-  const int half = hd / 2;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const int d = d0 + j;
-    a[j] = x[d];
-    b[j] = x[d < half ? d + half : d - half];
-  }
-}
-// RopeEightWith (attention_common.cuh) over loaded pairs: the same arithmetic, the same bits.
-__device__ __forceinline__ void RopePairs(const float (&a)[8], const float (&b)[8], int d0, int hd,
-                                          const float2 (&c)[8], float (&out)[8]) {
-  const int half = hd / 2;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const bool lo = d0 + j < half;
-    out[j] = __half2float(__float2half(lo ? RopeLow(a[j], b[j], c[j]) : RopeHigh(b[j], a[j], c[j])));
-  }
-}
 __device__ __forceinline__ void LoadSplitRow(const float* __restrict__ row, const AttnShape& s, int h, int kvh,
                                              bool new_key, SplitRowLoads* L) {
   const int hd = s.head_dim, tpr = hd / 8;

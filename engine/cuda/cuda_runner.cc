@@ -190,7 +190,8 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                                                                         d_slots_, d_pos_, attn, M, b.splits,
                                                                         b.split_keys, b.graph, part_ml_, part_acc_,
                                                                         attn_, attn_arrivals_, stream_, zero,
-                                                                        split_in_cluster, out_perm),
+                                                                        split_in_cluster, out_perm,
+                                                                        copts_.attn_split_q_first),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(qkv_half ? kernels::LaunchRopeStoreKv(qkv_half, qkv_n_, d_slots_, d_pos_, rope_table_, rope,
