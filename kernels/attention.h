@@ -95,15 +95,12 @@ std::vector<uint64_t> ReadAttentionClock();
 // Each thread holds its rows of K and V in registers, a tile of 8 rows at a time (64 keys per
 // tile at hd 128), all loads of a tile issued at once (with positions_final, the first
 // tile's before the PDL wait). `zero` is cleared on the way. Requires hd = 8 * 2^i <= 256.
-// out_perm as for LaunchRopeDecodeAttention, with `cluster` only. q_first: the cluster
-// kernel's order of work (RoPE angles before the PDL wait, q and the new key loaded first
-// after it, the zeroing after the partial is pushed), the same results.
+// out_perm as for LaunchRopeDecodeAttention, with `cluster` only.
 cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2* rope_table, __half* k_cache,
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
-                                     ZeroSpans zero = {}, bool cluster = false, const int32_t* out_perm = nullptr,
-                                     bool q_first = false);
+                                     ZeroSpans zero = {}, bool cluster = false, const int32_t* out_perm = nullptr);
 
 // Scratch the prefill path needs for q_rows query rows: S fp32 [KVH, q_rows, max_ctx] and
 // P fp16 of the same count.

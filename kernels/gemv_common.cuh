@@ -124,8 +124,7 @@ __device__ __forceinline__ __half InputValue(const GemvInput& in, int K, int m, 
 
 // The threads' shares of the row's squares summed over the block as the RMSNorm scale
 // 1 / sqrt(mean + eps), returned to every thread (one block barrier). The warp GEMV's one-trip and row-gather
-// staging use it; BlockInvRms below has the same reduction with thread 0 alone summing the
-// warps (its callers' machine code would change if it called this: needs a device A/B).
+// staging use it, and BlockInvRms below for each row.
 __device__ __forceinline__ float BlockRmsScale(float ss, int K, float eps, float* red) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
@@ -141,24 +140,17 @@ __device__ __forceinline__ float BlockRmsScale(float ss, int K, float eps, float
 template <int M>
 __device__ __forceinline__ void BlockInvRms(const GemvInput& in, int K, float* red, float* inv_rms) {
   if (in.kind != GemvSource::kRmsNorm) return;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   for (int m = 0; m < M; ++m) {
     const float4* row = reinterpret_cast<const float4*>(in.src + static_cast<size_t>(m) * K);
     float ss = 0.f;
 #pragma unroll 4
-    for (int i = tid; i < K / 4; i += kThreads) {
+    for (int i = threadIdx.x; i < K / 4; i += kThreads) {
       const float4 v = row[i];
       ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if (lane == 0) red[warp] = ss;
-    __syncthreads();
-    if (tid == 0) {
-      float tot = 0.f;
-      for (int wp = 0; wp < kWarps; ++wp) tot += red[wp];
-      inv_rms[m] = rsqrtf(tot / K + in.eps);
-    }
-    __syncthreads();
+    const float inv = BlockRmsScale(ss, K, in.eps, red);
+    if (threadIdx.x == 0) inv_rms[m] = inv;
+    __syncthreads();  // inv_rms published; red free for the next row
   }
 }
 

@@ -56,11 +56,7 @@ __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], fl
 // global partials and the last block's merge. Thread (r0, d0) holds dims d0..d0+7 of the rows
 // r0, r0 + par, ... of its split (tpr = hd / 8 threads per row, par = kThreads / tpr rows at a
 // time). kCluster: the merge's receiving end (ClusterMergeScratch) in the dynamic shared memory.
-// kQFirst (CudaOptions::attn_split_q_first): the cluster kernel's order (rope_attention.cu):
-// the RoPE angles loaded before the PDL wait, q and the new key loaded first after it, all at
-// once, and the grid's zeroing after the partial is pushed instead of right after the wait;
-// the same results.
-template <bool kCluster, bool kQFirst>
+template <bool kCluster>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
@@ -95,36 +91,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
   };
   if (positions_final) load_cached();
-  // kQFirst: the angles of pos, and after the wait q's 8 dims of the thread with their rotation
-  // partners (qa, qb) and, in the new key's row group, the key's (ka, kb) and value's (va).
-  float2 cs[8];
-  float qa[8], qb[8], ka[8], kb[8], va[8];
-  auto load_row = [&] {
-    const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
-    if (k0 > pos) return;
-    const int nk = min(split_keys, pos + 1 - k0), nold = min(nk, pos - k0);
-    LoadPairs(row + h * hd, d0, hd, qa, qb);
-    if (nold < nk && nold % par == r0) {
-      LoadPairs(row + (s.heads + kvh) * hd, d0, hd, ka, kb);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) va[j] = row[(s.heads + s.kv_heads + kvh) * hd + d0 + j];
-    }
-  };
-  if (kQFirst && positions_final && k0 <= pos) RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
   WaitForPrerequisites();
-  if constexpr (kQFirst) {
-    if (positions_final) load_row();
-  } else {
-    ZeroByGrid(zero.p[0], zero.n[0]);
-    ZeroByGrid(zero.p[1], zero.n[1]);
-  }
+  ZeroByGrid(zero.p[0], zero.n[0]);
+  ZeroByGrid(zero.p[1], zero.n[1]);
   if (!positions_final) {
     pos = positions[m];
     load_cached();
-    if (kQFirst && k0 <= pos) {
-      RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
-      load_row();
-    }
   }
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
   __shared__ float2 s_ml;                 // kCluster: the block's partial
@@ -140,13 +112,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     // nk keys, the last of them (row nold) the new one when the split holds pos.
     const int nk = min(split_keys, pos + 1 - k0), nold = min(nk, pos - k0);
     const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
+    float2 cs[8];
+    RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
     float qf[8];
-    if constexpr (kQFirst) {
-      RopePairs(qa, qb, d0, hd, cs, qf);
-    } else {
-      RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
-      RopeEightWith(row + h * hd, d0, hd, cs, qf);
-    }
+    RopeEightWith(row + h * hd, d0, hd, cs, qf);
     const float scale = rsqrtf(static_cast<float>(hd));
 #pragma unroll
     for (int j = 0; j < 8; ++j) qf[j] *= scale;
@@ -154,16 +123,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     uint4 knew = make_uint4(0u, 0u, 0u, 0u), vnew = knew;
     if (nold < nk && nold % par == r0) {
       float kf[8], vf[8];
-      if constexpr (kQFirst) {
-        RopePairs(ka, kb, d0, hd, cs, kf);
+      RopeEightWith(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
+      const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
 #pragma unroll
-        for (int j = 0; j < 8; ++j) vf[j] = va[j];
-      } else {
-        RopeEightWith(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
-        const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
-#pragma unroll
-        for (int j = 0; j < 8; ++j) vf[j] = v[j];
-      }
+      for (int j = 0; j < 8; ++j) vf[j] = v[j];
       knew = PackEight(kf);
       vnew = PackEight(vf);
       if (h % (s.heads / s.kv_heads) == 0) {  // one block per kv head writes the cache
@@ -249,13 +212,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   if constexpr (kCluster) {
     MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, nullptr,
                        out_perm != nullptr ? out + static_cast<size_t>(m) * s.heads * hd : nullptr, perm_dst);
-    if constexpr (kQFirst) ZeroByPushedRanks(zero, split, h, m);
   } else {
     CombineIfLastSplit(partial_ml, partial_acc, arrivals, m, h, s.heads, splits, hd, out);
-    if constexpr (kQFirst) {
-      ZeroByGrid(zero.p[0], zero.n[0]);
-      ZeroByGrid(zero.p[1], zero.n[1]);
-    }
   }
 }
 
@@ -265,7 +223,7 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
                                      __half* v_cache, const int32_t* slot, const int32_t* pos, const AttnShape& shape,
                                      int rows, int splits, int split_keys, bool positions_final, float2* partial_ml,
                                      float* partial_acc, __half* out, uint32_t* arrivals, cudaStream_t stream,
-                                     ZeroSpans zero, bool cluster, const int32_t* out_perm, bool q_first) {
+                                     ZeroSpans zero, bool cluster, const int32_t* out_perm) {
   if (rows <= 0) return cudaSuccess;
   if (out_perm != nullptr && (!cluster || shape.head_dim > kThreads)) return cudaErrorInvalidValue;
   const int tpr = shape.head_dim / 8;
@@ -274,18 +232,11 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
     return cudaErrorInvalidValue;
   if (cluster ? splits > kRopeAttnMaxSplits : !partial_ml || !partial_acc || !arrivals) return cudaErrorInvalidValue;
   if (cluster) {
-    static const cudaError_t attr = [] {  // once per process: 16-block clusters are non-portable
-      cudaError_t e = cudaFuncSetAttribute(RopeSplitAttentionKernel<true, false>,
-                                           cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-      if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(RopeSplitAttentionKernel<true, true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-      return e;
-    }();
+    static const cudaError_t attr =  // once per process: 16-block clusters are non-portable
+        cudaFuncSetAttribute(RopeSplitAttentionKernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     if (attr != cudaSuccess) return attr;
   }
-  auto kernel = cluster ? (q_first ? RopeSplitAttentionKernel<true, true> : RopeSplitAttentionKernel<true, false>)
-                        : (q_first ? RopeSplitAttentionKernel<false, true> : RopeSplitAttentionKernel<false, false>);
-  return LaunchClusters(kernel,
+  return LaunchClusters(cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         cluster ? ClusterMergeBytes(splits, shape.head_dim) : 0, stream, cluster ? splits : 0, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,

@@ -190,8 +190,7 @@ absl::Status CudaRunner::Forward(const Batch& b) {
                                                                         d_slots_, d_pos_, attn, M, b.splits,
                                                                         b.split_keys, b.graph, part_ml_, part_acc_,
                                                                         attn_, attn_arrivals_, stream_, zero,
-                                                                        split_in_cluster, out_perm,
-                                                                        copts_.attn_split_q_first),
+                                                                        split_in_cluster, out_perm),
                             "rope + decode attention"));
     } else {
       RETURN_IF_ERROR(Check(qkv_half ? kernels::LaunchRopeStoreKv(qkv_half, qkv_n_, d_slots_, d_pos_, rope_table_, rope,
@@ -242,7 +241,9 @@ absl::Status CudaRunner::Forward(const Batch& b) {
 }
 
 // Decode attention: short contexts get small splits so that enough blocks run; splits come
-// in power-of-two buckets so that few graphs are captured per batch size.
+// in power-of-two buckets so that few graphs are captured per batch size (exactly as many
+// splits as the keys need, with no empty split blocks, lost 0.3-0.7% decode on an H200; at
+// least 8 splits changed nothing, at least 16 lost 11%: tests/bench/RESULTS.md, session 28).
 void CudaRunner::PickSplits(int max_keys, Batch* b) const {
   // Measured on an H200 at 2048 keys (tests/bench/RESULTS.md, session 4): 64-key splits
   // beat 32 and 128. Up to 512 keys the cluster kernel takes 32-key splits, the split kernel

@@ -120,11 +120,6 @@ struct CudaOptions {
   // memory instead of through global memory by the last block: H200 2048-context decode
   // +0.2 to +1.8% in each of 4 A/B pairs on `main` and 128g (tests/bench/RESULTS.md, session 11).
   bool split_attention_cluster = true;
-  // That kernel in the cluster kernel's order of work: the RoPE angles before the PDL wait, q
-  // and the new key loaded first after it, the grid's zeroing after the partial is pushed
-  // (sessions 8, 18 and 21 measured each in the cluster kernel: +1.1 to +1.7% decode). The
-  // same results. Prepared in session 27, not yet measured (tests/bench/RESULTS.md).
-  bool attn_split_q_first = false;
   // Benchmark diagnosis only (outputs are garbage): bit i leaves op i out of every layer of
   // decode-shaped steps, 1 q|k|v, 2 attention, 4 o, 8 gate|up, 16 down; 32 the lm_head. The
   // step-time difference is the op's cost inside the replayed graph.

@@ -95,8 +95,6 @@ ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + att
 ABSL_FLAG(bool, prefill_half_outputs, true, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
 ABSL_FLAG(bool, split_attention_cluster, true, "that kernel's splits merged in a thread-block cluster");
 ABSL_FLAG(int, attn_long_splits, 12, "about this many splits of the split kernel past 1024 keys (0: 64-key splits)");
-ABSL_FLAG(bool, attn_split_q_first, false,
-          "split attention kernel: q and the new key first after the PDL wait, the zeroing last (CudaOptions)");
 ABSL_FLAG(int, rope_split_attention, 2,
           "decode steps: the split kernel with RoPE inside (K/V in registers): 0 never, 1 past 1024 keys (the "
           "cluster kernel below), 2 always");
@@ -224,7 +222,6 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.rope_split_attention = absl::GetFlag(FLAGS_rope_split_attention);
     co.attn_long_splits = absl::GetFlag(FLAGS_attn_long_splits);
     co.split_attention_cluster = absl::GetFlag(FLAGS_split_attention_cluster);
-    co.attn_split_q_first = absl::GetFlag(FLAGS_attn_split_q_first);
     co.prefill_half_outputs = absl::GetFlag(FLAGS_prefill_half_outputs);
     co.diagnostic_skip_ops = absl::GetFlag(FLAGS_skip_ops);
     co.diagnostic_skip_prefill_ops = absl::GetFlag(FLAGS_skip_prefill_ops);

@@ -329,8 +329,7 @@ TEST(RopeDecodeAttentionTest, MatchesRopeThenAttentionAndReference) {
 // splits merged through global memory by the last block of each head) against RoPE then
 // decode attention and the float64 reference: up to 2304 keys (36 splits of 64), splits of
 // several tiles, splits past a row's keys, the new key alone in its split or last of one; cache writes identical to the
-// RoPE kernel's; the arrival counters left at zero; the same with q_first (the cluster
-// kernel's order of work).
+// RoPE kernel's; the arrival counters left at zero.
 TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
   SKIP_WITHOUT_CUDA();
   for (const Shape s : {Shape{32, 32, 128, 2304, 4}, Shape{8, 4, 8, 512, 4}}) {
@@ -369,26 +368,6 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
       }
       for (uint32_t a : b.arrivals.Download()) ASSERT_EQ(a, 0u);
       ExpectLikeRopeThenAttention(in, pos, splits, split_keys, b);
-      // q_first (the cluster kernel's order of work): the same bits, the zero spans cleared
-      // again (set to ones before each launch), the same cache writes.
-      for (const bool cluster : {false, true}) {
-        if (cluster && splits > kernels::kRopeAttnMaxSplits) continue;
-        for (const bool positions_final : {false, true}) {
-          b.got_out.Zero();
-          b.zero_a.Upload(std::vector<float>(b.zero_a.size(), 1.f));
-          b.zero_b.Upload(std::vector<float>(b.zero_b.size(), 1.f));
-          ASSERT_EQ(kernels::LaunchRopeSplitAttention(in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(),
-                                                      in.dslot.get(), b.dpos.get(), in.as, in.rows, splits, split_keys,
-                                                      positions_final, b.ml.get(), b.acc.get(), b.got_out.get(),
-                                                      b.arrivals.get(), nullptr, b.zero, cluster, nullptr, true),
-                    cudaSuccess);
-          ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-          ASSERT_TRUE(first == FromHalf(b.got_out.Download()))
-              << "q_first, cluster " << cluster << ", positions_final " << positions_final << " changed the result";
-          ExpectLikeRopeThenAttention(in, pos, splits, split_keys, b);
-        }
-      }
-      for (uint32_t a : b.arrivals.Download()) ASSERT_EQ(a, 0u);
       if (splits > kernels::kRopeAttnMaxSplits) continue;
       // The cluster merge with out_perm (after the checks above, which read got_out): the
       // same values, scattered by the permutation.

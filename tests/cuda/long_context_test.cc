@@ -3,8 +3,7 @@
 // comparison does not care), two sequences of 1100 and 1400 positions decoded as one batch.
 // Each attention path of those steps: the split kernel with RoPE inside and about 12 long
 // splits merged in a thread-block cluster (the default), the same merged through global
-// memory, the same kernel with 64-key splits, the same in the cluster kernel's order of work
-// (CudaOptions::attn_split_q_first), and RoPE then the split kernel.
+// memory, the same kernel with 64-key splits, and RoPE then the split kernel.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -31,16 +30,14 @@ TEST_P(LongContextTest, DecodePast1024KeysMatchesCpu) {
   opt.threads = 2;
   auto cpu = CreateCpuRunner(*w, opt);
   ASSERT_TRUE(cpu.ok()) << cpu.status();
-  CudaOptions long_splits, cluster, short_splits, q_first, rope_kernel;
+  CudaOptions long_splits, cluster, short_splits, rope_kernel;
   long_splits.split_attention_cluster = false;
   short_splits.attn_long_splits = 0;
-  q_first.attn_split_q_first = true;
   rope_kernel.rope_split_attention = 0;
   const std::vector<std::pair<const char*, CudaOptions>> paths = {
       {"split kernel, long splits, cluster merge", cluster},
       {"split kernel, long splits, global-memory merge", long_splits},
       {"split kernel, 64-key splits", short_splits},
-      {"split kernel, q and the new key first", q_first},
       {"RoPE kernel + split kernel", rope_kernel}};
   std::vector<std::unique_ptr<ModelRunner>> cuda;
   for (const auto& [name, co] : paths) {
