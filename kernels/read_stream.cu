@@ -69,21 +69,56 @@ __device__ __forceinline__ void Mark(unsigned long long* times, size_t warp, int
   if (times && (threadIdx.x & 31) == 0) times[3 * warp + i] = t;
 }
 
+// The block is done with what an earlier-waiting kernel needs: one add to *done, after a
+// fence that orders the block's earlier memory operations before it (whole block).
+__device__ __forceinline__ void CountBlockDone(uint32_t* done) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    atomicAdd(done, 1u);
+  }
+}
+// Thread 0 polls *count (acquire) until it reaches target; the barrier then extends what it
+// acquired to the whole block.
+__device__ __forceinline__ void WaitForCount(const uint32_t* count, uint32_t target) {
+  if (threadIdx.x == 0) {
+    uint32_t seen;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(count) : "memory");
+    } while (seen < target);
+  }
+  __syncthreads();
+}
+
+// done (ReadStreamTuning::counter_wait): counted when the block is done; wait_on: the wait is
+// for the previous kernel's count instead of its completion. No PDL wait at all then: each
+// kernel's work starts after all of the previous kernel's blocks have counted themselves done,
+// so the work (and, through the fences, what it wrote) stays in stream order even when the
+// grids complete out of it, and a block exits as soon as it is done.
 template <int U>
 __global__ void __launch_bounds__(kThreads) ReadStreamKernel(const void* p, size_t n16, bool pre_wait, bool wait,
-                                                             uint32_t* sink, bool check, unsigned long long* times) {
+                                                             uint32_t* sink, bool check, unsigned long long* times,
+                                                             uint32_t* done, const uint32_t* wait_on,
+                                                             uint32_t wait_target) {
   AllowDependents();
   const unsigned long long t0 = GlobalTimer();
   const size_t warps = static_cast<size_t>(gridDim.x) * kWarps;
   const size_t warp = static_cast<size_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   WarpRun<U> run;
   if (pre_wait) run.Issue(p, n16, warp, warps);
-  if (wait) WaitForPrerequisites();
+  if (wait) {
+    if (wait_on) {
+      WaitForCount(wait_on, wait_target);
+    } else {
+      WaitForPrerequisites();
+    }
+  }
   Mark(times, warp, 0, t0);
   Mark(times, warp, 1, GlobalTimer());
   if (!pre_wait) run.Issue(p, n16, warp, warps);
   Sink(run.Drain(), sink, check);
   Mark(times, warp, 2, GlobalTimer());
+  if (done) CountBlockDone(done);
 }
 
 // ReadStreamTuning::dyn_chunk_lines: chunks of C lines (C % U == 0); warp w reads chunk w,
@@ -200,16 +235,8 @@ __global__ void __launch_bounds__(kThreads) ReadBulkKernel(const void* p, size_t
 
 // Every block of the grid arrives, then waits for all: `target` = arrivals expected so far.
 __device__ __forceinline__ void GridBarrier(uint32_t* barrier, uint32_t target) {
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    atomicAdd(barrier, 1u);
-    uint32_t seen;
-    do {
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(barrier) : "memory");
-    } while (seen < target);
-  }
-  __syncthreads();
+  CountBlockDone(barrier);
+  WaitForCount(barrier, target);
 }
 
 template <int U>
@@ -237,7 +264,8 @@ int GridFor(Kernel kernel, const ReadStreamTuning& t, size_t smem = 0) {
 }
 
 // The stream kernels for 2, 4 or 8 loads in flight per lane.
-using StaticKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, unsigned long long*);
+using StaticKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, unsigned long long*, uint32_t*,
+                                const uint32_t*, uint32_t);
 using DynKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, int, uint32_t*, unsigned long long*);
 StaticKernelFn StaticKernel(int unroll) {
   return unroll == 2 ? ReadStreamKernel<2> : unroll == 4 ? ReadStreamKernel<4> : ReadStreamKernel<8>;
@@ -275,6 +303,8 @@ cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& 
       t.dyn_chunk_lines % t.unroll != 0 || (t.dyn_chunk_lines > 0 && extras.counter == nullptr))
     return cudaErrorInvalidValue;
   if (t.bulk_stages > 0 && t.dyn_chunk_lines > 0) return cudaErrorInvalidValue;
+  if (t.counter_wait && (t.bulk_stages > 0 || t.dyn_chunk_lines > 0 || !t.wait || extras.done == nullptr))
+    return cudaErrorInvalidValue;
   const int grid = ReadStreamGrid(t);
   if (grid <= 0) return cudaErrorInvalidConfiguration;
   if (t.bulk_stages > 0)
@@ -284,8 +314,10 @@ cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& 
     return Launch(DynKernel(t.unroll), dim3(grid), dim3(kThreads), 0,
                   stream, p, n16, t.pre_wait, t.wait, sink, t.xor_into_sink, t.dyn_chunk_lines, extras.counter,
                   extras.times);
-  return Launch(StaticKernel(t.unroll), dim3(grid), dim3(kThreads), 0, stream, p,
-                n16, t.pre_wait, t.wait, sink, t.xor_into_sink, extras.times);
+  const bool cw = t.counter_wait;
+  return Launch(StaticKernel(t.unroll), dim3(grid), dim3(kThreads), 0, stream, p, n16, t.pre_wait, t.wait, sink,
+                t.xor_into_sink, extras.times, cw ? extras.done : nullptr, cw ? extras.wait_on : nullptr,
+                extras.wait_target);
 }
 
 cudaError_t LaunchReadPhases(const void* const* ptr, const size_t* n16, int phases, const ReadStreamTuning& t,
