@@ -20,9 +20,9 @@
 // S stages of L lines per warp (ReadStreamTuning::bulk_stages / bulk_stage_lines). A fourth
 // field of 2 makes each kernel of the chain (and of `layer`) wait for the blocks of the one
 // before it to count themselves done instead of for its completion (ReadStreamTuning::
-// counter_wait). --spread_layer prints, for
-// the chain, when each kernel of that layer released its warps and when they ended
-// (%globaltimer per warp, one replay), relative to the end of the kernel before it.
+// counter_wait). --spread_layer prints, for the chain, when each kernel of that layer
+// released its warps and when they ended (%globaltimer per warp, one replay), relative to the
+// end of the kernel before it.
 //
 //   sol_bench [--group 128] [--attn_mb 0] [--configs "2:4:1:1;2:4:1:1:8;..."] [--fixed_us 74]
 #include <algorithm>
