@@ -38,24 +38,10 @@ __device__ __forceinline__ void RopeAngles(int d0, int hd, const float2* __restr
   for (int j = 0; j < 8; ++j) c[j] = cs[d0 + j < half ? d0 + j : d0 + j - half];
 }
 
-// Dims d0..d0+7 of rope(x) at the position whose angles of those dims are `c` (RopeAngles),
-// rounded through fp16 as the cache stores them; RopeEight takes the position's table row.
-__device__ __forceinline__ void RopeEightWith(const float* __restrict__ x, int d0, int hd, const float2 (&c)[8],
-                                              float (&out)[8]) {
-  const int half = hd / 2;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    // One load of x[d] and one of its partner (the selects stay on the indices: a select
-    // between two loaded values doubled this kernel's global loads).
-    const int d = d0 + j;
-    const bool lo = d < half;
-    const float a = x[d], b = x[lo ? d + half : d - half];
-    out[j] = __half2float(__float2half(lo ? RopeLow(a, b, c[j]) : RopeHigh(b, a, c[j])));
-  }
-}
-// x[d0..d0+7] into a and their rotation partners (d +- hd / 2) into b: the loads of
-// RopeEightWith, issued apart from its arithmetic (RopePairs) so that a kernel can put them
-// out together with others.
+// x[d0..d0+7] into a and their rotation partners (d +- hd / 2) into b: one load of each (the
+// selects stay on the indices: a select between two loaded values doubled a kernel's global
+// loads). Apart from the arithmetic (RopePairs) so that a kernel can put them out together
+// with others.
 __device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, int hd, float (&a)[8], float (&b)[8]) {
   const int half = hd / 2;
 #pragma unroll
@@ -65,7 +51,7 @@ __device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, i
     b[j] = x[d < half ? d + half : d - half];
   }
 }
-// RopeEightWith over loaded pairs: the same arithmetic, the same bits.
+// Dims d0..d0+7 of rope(x) from LoadPairs' a and b, rounded through fp16 as the cache stores them.
 __device__ __forceinline__ void RopePairs(const float (&a)[8], const float (&b)[8], int d0, int hd,
                                           const float2 (&c)[8], float (&out)[8]) {
   const int half = hd / 2;
@@ -74,6 +60,14 @@ __device__ __forceinline__ void RopePairs(const float (&a)[8], const float (&b)[
     const bool lo = d0 + j < half;
     out[j] = __half2float(__float2half(lo ? RopeLow(a[j], b[j], c[j]) : RopeHigh(b[j], a[j], c[j])));
   }
+}
+// Dims d0..d0+7 of rope(x) at the position whose angles of those dims are `c` (RopeAngles),
+// loaded and rotated at once; RopeEight takes the position's table row.
+__device__ __forceinline__ void RopeEightWith(const float* __restrict__ x, int d0, int hd, const float2 (&c)[8],
+                                              float (&out)[8]) {
+  float a[8], b[8];
+  LoadPairs(x, d0, hd, a, b);
+  RopePairs(a, b, d0, hd, c, out);
 }
 __device__ __forceinline__ void RopeEight(const float* __restrict__ x, int d0, int hd, const float2* __restrict__ cs,
                                           float (&out)[8]) {

@@ -122,6 +122,30 @@ struct GemvWarpSmem {
   }
 };
 
+// The unit's `rows` staged inputs into xh in fragment order and each group's sum into
+// xsum[group]: value(c, j) is the fp16 input of local row c * kPrepPerBlock + kPrepPer *
+// threadIdx.x + j (the thread's rows of chunk c).
+template <int G, typename Value>
+__device__ __forceinline__ void StageChunks(int rows, __half* xh, float* xsum, Value&& value) {
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int c = 0; c < kMaxStageChunks; ++c) {
+    const int r = c * kPrepPerBlock + tid * kPrepPer;
+    if (c * kPrepPerBlock >= rows) break;  // block-uniform: every thread reaches GroupSum
+    float sum = 0.f;
+    if (r < rows) {
+#pragma unroll
+      for (int j = 0; j < kPrepPer; ++j) {
+        const __half h = value(c, j);
+        xh[XFragIndex(r + j)] = h;
+        sum += __half2float(h);
+      }
+    }
+    const float group = GroupSum(sum, G / kPrepPer);
+    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) xsum[r / G] = group;
+  }
+}
+
 // StageDirect in one round trip (GemvTuning::warp_one_trip; the block's columns in one
 // segment): the unit's input values (act-order gathered through idx, loaded before the wait,
 // or contiguous) and, for RMSNorm, the whole row's squares are all loaded before anything
@@ -167,25 +191,10 @@ __device__ __forceinline__ void StageOneTrip(const GptqMatrix& w, const GemvInpu
   }
   float inv = 1.f;
   if (rms) inv = BlockRmsScale(ss, K, in.eps, sm.red);
-  __half* xh = reinterpret_cast<__half*>(sm.x[slot]);
-#pragma unroll
-  for (int c = 0; c < kMaxStageChunks; ++c) {
-    const int r = c * kPrepPerBlock + tid * kPrepPer;
-    if (c * kPrepPerBlock >= rows) break;  // block-uniform: every thread reaches GroupSum
-    float sum = 0.f;
-    if (r < rows) {
-#pragma unroll
-      for (int j = 0; j < kPrepPer; ++j) {
-        const float a = v[c][j];
-        const __half h = rms ? __float2half(a * inv * u[c][j])
-                             : glu ? __float2half(a / (1.f + expf(-a)) * u[c][j]) : __float2half(a);
-        xh[XFragIndex(r + j)] = h;
-        sum += __half2float(h);
-      }
-    }
-    const float group = GroupSum(sum, G / kPrepPer);
-    if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[slot][r / G] = group;
-  }
+  StageChunks<G>(rows, reinterpret_cast<__half*>(sm.x[slot]), sm.xsum[slot], [&](int c, int j) {
+    const float a = v[c][j];
+    return rms ? __float2half(a * inv * u[c][j]) : glu ? __float2half(a / (1.f + expf(-a)) * u[c][j]) : __float2half(a);
+  });
 }
 
 // Indices into x of the rows this thread stages (StageRowGather's chunks): perm[k0 + r ..]
@@ -240,23 +249,8 @@ __device__ __forceinline__ void StageRowGather(const GptqMatrix& w, const GemvIn
   const float inv = BlockRmsScale(ss, K, in.eps, sm.red);  // its barrier also publishes the row
   for (int sg = s_lo; sg <= s_hi; ++sg) {
     if (sg != s_lo) LoadRowIndices(SegmentPerm(w, sg), k0, rows, idx);
-    __half* xh = reinterpret_cast<__half*>(sm.x[sg - x_base]);
-#pragma unroll
-    for (int c = 0; c < kMaxStageChunks; ++c) {
-      const int r = c * kPrepPerBlock + tid * kPrepPer;
-      if (c * kPrepPerBlock >= rows) break;  // block-uniform: every thread reaches GroupSum
-      float sum = 0.f;
-      if (r < rows) {
-#pragma unroll
-        for (int j = 0; j < kPrepPer; ++j) {
-          const __half h = __float2half(sm.row[idx[c][j]] * inv);
-          xh[XFragIndex(r + j)] = h;
-          sum += __half2float(h);
-        }
-      }
-      const float group = GroupSum(sum, G / kPrepPer);
-      if (r < rows && (tid & (G / kPrepPer - 1)) == 0) sm.xsum[sg - x_base][r / G] = group;
-    }
+    StageChunks<G>(rows, reinterpret_cast<__half*>(sm.x[sg - x_base]), sm.xsum[sg - x_base],
+                   [&](int c, int j) { return __float2half(sm.row[idx[c][j]] * inv); });
   }
 }
 

@@ -10,19 +10,27 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
-// One warp's contiguous run of 512-byte lines [l0, l1) of p, `U` lines per lane in flight:
-// the first set is in `cur` already (Issue), each next set is issued before the current one
-// is used, as the warp GEMV's stream does.
-template <int U>
+// One warp's lines of p, `U` lines per lane in flight: a contiguous run [l0, l1) or
+// (kStrided) every `warps`-th set of U lines from its own; the first set is in `cur` already
+// (Issue), each next set is issued before the current one is used, as the warp GEMV's stream
+// does.
+template <int U, bool kStrided = false>
 struct WarpRun {
   uint4 cur[U];
   const uint4* p = nullptr;
-  size_t l0 = 0, l1 = 0;
+  size_t l0 = 0, l1 = 0, step = U;
 
   __device__ __forceinline__ void Issue(const void* base, size_t n16, size_t warp, size_t warps) {
-    const size_t lines = n16 / 32, per = (lines + warps - 1) / warps;
-    l0 = min(lines, warp * per);
-    l1 = min(lines, l0 + per);
+    const size_t lines = n16 / 32;
+    if constexpr (kStrided) {
+      l0 = min(lines, warp * U);
+      l1 = lines;
+      step = warps * U;
+    } else {
+      const size_t per = (lines + warps - 1) / warps;
+      l0 = min(lines, warp * per);
+      l1 = min(lines, l0 + per);
+    }
     p = reinterpret_cast<const uint4*>(base) + (threadIdx.x & 31);
 #pragma unroll
     for (int i = 0; i < U; ++i)
@@ -31,11 +39,12 @@ struct WarpRun {
 
   __device__ __forceinline__ uint32_t Drain() {
     uint32_t acc = 0;
-    for (size_t l = l0; l < l1; l += U) {
+    const size_t st = kStrided ? step : U;
+    for (size_t l = l0; l < l1; l += st) {
       uint4 nxt[U];
 #pragma unroll
       for (int i = 0; i < U; ++i)
-        if (l + U + i < l1) nxt[i] = __ldcs(p + (l + U + i) * 32);
+        if (l + st + i < l1) nxt[i] = __ldcs(p + (l + st + i) * 32);
 #pragma unroll
       for (int i = 0; i < U; ++i)
         if (l + i < l1) acc ^= cur[i].x ^ cur[i].y ^ cur[i].z ^ cur[i].w;
@@ -69,17 +78,16 @@ __device__ __forceinline__ void Mark(unsigned long long* times, size_t warp, int
   if (times && (threadIdx.x & 31) == 0) times[3 * warp + i] = t;
 }
 
-// The block is done with what an earlier-waiting kernel needs: one add to *done, after a
-// fence that orders the block's earlier memory operations before it (whole block).
-__device__ __forceinline__ void CountBlockDone(uint32_t* done) {
+// The persistent phases' grid barrier: each block adds one to *count after a fence that
+// orders its earlier memory operations before it (whole block), then thread 0 polls *count
+// (acquire) until it reaches target, and the block's barrier extends what it acquired.
+__device__ __forceinline__ void CountBlockDone(uint32_t* count) {
   __syncthreads();
   if (threadIdx.x == 0) {
     __threadfence();
-    atomicAdd(done, 1u);
+    atomicAdd(count, 1u);
   }
 }
-// Thread 0 polls *count (acquire) until it reaches target; the barrier then extends what it
-// acquired to the whole block.
 __device__ __forceinline__ void WaitForCount(const uint32_t* count, uint32_t target) {
   if (threadIdx.x == 0) {
     uint32_t seen;
@@ -90,35 +98,23 @@ __device__ __forceinline__ void WaitForCount(const uint32_t* count, uint32_t tar
   __syncthreads();
 }
 
-// done (ReadStreamTuning::counter_wait): counted when the block is done; wait_on: the wait is
-// for the previous kernel's count instead of its completion. No PDL wait at all then: each
-// kernel's work starts after all of the previous kernel's blocks have counted themselves done,
-// so the work (and, through the fences, what it wrote) stays in stream order even when the
-// grids complete out of it, and a block exits as soon as it is done.
-template <int U>
+// The static stream: each warp's lines (WarpRun), the first set before the PDL wait when
+// pre_wait.
+template <int U, bool kStrided>
 __global__ void __launch_bounds__(kThreads) ReadStreamKernel(const void* p, size_t n16, bool pre_wait, bool wait,
-                                                             uint32_t* sink, bool check, unsigned long long* times,
-                                                             uint32_t* done, const uint32_t* wait_on,
-                                                             uint32_t wait_target) {
+                                                             uint32_t* sink, bool check, unsigned long long* times) {
   AllowDependents();
   const unsigned long long t0 = GlobalTimer();
   const size_t warps = static_cast<size_t>(gridDim.x) * kWarps;
   const size_t warp = static_cast<size_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  WarpRun<U> run;
+  WarpRun<U, kStrided> run;
   if (pre_wait) run.Issue(p, n16, warp, warps);
-  if (wait) {
-    if (wait_on) {
-      WaitForCount(wait_on, wait_target);
-    } else {
-      WaitForPrerequisites();
-    }
-  }
+  if (wait) WaitForPrerequisites();
   Mark(times, warp, 0, t0);
   Mark(times, warp, 1, GlobalTimer());
   if (!pre_wait) run.Issue(p, n16, warp, warps);
   Sink(run.Drain(), sink, check);
   Mark(times, warp, 2, GlobalTimer());
-  if (done) CountBlockDone(done);
 }
 
 // ReadStreamTuning::dyn_chunk_lines: chunks of C lines (C % U == 0); warp w reads chunk w,
@@ -264,11 +260,13 @@ int GridFor(Kernel kernel, const ReadStreamTuning& t, size_t smem = 0) {
 }
 
 // The stream kernels for 2, 4 or 8 loads in flight per lane.
-using StaticKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, unsigned long long*, uint32_t*,
-                                const uint32_t*, uint32_t);
+using StaticKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, unsigned long long*);
 using DynKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, int, uint32_t*, unsigned long long*);
-StaticKernelFn StaticKernel(int unroll) {
-  return unroll == 2 ? ReadStreamKernel<2> : unroll == 4 ? ReadStreamKernel<4> : ReadStreamKernel<8>;
+StaticKernelFn StaticKernel(int unroll, bool strided) {
+  if (strided)
+    return unroll == 2 ? ReadStreamKernel<2, true> : unroll == 4 ? ReadStreamKernel<4, true> : ReadStreamKernel<8, true>;
+  return unroll == 2 ? ReadStreamKernel<2, false>
+                     : unroll == 4 ? ReadStreamKernel<4, false> : ReadStreamKernel<8, false>;
 }
 DynKernelFn DynKernel(int unroll) {
   return unroll == 2 ? ReadStreamDynKernel<2> : unroll == 4 ? ReadStreamDynKernel<4> : ReadStreamDynKernel<8>;
@@ -294,7 +292,7 @@ int ReadStreamGrid(const ReadStreamTuning& t) {
     return GridFor(k, t, BulkSmem(t));
   }
   if (t.unroll != 2 && t.unroll != 4 && t.unroll != 8) return 0;
-  return t.dyn_chunk_lines > 0 ? GridFor(DynKernel(t.unroll), t) : GridFor(StaticKernel(t.unroll), t);
+  return t.dyn_chunk_lines > 0 ? GridFor(DynKernel(t.unroll), t) : GridFor(StaticKernel(t.unroll, t.strided), t);
 }
 
 cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& t, uint32_t* sink,
@@ -303,8 +301,7 @@ cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& 
       t.dyn_chunk_lines % t.unroll != 0 || (t.dyn_chunk_lines > 0 && extras.counter == nullptr))
     return cudaErrorInvalidValue;
   if (t.bulk_stages > 0 && t.dyn_chunk_lines > 0) return cudaErrorInvalidValue;
-  if (t.counter_wait && (t.bulk_stages > 0 || t.dyn_chunk_lines > 0 || !t.wait || extras.done == nullptr))
-    return cudaErrorInvalidValue;
+  if (t.strided && (t.bulk_stages > 0 || t.dyn_chunk_lines > 0)) return cudaErrorInvalidValue;
   const int grid = ReadStreamGrid(t);
   if (grid <= 0) return cudaErrorInvalidConfiguration;
   if (t.bulk_stages > 0)
@@ -314,10 +311,8 @@ cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& 
     return Launch(DynKernel(t.unroll), dim3(grid), dim3(kThreads), 0,
                   stream, p, n16, t.pre_wait, t.wait, sink, t.xor_into_sink, t.dyn_chunk_lines, extras.counter,
                   extras.times);
-  const bool cw = t.counter_wait;
-  return Launch(StaticKernel(t.unroll), dim3(grid), dim3(kThreads), 0, stream, p, n16, t.pre_wait, t.wait, sink,
-                t.xor_into_sink, extras.times, cw ? extras.done : nullptr, cw ? extras.wait_on : nullptr,
-                extras.wait_target);
+  return Launch(StaticKernel(t.unroll, t.strided), dim3(grid), dim3(kThreads), 0, stream, p, n16, t.pre_wait, t.wait,
+                sink, t.xor_into_sink, extras.times);
 }
 
 cudaError_t LaunchReadPhases(const void* const* ptr, const size_t* n16, int phases, const ReadStreamTuning& t,

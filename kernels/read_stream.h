@@ -35,27 +35,18 @@ struct ReadStreamTuning {
   // ring lost 19-39% (tests/bench/RESULTS.md, session 26).
   int bulk_stages = 0;
   int bulk_stage_lines = 4;
-  // Static runs with `wait` only: instead of the PDL wait, thread 0 of each block spins until
-  // *ReadStreamExtras::wait_on reaches wait_target (each block of the kernel before it adds
-  // one to its `done` word once its loads are in, after a fence). The work stays in stream
-  // order (each kernel starts after every block of the one before it is done); the grids'
-  // completion need not. A boundary then costs the last producer block's fence and add plus
-  // one poll, instead of the producer grid's completion (its warps released 0.5-1.0 µs after
-  // the last warp of the kernel before ends, session 26). Not yet run on a GPU.
-  bool counter_wait = false;
+  // Static runs only: warp w of W reads the sets of `unroll` lines w, w + W, w + 2 W, ... (a
+  // grid-stride walk: at any moment the grid reads one contiguous span) instead of one
+  // contiguous run of its own. sol_bench's fifth config field "s".
+  bool strided = false;
 };
 
 // Optional extras of LaunchReadStream: `counter` (dyn_chunk_lines > 0: one zeroed word per
-// launch), the counter_wait words and `times` (non-null: lane 0 of warp w records %globaltimer, ns, at entry, after
+// launch) and `times` (non-null: lane 0 of warp w records %globaltimer, ns, at entry, after
 // the PDL wait and at its end into times[3 w .. 3 w + 2]; grid x 8 warps of 3 values).
 struct ReadStreamExtras {
   uint32_t* counter = nullptr;
   unsigned long long* times = nullptr;
-  // counter_wait: the word each block adds one to when done (required), and the previous
-  // kernel's word with the count to wait for (null: the PDL wait, e.g. a chain's first kernel).
-  uint32_t* done = nullptr;
-  const uint32_t* wait_on = nullptr;
-  uint32_t wait_target = 0;
 };
 
 // Reads bytes [0, n16 * 16) of `p` (16-byte aligned, n16 % 32 == 0: whole 512-byte lines).

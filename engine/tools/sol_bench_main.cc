@@ -16,13 +16,11 @@
 // the step (its kernel boundary included) is in neither.
 //
 // A config's optional fifth field is ReadStreamTuning::dyn_chunk_lines (0: each warp one
-// static run; > 0: chunks taken from a counter, work stealing), its sixth "SxL" a TMA ring of
-// S stages of L lines per warp (ReadStreamTuning::bulk_stages / bulk_stage_lines). A fourth
-// field of 2 makes each kernel of the chain (and of `layer`) wait for the blocks of the one
-// before it to count themselves done instead of for its completion (ReadStreamTuning::
-// counter_wait). --spread_layer prints, for the chain, when each kernel of that layer
-// released its warps and when they ended (%globaltimer per warp, one replay), relative to the
-// end of the kernel before it.
+// static run; > 0: chunks taken from a counter, work stealing; "s": each warp every W-th set
+// of the grid's W warps, ReadStreamTuning::strided), its sixth "SxL" a TMA ring of S stages
+// of L lines per warp (ReadStreamTuning::bulk_stages / bulk_stage_lines). --spread_layer
+// prints, for the chain, when each kernel of that layer released its warps and when they
+// ended (%globaltimer per warp, one replay), relative to the end of the kernel before it.
 //
 //   sol_bench [--group 128] [--attn_mb 0] [--configs "2:4:1:1;2:4:1:1:8;..."] [--fixed_us 74]
 #include <algorithm>
@@ -47,8 +45,8 @@ ABSL_FLAG(double, fixed_us, 74,
           "µs per step outside the layers' GEMVs for the tok/s column (H200: lm_head 63 + embedding, final "
           "RMSNorm and argmax 11; tests/bench/RESULTS.md)");
 ABSL_FLAG(std::string, configs, "2:4:1:1;3:4:1:1;4:4:1:1;2:8:1:1;2:4:0:1;2:4:1:0",
-          "blocks per SM : loads in flight per lane (4|8) : first loads before the PDL wait (0|1) : PDL wait (0|1; "
-          "2: a count of the previous kernel's finished blocks instead), ';'-separated");
+          "blocks per SM : loads in flight per lane (2|4|8) : first loads before the PDL wait (0|1) : PDL wait (0|1) "
+          "[: work-stealing chunk lines, or s for strided sets [: TMA ring SxL]], ';'-separated");
 ABSL_FLAG(int, repeat, 20, "timed replays (median)");
 ABSL_FLAG(int, spread_layer, 16, "chain: the layer whose kernels' warp release and end times are printed (-1: none)");
 
@@ -164,8 +162,8 @@ int Main() {
     t.unroll = std::stoi(f[1]);
     t.pre_wait = f[2] == "1";
     t.wait = f[3] != "0";
-    t.counter_wait = f[3] == "2";
-    t.dyn_chunk_lines = f.size() >= 5 ? std::stoi(f[4]) : 0;
+    t.strided = f.size() >= 5 && f[4] == "s";
+    t.dyn_chunk_lines = f.size() >= 5 && !t.strided ? std::stoi(f[4]) : 0;
     if (f.size() == 6) {
       const std::vector<std::string> b = absl::StrSplit(f[5], 'x');
       t.bulk_stages = std::stoi(b[0]);
@@ -173,20 +171,14 @@ int Main() {
     }
     const bool dyn = t.dyn_chunk_lines > 0;
     auto zero_counters = [&] {
-      if (dyn || t.counter_wait) CK(cudaMemsetAsync(counters, 0, n_counters * 4, s));
+      if (dyn) CK(cudaMemsetAsync(counters, 0, n_counters * 4, s));
     };
-    // Launch i of a sequence: its work-stealing counter, or (counter_wait) its done count and
-    // the previous launch's, whose every block it waits for.
+    // Launch i of a sequence: its work-stealing counter.
     const uint32_t grid = static_cast<uint32_t>(llama::kernels::ReadStreamGrid(t));
     auto extras = [&](size_t i, unsigned long long* times) {
       llama::kernels::ReadStreamExtras e;
       e.counter = counters + i;
       e.times = times;
-      if (t.counter_wait) {
-        e.done = counters + i;
-        e.wait_on = i > 0 ? counters + i - 1 : nullptr;
-        e.wait_target = grid;
-      }
       return e;
     };
     auto report = [&](const char* mode, double sec) {
@@ -223,7 +215,7 @@ int Main() {
              zero_counters();
              CK(llama::kernels::LaunchReadStream(buf, layer * L / 16, t, sink, s, extras(0, nullptr)));
            }));
-    if (dyn || t.bulk_stages > 0 || t.counter_wait) continue;  // the persistent phases have none of these variants
+    if (dyn || t.bulk_stages > 0 || t.strided) continue;  // the persistent phases have none of these variants
     // The persistent kernel, launched cooperatively (outside a graph: one launch per step).
     const cudaError_t probe = llama::kernels::LaunchReadPhases(dp, dn, 1, t, barrier, sink, s);
     if (probe != cudaSuccess) {

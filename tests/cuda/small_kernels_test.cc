@@ -194,35 +194,22 @@ TEST(ReadStreamTest, XorsEveryWordOnce) {
       EXPECT_EQ(sink.Download()[0], x);
     }
   }
-  // Counter waits (sol_bench's wait field 2): a chain of three launches, each after the
-  // previous one's blocks have counted themselves done, reads every word once and leaves
-  // each count at its grid; a launch without its own count or with work stealing is refused.
-  {
-    kernels::ReadStreamTuning t{3, 4, true, true, true};
-    t.counter_wait = true;
-    const uint32_t grid = static_cast<uint32_t>(kernels::ReadStreamGrid(t));
-    ASSERT_GT(grid, 0u);
-    DeviceBuffer<uint32_t> done(3);
-    for (int rep = 0; rep < 2; ++rep) {
+  // Strided sets (sol_bench's fifth field "s"): every line once too, with 2, 4 or 8 in
+  // flight, whether the warps outnumber the sets or not; no work stealing or ring with it.
+  for (int unroll : {2, 4, 8}) {
+    kernels::ReadStreamTuning t{3, unroll, true, true, true};
+    t.strided = true;
+    SCOPED_TRACE(::testing::Message() << "strided sets of " << unroll);
+    for (const auto& [buf, n16, x] : std::vector<std::tuple<const uint32_t*, size_t, uint32_t>>{
+             {da.get(), n16a, xa}, {db.get(), n16b, xb}, {dc.get(), n16c, xc}, {dd.get(), n16d, xd}}) {
       sink.Zero();
-      done.Zero();
-      const std::vector<std::pair<const uint32_t*, size_t>> runs = {{da.get(), n16a}, {db.get(), n16b}, {dc.get(), n16c}};
-      for (size_t i = 0; i < runs.size(); ++i) {
-        kernels::ReadStreamExtras e;
-        e.done = done.get() + i;
-        e.wait_on = i > 0 ? done.get() + i - 1 : nullptr;
-        e.wait_target = grid;
-        ASSERT_EQ(kernels::LaunchReadStream(runs[i].first, runs[i].second, t, sink.get(), nullptr, e), cudaSuccess);
-      }
+      ASSERT_EQ(kernels::LaunchReadStream(buf, n16, t, sink.get(), nullptr), cudaSuccess);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      EXPECT_EQ(sink.Download()[0], xa ^ xb ^ xc);
-      EXPECT_EQ(done.Download(), std::vector<uint32_t>(3, grid));
+      EXPECT_EQ(sink.Download()[0], x);
     }
-    EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr), cudaErrorInvalidValue);
-    kernels::ReadStreamExtras e;
-    e.done = done.get();
-    e.counter = done.get();
     t.dyn_chunk_lines = 8;
+    kernels::ReadStreamExtras e;
+    e.counter = counter.get();
     EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr, e), cudaErrorInvalidValue);
   }
   const kernels::ReadStreamTuning t;
