@@ -215,7 +215,8 @@ absl::Status CudaRunner::Forward(const Batch& b) {
       }
     }
     if (!(skip & 4))
-      RETURN_IF_ERROR(MatMul({perm_out ? layer.wo_in_order : layer.wo}, attended, x_, dim_, M, /*accumulate=*/true));
+      RETURN_IF_ERROR(MatMul({perm_out ? layer.wo_in_order : layer.wo}, attended, x_, dim_, M, /*accumulate=*/true,
+                             nullptr, copts_.o_gemv_target_blocks));
     // MLP block: x += down(swiglu(gate_up(rmsnorm(x)))).
     if (!(skip & 8))
       RETURN_IF_ERROR(MatMul(layer.gate_up, RmsNormed(x_, layer.ffn_norm), gate_up_, 2 * ffn_, M, /*accumulate=*/false,

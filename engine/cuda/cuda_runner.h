@@ -43,6 +43,12 @@ struct CudaOptions {
   // 15): fewer q|k|v blocks let attention start earlier but not end earlier; H200 `main`
   // 717 -> 645 (2 x SMs) / 687 tok/s.
   int qkv_gemv_target_blocks = 0;
+  // The o_proj GEMV alone (0: as the others). 256: K units of 8 64-row blocks on its 4096
+  // rows (256 blocks on 132 SMs) instead of the others' 6 (352 blocks). Measured on an H200
+  // (tests/bench/RESULTS.md, session 29): 256 +0.25% decode on `main`, +0.2% on 128g, +1.0%
+  // on 32g; 128 -1.8% (32g), 512 (units of 4, every weight loaded before the PDL wait) -5%,
+  // 1024 -10%.
+  int o_gemv_target_blocks = 256;
   // Warp GEMV inputs in one round trip (kernels::GemvTuning::warp_one_trip): 0 never, 1 for
   // matrices without act-order, 2 for every matrix. With gemv_row_gather, 2 leaves only
   // act-order o_proj to it (+0.5% decode on an H200; alone, with act-order RMSNorm inputs,
