@@ -227,7 +227,9 @@ absl::Status CudaRunner::Forward(const Batch& b) {
     swiglu.K = ffn_;
     swiglu.scratch = h_;
     swiglu.half_src = gate_up_half;
-    if (!(skip & 16)) RETURN_IF_ERROR(MatMul({layer.down}, swiglu, x_, dim_, M, /*accumulate=*/true));
+    if (!(skip & 16))
+      RETURN_IF_ERROR(
+          MatMul({layer.down}, swiglu, x_, dim_, M, /*accumulate=*/true, nullptr, copts_.down_gemv_target_blocks));
   }
   const int n_out = M - b.logit_row0;
   if (n_out <= 0) return absl::OkStatus();

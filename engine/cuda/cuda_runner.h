@@ -49,6 +49,10 @@ struct CudaOptions {
   // on 32g; 128 -1.8% (32g), 512 (units of 4, every weight loaded before the PDL wait) -5%,
   // 1024 -10%.
   int o_gemv_target_blocks = 256;
+  // The down GEMV alone (0: as the others: units of 16 of its 172 64-row blocks, 352 blocks on
+  // 132 SMs). Not yet measured: 256 gives units of 22 (256 blocks, all resident at once), the
+  // shape that won on o_proj.
+  int down_gemv_target_blocks = 0;
   // Warp GEMV inputs in one round trip (kernels::GemvTuning::warp_one_trip): 0 never, 1 for
   // matrices without act-order, 2 for every matrix. With gemv_row_gather, 2 leaves only
   // act-order o_proj to it (+0.5% decode on an H200; alone, with act-order RMSNorm inputs,

@@ -91,6 +91,7 @@ ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 ne
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, qkv_gemv_target_blocks, 0, "the q|k|v warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
 ABSL_FLAG(int, o_gemv_target_blocks, 256, "the o_proj warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
+ABSL_FLAG(int, down_gemv_target_blocks, 0, "the down warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
 ABSL_FLAG(bool, prefill_half_outputs, true, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
@@ -209,6 +210,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     co.gemv_warp_target_blocks = absl::GetFlag(FLAGS_gemv_warp_target_blocks);
     co.qkv_gemv_target_blocks = absl::GetFlag(FLAGS_qkv_gemv_target_blocks);
     co.o_gemv_target_blocks = absl::GetFlag(FLAGS_o_gemv_target_blocks);
+    co.down_gemv_target_blocks = absl::GetFlag(FLAGS_down_gemv_target_blocks);
     co.gemv_one_trip_input = absl::GetFlag(FLAGS_gemv_one_trip_input);
     co.fold_down_permutation = absl::GetFlag(FLAGS_fold_down_perm);
     co.gemv_row_gather = absl::GetFlag(FLAGS_gemv_row_gather);

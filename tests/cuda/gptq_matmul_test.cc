@@ -287,22 +287,32 @@ TEST(GptqGemvUniformZerosTest, MatchesLoadedZeros) {
 }
 
 // A K-unit target for one launch (LaunchGptqGemv's warp_target_blocks; the runner sizes the
-// q|k|v GEMV apart with CudaOptions::qkv_gemv_target_blocks) changes only how K is cut:
-// 32-, 16- and 6-block units give the same output up to the atomics' order, and the host's.
+// q|k|v, o_proj and down GEMVs apart with CudaOptions::*_gemv_target_blocks) changes only how
+// K is cut: the output is the same up to the atomics' order, and the host's. At 132 SMs:
+// q|k|v (4096 x 12288) in units of 16 (the tuning's target), 32, 32 and 6 blocks; o_proj
+// (4096 x 4096) in units of 8 (its default target, 256) and 4; down (11008 x 4096) in units
+// of 22 (target 256).
 TEST(GptqGemvTargetBlocksTest, LaunchTargetCutsKConsistently) {
   SKIP_WITHOUT_CUDA();
-  const int K = 4096, N = 12288;
-  const HostGptq h = RandomGptq(K, N, 128, false);
-  DeviceGptq d(h);
-  ASSERT_TRUE(d.UseMma(h));
-  const std::vector<float> x = RoundToHalf(RandomFloats(K));
-  DeviceBuffer<__half> dx(ToHalf(x)), xfrag(K);
-  DeviceBuffer<float> xsum(K / 32);
-  ScopedTuning tuning(kernels::GemvTuning{false, 2, 8, false, true, 32, false, true, 0, 2, false, 7, true, false});
-  const std::vector<float> base = OneRow(d.m, dx, xfrag, xsum);  // the tuning's target: 16-block units at 132 SMs
-  EXPECT_LT(RelError(base, Reference(h, x, 1)), 2e-3);
-  for (const int target : {1, 192, 1000})  // units of 32, 32 and 6 blocks
-    EXPECT_LT(RelTo(OneRow(d.m, dx, xfrag, xsum, target), base), 1e-5) << "target " << target;
+  struct Shape {
+    int K, N;
+    std::vector<int> targets;
+  };
+  for (const Shape& sh : {Shape{4096, 12288, {1, 192, 1000}}, Shape{4096, 4096, {256, 512}},
+                          Shape{11008, 4096, {256}}}) {
+    SCOPED_TRACE(::testing::Message() << sh.K << " x " << sh.N);
+    const HostGptq h = RandomGptq(sh.K, sh.N, 128, false);
+    DeviceGptq d(h);
+    ASSERT_TRUE(d.UseMma(h));
+    const std::vector<float> x = RoundToHalf(RandomFloats(sh.K));
+    DeviceBuffer<__half> dx(ToHalf(x)), xfrag(sh.K);
+    DeviceBuffer<float> xsum(sh.K / 32);
+    ScopedTuning tuning(kernels::GemvTuning{false, 2, 8, false, true, 32, false, true, 0, 2, false, 7, true, false});
+    const std::vector<float> base = OneRow(d.m, dx, xfrag, xsum);  // the tuning's target
+    EXPECT_LT(RelError(base, Reference(h, x, 1)), 2e-3);
+    for (const int target : sh.targets)
+      EXPECT_LT(RelTo(OneRow(d.m, dx, xfrag, xsum, target), base), 1e-5) << "target " << target;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
