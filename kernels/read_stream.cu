@@ -78,26 +78,6 @@ __device__ __forceinline__ void Mark(unsigned long long* times, size_t warp, int
   if (times && (threadIdx.x & 31) == 0) times[3 * warp + i] = t;
 }
 
-// The persistent phases' grid barrier: each block adds one to *count after a fence that
-// orders its earlier memory operations before it (whole block), then thread 0 polls *count
-// (acquire) until it reaches target, and the block's barrier extends what it acquired.
-__device__ __forceinline__ void CountBlockDone(uint32_t* count) {
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    atomicAdd(count, 1u);
-  }
-}
-__device__ __forceinline__ void WaitForCount(const uint32_t* count, uint32_t target) {
-  if (threadIdx.x == 0) {
-    uint32_t seen;
-    do {
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(count) : "memory");
-    } while (seen < target);
-  }
-  __syncthreads();
-}
-
 // The static stream: each warp's lines (WarpRun), the first set before the PDL wait when
 // pre_wait.
 template <int U, bool kStrided>
@@ -231,8 +211,16 @@ __global__ void __launch_bounds__(kThreads) ReadBulkKernel(const void* p, size_t
 
 // Every block of the grid arrives, then waits for all: `target` = arrivals expected so far.
 __device__ __forceinline__ void GridBarrier(uint32_t* barrier, uint32_t target) {
-  CountBlockDone(barrier);
-  WaitForCount(barrier, target);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    atomicAdd(barrier, 1u);
+    uint32_t seen;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(barrier) : "memory");
+    } while (seen < target);
+  }
+  __syncthreads();
 }
 
 template <int U>

@@ -161,7 +161,7 @@ int Main() {
     t.blocks_per_sm = std::stoi(f[0]);
     t.unroll = std::stoi(f[1]);
     t.pre_wait = f[2] == "1";
-    t.wait = f[3] != "0";
+    t.wait = f[3] == "1";
     t.strided = f.size() >= 5 && f[4] == "s";
     t.dyn_chunk_lines = f.size() >= 5 && !t.strided ? std::stoi(f[4]) : 0;
     if (f.size() == 6) {
@@ -174,7 +174,6 @@ int Main() {
       if (dyn) CK(cudaMemsetAsync(counters, 0, n_counters * 4, s));
     };
     // Launch i of a sequence: its work-stealing counter.
-    const uint32_t grid = static_cast<uint32_t>(llama::kernels::ReadStreamGrid(t));
     auto extras = [&](size_t i, unsigned long long* times) {
       llama::kernels::ReadStreamExtras e;
       e.counter = counters + i;
@@ -194,7 +193,7 @@ int Main() {
     report("chain", TimeGraph(s, repeat, [&] { chain(nullptr, 0); }));
     const int spread_layer = absl::GetFlag(FLAGS_spread_layer);
     if (spread_layer >= 1 && spread_layer < L) {  // one replay with every warp's times
-      const size_t warps = static_cast<size_t>(grid) * 8;
+      const size_t warps = static_cast<size_t>(llama::kernels::ReadStreamGrid(t)) * 8;
       unsigned long long* dtimes = nullptr;
       CK(cudaMalloc(reinterpret_cast<void**>(&dtimes), hp.size() * warps * 3 * sizeof(unsigned long long)));
       TimeGraph(s, repeat, [&] { chain(dtimes, warps); }, 3);
