@@ -50,8 +50,10 @@ struct CudaOptions {
   // 1024 -10%.
   int o_gemv_target_blocks = 256;
   // The down GEMV alone (0: as the others: units of 16 of its 172 64-row blocks, 352 blocks on
-  // 132 SMs). Not yet measured: 256 gives units of 22 (256 blocks, all resident at once), the
-  // shape that won on o_proj.
+  // 132 SMs). Measured, lost (tests/bench/RESULTS.md, session 30): unlike o_proj, down wants
+  // the default's blocks: 256 (units of 22) -4.5 to -5.4%, 288 -3.1 to -3.5%, 320 -2.3 to
+  // -2.6%, 384 (units of 15; 416 with 128-row groups) -5% on `main`, -0.3 to -0.8% on 32g,
+  // the same on 64g.
   int down_gemv_target_blocks = 0;
   // Warp GEMV inputs in one round trip (kernels::GemvTuning::warp_one_trip): 0 never, 1 for
   // matrices without act-order, 2 for every matrix. With gemv_row_gather, 2 leaves only

@@ -91,7 +91,8 @@ ABSL_FLAG(int, gemv_one_trip_input, 2, "warp GEMV inputs in one round trip: 0 ne
 ABSL_FLAG(int, gemv_warp_target_blocks, 0, "warp GEMV: fewest blocks its K units aim for (0: 13 x SMs / 5)");
 ABSL_FLAG(int, qkv_gemv_target_blocks, 0, "the q|k|v warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
 ABSL_FLAG(int, o_gemv_target_blocks, 256, "the o_proj warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
-ABSL_FLAG(int, down_gemv_target_blocks, 0, "the down warp GEMV alone: fewest blocks (0: as the others; CudaOptions)");
+ABSL_FLAG(int, down_gemv_target_blocks, 0,
+          "the down warp GEMV alone: fewest blocks (0: as the others; CudaOptions; other cuts lost, session 30)");
 ABSL_FLAG(int, attn_split_keys, 0, "decode attention keys per split: 0 by context, or 32 / 64 / 128");
 ABSL_FLAG(bool, fuse_rope_attention, true, "decode steps: RoPE + K/V write + attention in one kernel");
 ABSL_FLAG(bool, prefill_half_outputs, true, "prefill q|k|v and gate|up GEMMs write fp16 (CudaOptions)");
