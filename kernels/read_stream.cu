@@ -13,15 +13,29 @@ constexpr int kWarps = kThreads / 32;
 // One warp's lines of p, `U` lines per lane in flight: a contiguous run [l0, l1) or
 // (kStrided) every `warps`-th set of U lines from its own; the first set is in `cur` already
 // (Issue), each next set is issued before the current one is used, as the warp GEMV's stream
-// does.
-template <int U, bool kStrided = false>
+// does. kSpread (ReadStreamTuning::spread): the run's j-th line in issue order is Line(j).
+template <int U, bool kStrided = false, int kSpread = 0>
 struct WarpRun {
   uint4 cur[U];
   const uint4* p = nullptr;
   size_t l0 = 0, l1 = 0, step = U;
+  int chunk = 16;
 
-  __device__ __forceinline__ void Issue(const void* base, size_t n16, size_t warp, size_t warps) {
+  // Run-local issue index j -> line (kSpread; a permutation of each chunk, see the header).
+  __device__ __forceinline__ size_t Line(size_t j) const {
+    if constexpr (kSpread == 0) {
+      return j;
+    } else {
+      const size_t base = j / chunk * chunk, len = min(static_cast<size_t>(chunk), l1 - l0 - base), r = j - base;
+      if (len % U != 0) return j;
+      const size_t s = r / U, i = r % U, sets = len / U;
+      return kSpread == 1 ? base + i * sets + s : base + (i >> 1) * 2 * sets + 2 * s + (i & 1);
+    }
+  }
+
+  __device__ __forceinline__ void Issue(const void* base, size_t n16, size_t warp, size_t warps, int spread_chunk) {
     const size_t lines = n16 / 32;
+    chunk = spread_chunk;
     if constexpr (kStrided) {
       l0 = min(lines, warp * U);
       l1 = lines;
@@ -34,7 +48,7 @@ struct WarpRun {
     p = reinterpret_cast<const uint4*>(base) + (threadIdx.x & 31);
 #pragma unroll
     for (int i = 0; i < U; ++i)
-      if (l0 + i < l1) cur[i] = __ldcs(p + (l0 + i) * 32);
+      if (l0 + i < l1) cur[i] = __ldcs(p + (l0 + Line(i)) * 32);
   }
 
   __device__ __forceinline__ uint32_t Drain() {
@@ -44,7 +58,7 @@ struct WarpRun {
       uint4 nxt[U];
 #pragma unroll
       for (int i = 0; i < U; ++i)
-        if (l + st + i < l1) nxt[i] = __ldcs(p + (l + st + i) * 32);
+        if (l + st + i < l1) nxt[i] = __ldcs(p + (l0 + Line(l - l0 + st + i)) * 32);
 #pragma unroll
       for (int i = 0; i < U; ++i)
         if (l + i < l1) acc ^= cur[i].x ^ cur[i].y ^ cur[i].z ^ cur[i].w;
@@ -80,19 +94,20 @@ __device__ __forceinline__ void Mark(unsigned long long* times, size_t warp, int
 
 // The static stream: each warp's lines (WarpRun), the first set before the PDL wait when
 // pre_wait.
-template <int U, bool kStrided>
+template <int U, bool kStrided, int kSpread = 0>
 __global__ void __launch_bounds__(kThreads) ReadStreamKernel(const void* p, size_t n16, bool pre_wait, bool wait,
-                                                             uint32_t* sink, bool check, unsigned long long* times) {
+                                                             uint32_t* sink, bool check, unsigned long long* times,
+                                                             int spread_chunk) {
   AllowDependents();
   const unsigned long long t0 = GlobalTimer();
   const size_t warps = static_cast<size_t>(gridDim.x) * kWarps;
   const size_t warp = static_cast<size_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  WarpRun<U, kStrided> run;
-  if (pre_wait) run.Issue(p, n16, warp, warps);
+  WarpRun<U, kStrided, kSpread> run;
+  if (pre_wait) run.Issue(p, n16, warp, warps, spread_chunk);
   if (wait) WaitForPrerequisites();
   Mark(times, warp, 0, t0);
   Mark(times, warp, 1, GlobalTimer());
-  if (!pre_wait) run.Issue(p, n16, warp, warps);
+  if (!pre_wait) run.Issue(p, n16, warp, warps, spread_chunk);
   Sink(run.Drain(), sink, check);
   Mark(times, warp, 2, GlobalTimer());
 }
@@ -230,11 +245,11 @@ __global__ void __launch_bounds__(kThreads) ReadPhasesKernel(const void* const* 
   const size_t warp = static_cast<size_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   uint32_t acc = 0;
   WarpRun<U> run;
-  run.Issue(ptr[0], n16[0], warp, warps);
+  run.Issue(ptr[0], n16[0], warp, warps, 16);
   for (int i = 0; i < phases; ++i) {
     acc ^= run.Drain();
     if (i + 1 == phases) break;
-    run.Issue(ptr[i + 1], n16[i + 1], warp, warps);  // immutable: before the barrier
+    run.Issue(ptr[i + 1], n16[i + 1], warp, warps, 16);  // immutable: before the barrier
     GridBarrier(barrier, static_cast<uint32_t>(i + 1) * gridDim.x);
   }
   Sink(acc, sink, check);
@@ -248,9 +263,11 @@ int GridFor(Kernel kernel, const ReadStreamTuning& t, size_t smem = 0) {
 }
 
 // The stream kernels for 2, 4 or 8 loads in flight per lane.
-using StaticKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, unsigned long long*);
+using StaticKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, unsigned long long*, int);
 using DynKernelFn = void (*)(const void*, size_t, bool, bool, uint32_t*, bool, int, uint32_t*, unsigned long long*);
-StaticKernelFn StaticKernel(int unroll, bool strided) {
+StaticKernelFn StaticKernel(int unroll, bool strided, int spread = 0) {
+  if (spread == 1) return unroll == 4 ? ReadStreamKernel<4, false, 1> : ReadStreamKernel<8, false, 1>;
+  if (spread == 2) return unroll == 4 ? ReadStreamKernel<4, false, 2> : ReadStreamKernel<8, false, 2>;
   if (strided)
     return unroll == 2 ? ReadStreamKernel<2, true> : unroll == 4 ? ReadStreamKernel<4, true> : ReadStreamKernel<8, true>;
   return unroll == 2 ? ReadStreamKernel<2, false>
@@ -280,7 +297,8 @@ int ReadStreamGrid(const ReadStreamTuning& t) {
     return GridFor(k, t, BulkSmem(t));
   }
   if (t.unroll != 2 && t.unroll != 4 && t.unroll != 8) return 0;
-  return t.dyn_chunk_lines > 0 ? GridFor(DynKernel(t.unroll), t) : GridFor(StaticKernel(t.unroll, t.strided), t);
+  return t.dyn_chunk_lines > 0 ? GridFor(DynKernel(t.unroll), t)
+                                : GridFor(StaticKernel(t.unroll, t.strided, t.spread), t);
 }
 
 cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& t, uint32_t* sink,
@@ -290,6 +308,9 @@ cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& 
     return cudaErrorInvalidValue;
   if (t.bulk_stages > 0 && t.dyn_chunk_lines > 0) return cudaErrorInvalidValue;
   if (t.strided && (t.bulk_stages > 0 || t.dyn_chunk_lines > 0)) return cudaErrorInvalidValue;
+  if (t.spread != 0 && (t.spread < 0 || t.spread > 2 || t.unroll == 2 || t.strided || t.bulk_stages > 0 ||
+                        t.dyn_chunk_lines > 0 || t.spread_chunk < t.unroll || t.spread_chunk % t.unroll != 0))
+    return cudaErrorInvalidValue;
   const int grid = ReadStreamGrid(t);
   if (grid <= 0) return cudaErrorInvalidConfiguration;
   if (t.bulk_stages > 0)
@@ -299,8 +320,8 @@ cudaError_t LaunchReadStream(const void* p, size_t n16, const ReadStreamTuning& 
     return Launch(DynKernel(t.unroll), dim3(grid), dim3(kThreads), 0,
                   stream, p, n16, t.pre_wait, t.wait, sink, t.xor_into_sink, t.dyn_chunk_lines, extras.counter,
                   extras.times);
-  return Launch(StaticKernel(t.unroll, t.strided), dim3(grid), dim3(kThreads), 0, stream, p, n16, t.pre_wait, t.wait,
-                sink, t.xor_into_sink, extras.times);
+  return Launch(StaticKernel(t.unroll, t.strided, t.spread), dim3(grid), dim3(kThreads), 0, stream, p, n16,
+                t.pre_wait, t.wait, sink, t.xor_into_sink, extras.times, t.spread_chunk);
 }
 
 cudaError_t LaunchReadPhases(const void* const* ptr, const size_t* n16, int phases, const ReadStreamTuning& t,

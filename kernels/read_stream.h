@@ -39,6 +39,15 @@ struct ReadStreamTuning {
   // grid-stride walk: at any moment the grid reads one contiguous span) instead of one
   // contiguous run of its own. sol_bench's fifth config field "s".
   bool strided = false;
+  // Static runs only, unroll 4 or 8 (sol_bench's fifth field "xC" / "pC"): the lines of each
+  // chunk of `spread_chunk` lines of a warp's run (C % unroll == 0) are read in a different
+  // order, each line once: 1 (x) a set's loads are single lines from `unroll` equal parts of
+  // the chunk (set s: lines s, s + C/U, s + 2C/U, ...), 2 (p) pairs of adjacent lines from
+  // unroll / 2 parts; a last chunk shorter than C is spread over its own length (in order if
+  // that is not a multiple of unroll). The warp GEMV's set is 4 adjacent lines (2 KB), the
+  // granule the TMA rings of session 26 streamed slowest.
+  int spread = 0;
+  int spread_chunk = 16;
 };
 
 // Optional extras of LaunchReadStream: `counter` (dyn_chunk_lines > 0: one zeroed word per

@@ -17,7 +17,9 @@
 //
 // A config's optional fifth field is ReadStreamTuning::dyn_chunk_lines (0: each warp one
 // static run; > 0: chunks taken from a counter, work stealing; "s": each warp every W-th set
-// of the grid's W warps, ReadStreamTuning::strided), its sixth "SxL" a TMA ring of S stages
+// of the grid's W warps, ReadStreamTuning::strided; "xC" / "pC": each chunk of C lines of a
+// warp's run read in sets of single lines / pairs from equal parts of it,
+// ReadStreamTuning::spread), its sixth "SxL" a TMA ring of S stages
 // of L lines per warp (ReadStreamTuning::bulk_stages / bulk_stage_lines). --spread_layer
 // prints, for the chain, when each kernel of that layer released its warps and when they
 // ended (%globaltimer per warp, one replay), relative to the end of the kernel before it.
@@ -46,7 +48,8 @@ ABSL_FLAG(double, fixed_us, 74,
           "RMSNorm and argmax 11; tests/bench/RESULTS.md)");
 ABSL_FLAG(std::string, configs, "2:4:1:1;3:4:1:1;4:4:1:1;2:8:1:1;2:4:0:1;2:4:1:0",
           "blocks per SM : loads in flight per lane (2|4|8) : first loads before the PDL wait (0|1) : PDL wait (0|1) "
-          "[: work-stealing chunk lines, or s for strided sets [: TMA ring SxL]], ';'-separated");
+          "[: work-stealing chunk lines, s for strided sets, xC / pC for sets spread over chunks of C lines "
+          "[: TMA ring SxL]], ';'-separated");
 ABSL_FLAG(int, repeat, 20, "timed replays (median)");
 ABSL_FLAG(int, spread_layer, 16, "chain: the layer whose kernels' warp release and end times are printed (-1: none)");
 
@@ -163,7 +166,12 @@ int Main() {
     t.pre_wait = f[2] == "1";
     t.wait = f[3] == "1";
     t.strided = f.size() >= 5 && f[4] == "s";
-    t.dyn_chunk_lines = f.size() >= 5 && !t.strided ? std::stoi(f[4]) : 0;
+    const bool spread = f.size() >= 5 && !f[4].empty() && (f[4][0] == 'x' || f[4][0] == 'p');
+    if (spread) {
+      t.spread = f[4][0] == 'x' ? 1 : 2;
+      t.spread_chunk = std::stoi(f[4].substr(1));
+    }
+    t.dyn_chunk_lines = f.size() >= 5 && !t.strided && !spread ? std::stoi(f[4]) : 0;
     if (f.size() == 6) {
       const std::vector<std::string> b = absl::StrSplit(f[5], 'x');
       t.bulk_stages = std::stoi(b[0]);
@@ -214,7 +222,7 @@ int Main() {
              zero_counters();
              CK(llama::kernels::LaunchReadStream(buf, layer * L / 16, t, sink, s, extras(0, nullptr)));
            }));
-    if (dyn || t.bulk_stages > 0 || t.strided) continue;  // the persistent phases have none of these variants
+    if (dyn || t.bulk_stages > 0 || t.strided || spread) continue;  // the persistent phases have none of these variants
     // The persistent kernel, launched cooperatively (outside a graph: one launch per step).
     const cudaError_t probe = llama::kernels::LaunchReadPhases(dp, dn, 1, t, barrier, sink, s);
     if (probe != cudaSuccess) {

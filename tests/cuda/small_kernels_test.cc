@@ -212,6 +212,24 @@ TEST(ReadStreamTest, XorsEveryWordOnce) {
     e.counter = counter.get();
     EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr, e), cudaErrorInvalidValue);
   }
+  // Sets spread over chunks of a run (sol_bench's "xC" / "pC"): every line once, for chunks
+  // longer and shorter than the runs and last chunks of any length.
+  for (const auto& [spread, unroll, chunk] :
+       std::vector<std::tuple<int, int, int>>{{1, 4, 16}, {2, 4, 16}, {1, 4, 36}, {2, 4, 36}, {2, 8, 24}, {1, 8, 64}}) {
+    kernels::ReadStreamTuning t{1, unroll, true, true, true};  // d: ~38 lines a warp on 132 SMs
+    t.spread = spread;
+    t.spread_chunk = chunk;
+    SCOPED_TRACE(::testing::Message() << "spread " << spread << ", " << unroll << " loads, chunks of " << chunk);
+    for (const auto& [buf, n16, x] : std::vector<std::tuple<const uint32_t*, size_t, uint32_t>>{
+             {da.get(), n16a, xa}, {db.get(), n16b, xb}, {dc.get(), n16c, xc}, {dd.get(), n16d, xd}}) {
+      sink.Zero();
+      ASSERT_EQ(kernels::LaunchReadStream(buf, n16, t, sink.get(), nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_EQ(sink.Download()[0], x);
+    }
+    t.spread_chunk = chunk + 2;  // not a multiple of the set
+    EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr), cudaErrorInvalidValue);
+  }
   const kernels::ReadStreamTuning t;
   EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a + 16, t, sink.get(), nullptr), cudaErrorInvalidValue);
 }
