@@ -181,11 +181,8 @@ TEST(ReadStreamTest, XorsEveryWordOnce) {
   uint32_t xd = 0;
   for (auto& v : d) xd ^= (v = u(Rng()));
   DeviceBuffer<uint32_t> dd(d);
-  for (const auto& [stages, lines] : std::vector<std::pair<int, int>>{{2, 4}, {4, 4}, {8, 2}, {4, 1}}) {
-    kernels::ReadStreamTuning t{1, 4, true, true, true};
-    t.bulk_stages = stages;
-    t.bulk_stage_lines = lines;
-    SCOPED_TRACE(::testing::Message() << "ring of " << stages << " x " << lines << " lines");
+  // Every word of a, b, c and d read once with `t` (the sink's XOR).
+  auto ReadsEveryWordOnce = [&](const kernels::ReadStreamTuning& t) {
     for (const auto& [buf, n16, x] : std::vector<std::tuple<const uint32_t*, size_t, uint32_t>>{
              {da.get(), n16a, xa}, {db.get(), n16b, xb}, {dc.get(), n16c, xc}, {dd.get(), n16d, xd}}) {
       sink.Zero();
@@ -193,6 +190,13 @@ TEST(ReadStreamTest, XorsEveryWordOnce) {
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       EXPECT_EQ(sink.Download()[0], x);
     }
+  };
+  for (const auto& [stages, lines] : std::vector<std::pair<int, int>>{{2, 4}, {4, 4}, {8, 2}, {4, 1}}) {
+    kernels::ReadStreamTuning t{1, 4, true, true, true};
+    t.bulk_stages = stages;
+    t.bulk_stage_lines = lines;
+    SCOPED_TRACE(::testing::Message() << "ring of " << stages << " x " << lines << " lines");
+    ReadsEveryWordOnce(t);
   }
   // Strided sets (sol_bench's fifth field "s"): every line once too, with 2, 4 or 8 in
   // flight, whether the warps outnumber the sets or not; no work stealing or ring with it.
@@ -200,13 +204,7 @@ TEST(ReadStreamTest, XorsEveryWordOnce) {
     kernels::ReadStreamTuning t{3, unroll, true, true, true};
     t.strided = true;
     SCOPED_TRACE(::testing::Message() << "strided sets of " << unroll);
-    for (const auto& [buf, n16, x] : std::vector<std::tuple<const uint32_t*, size_t, uint32_t>>{
-             {da.get(), n16a, xa}, {db.get(), n16b, xb}, {dc.get(), n16c, xc}, {dd.get(), n16d, xd}}) {
-      sink.Zero();
-      ASSERT_EQ(kernels::LaunchReadStream(buf, n16, t, sink.get(), nullptr), cudaSuccess);
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      EXPECT_EQ(sink.Download()[0], x);
-    }
+    ReadsEveryWordOnce(t);
     t.dyn_chunk_lines = 8;
     kernels::ReadStreamExtras e;
     e.counter = counter.get();
@@ -220,13 +218,7 @@ TEST(ReadStreamTest, XorsEveryWordOnce) {
     t.spread = spread;
     t.spread_chunk = chunk;
     SCOPED_TRACE(::testing::Message() << "spread " << spread << ", " << unroll << " loads, chunks of " << chunk);
-    for (const auto& [buf, n16, x] : std::vector<std::tuple<const uint32_t*, size_t, uint32_t>>{
-             {da.get(), n16a, xa}, {db.get(), n16b, xb}, {dc.get(), n16c, xc}, {dd.get(), n16d, xd}}) {
-      sink.Zero();
-      ASSERT_EQ(kernels::LaunchReadStream(buf, n16, t, sink.get(), nullptr), cudaSuccess);
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      EXPECT_EQ(sink.Download()[0], x);
-    }
+    ReadsEveryWordOnce(t);
     t.spread_chunk = chunk + 2;  // not a multiple of the set
     EXPECT_EQ(kernels::LaunchReadStream(da.get(), n16a, t, sink.get(), nullptr), cudaErrorInvalidValue);
   }
