@@ -82,9 +82,17 @@ size_t RopeDecodeAttentionSmemBytes(int head_dim, int split_keys, int splits);
 // weights (17), the denominator (18) and the output (19). ReadAttentionClock:
 // [kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots] as the last launch left them (splits
 // past its count are older; empty on error).
+// The split kernel (LaunchRopeSplitAttention) runs a clocked variant too, its blocks (split <
+// kRopeAttnMaxSplits) recording: entry (0), its first tile's loads issued (1), after the wait
+// (2), zeroing done (3), q rotated (4), the new key rotated and written (5), every tile's
+// scores, softmax and P.V (6), the warp's row groups merged (7), the block's partial (8),
+// merge start (9) and end (10); 11-19 as above (16-19 with the cluster merge only).
+// ReadAttentionClock reads the buffer of the kernel launched last with the clock on
+// (AttentionClockKernel: 0 none yet, 1 the cluster kernel, 2 the split kernel).
 constexpr int kAttnClockHeads = 64, kAttnClockSlots = 20;
 void SetAttentionClock(bool on);
 std::vector<uint64_t> ReadAttentionClock();
+int AttentionClockKernel();
 
 // The same step for any context (rows distinct sequences, splits * split_keys > every pos[m],
 // split_keys >= 1): RoPE, the K/V write at pos[m], then flash-decoding whose `splits` blocks

@@ -7,8 +7,28 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <vector>
 
 namespace llama::kernels {
+
+// Diagnosis (SetAttentionClock): thread 0 of a sampled block records clock64 (ClockMark) or
+// %globaltimer (TimerMark: ns, comparable across SMs) at slot i; clk is null in the plain
+// kernels, so neither leaves code there.
+__device__ __forceinline__ void ClockMark(unsigned long long* clk, int i) {
+  if (clk && threadIdx.x == 0) clk[i] = clock64();
+}
+__device__ __forceinline__ void TimerMark(unsigned long long* clk, int i) {
+  if (!clk || threadIdx.x != 0) return;
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  clk[i] = t;
+}
+// Host side of the clock shared by the two clocked kernels (rope_attention.cu keeps the
+// switch; rope_split_attention.cu its own buffer): whether SetAttentionClock is on, that the
+// split kernel was the last launched clocked, and that kernel's buffer.
+bool AttentionClockOn();
+void NoteClockedSplitLaunch();
+std::vector<uint64_t> ReadSplitAttentionClock();
 
 // Largest head dimension of the decode-attention kernels (attention.cu: head_dim / 8 threads
 // per row, a power of two <= 32; rope_split_attention.cu: its per-dim shared accumulators).

@@ -29,13 +29,6 @@ __host__ __device__ constexpr size_t PartialBytes(int hd, int split_keys) {
 // kClock (diagnosis, SetAttentionClock): every block (split, h < kAttnClockHeads, row 0)
 // records into g_attn_clock[h][split] (attention.h says what).
 __device__ unsigned long long g_attn_clock[kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots];
-// Thread 0 of a sampled block records %globaltimer (ns, comparable across SMs) at slot i.
-__device__ __forceinline__ void TimerMark(unsigned long long* clk, int i) {
-  if (!clk || threadIdx.x != 0) return;
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  clk[i] = t;
-}
 
 template <bool kClock>
 __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
@@ -127,6 +120,7 @@ __global__ void __launch_bounds__(kThreads) RopeDecodeAttentionKernel(
 }
 
 bool g_clock_on = false;
+int g_clocked_kernel = 0;  // AttentionClockKernel
 
 }  // namespace
 
@@ -157,6 +151,7 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
   static const cudaError_t plain = attrs(RopeDecodeAttentionKernel<false>);
   static const cudaError_t clocked = attrs(RopeDecodeAttentionKernel<true>);
   if (plain != cudaSuccess || clocked != cudaSuccess) return plain != cudaSuccess ? plain : clocked;
+  if (g_clock_on) g_clocked_kernel = 1;
   return LaunchClusters(g_clock_on ? RopeDecodeAttentionKernel<true> : RopeDecodeAttentionKernel<false>,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         RopeDecodeAttentionSmemBytes(shape.head_dim, split_keys, splits), stream, splits, qkv, ld_qkv,
@@ -165,8 +160,12 @@ cudaError_t LaunchRopeDecodeAttention(const float* qkv, int ld_qkv, const float2
 }
 
 void SetAttentionClock(bool on) { g_clock_on = on; }
+bool AttentionClockOn() { return g_clock_on; }
+void NoteClockedSplitLaunch() { g_clocked_kernel = 2; }
+int AttentionClockKernel() { return g_clocked_kernel; }
 
 std::vector<uint64_t> ReadAttentionClock() {
+  if (g_clocked_kernel == 2) return ReadSplitAttentionClock();
   std::vector<uint64_t> t(static_cast<size_t>(kAttnClockHeads) * kRopeAttnMaxSplits * kAttnClockSlots, 0);
   if (cudaMemcpyFromSymbol(t.data(), g_attn_clock, t.size() * sizeof(uint64_t)) != cudaSuccess) t.clear();
   return t;

@@ -1,6 +1,6 @@
 // The split of one (row, head) in the cluster decode-attention kernel (rope_attention.cu):
 // the copies of its cached K/V rows into shared memory and its partial (RoPE of q and of the
-// new key, scores, softmax statistics, P.V); ClockMark for the kernel's clocked variant.
+// new key, scores, softmax statistics, P.V).
 // Included by .cu files only.
 #pragma once
 
@@ -31,11 +31,6 @@ __device__ __forceinline__ int CopyCachedRows(const __half* __restrict__ k_cache
     CpAsync16(vs + r * hd + d, v_cache + g);
   }
   return nold;
-}
-
-// Diagnosis (SetAttentionClock): thread 0 of a sampled block records clock64 at point i.
-__device__ __forceinline__ void ClockMark(unsigned long long* clk, int i) {
-  if (clk && threadIdx.x == 0) clk[i] = clock64();
 }
 
 // What a split's block reads from its row of q|k|v after the PDL wait, loaded all at once

@@ -56,7 +56,11 @@ __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], fl
 // global partials and the last block's merge. Thread (r0, d0) holds dims d0..d0+7 of the rows
 // r0, r0 + par, ... of its split (tpr = hd / 8 threads per row, par = kThreads / tpr rows at a
 // time). kCluster: the merge's receiving end (ClusterMergeScratch) in the dynamic shared memory.
-template <bool kCluster>
+// kClock (diagnosis, SetAttentionClock): blocks (split < kRopeAttnMaxSplits, head h <
+// kAttnClockHeads, row 0) record into g_split_clock[h][split] (attention.h says what).
+__device__ unsigned long long g_split_clock[kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots];
+
+template <bool kCluster, bool kClock = false>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
@@ -65,6 +69,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     const int32_t* __restrict__ out_perm) {
   AllowDependents();
   const int split = blockIdx.x, h = blockIdx.y, m = blockIdx.z, splits = gridDim.x;
+  unsigned long long* clk =
+      kClock && m == 0 && h < kAttnClockHeads && split < kRopeAttnMaxSplits ? g_split_clock[h][split] : nullptr;
+  ClockMark(clk, 0);
+  TimerMark(clk, 13);
   const int hd = s.head_dim, k0 = split * split_keys;
   const int kvh = h / (s.heads / s.kv_heads);
   const int tpr = hd / 8, par = kThreads / tpr;
@@ -91,9 +99,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
   };
   if (positions_final) load_cached();
+  ClockMark(clk, 1);
   WaitForPrerequisites();
+  ClockMark(clk, 2);
+  TimerMark(clk, 11);
   ZeroByGrid(zero.p[0], zero.n[0]);
   ZeroByGrid(zero.p[1], zero.n[1]);
+  ClockMark(clk, 3);
   if (!positions_final) {
     pos = positions[m];
     load_cached();
@@ -119,6 +131,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     const float scale = rsqrtf(static_cast<float>(hd));
 #pragma unroll
     for (int j = 0; j < 8; ++j) qf[j] *= scale;
+    ClockMark(clk, 4);
     // The threads of the new key's row (row group nold % par) rotate it and store it.
     uint4 knew = make_uint4(0u, 0u, 0u, 0u), vnew = knew;
     if (nold < nk && nold % par == r0) {
@@ -134,6 +147,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
         *reinterpret_cast<uint4*>(v_cache + first + static_cast<size_t>(nold) * row_stride) = vnew;
       }
     }
+    ClockMark(clk, 5);
 
     // Online softmax over the thread's rows, a tile of kRows at a time: tile row r0 + i * par
     // (split row t0 + r0 + i * par) in kr[i], vr[i]; the next tile's loads go out as soon as
@@ -170,6 +184,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
         LoadRows(k_cache, v_cache, first + static_cast<size_t>(t0 + tile) * row_stride, row_stride, r0, par,
                  nold - t0 - tile, kr, vr);
     }
+    ClockMark(clk, 6);
 
     // The row groups of a warp (lanes tpr apart), then the warps through shared memory.
     for (int o = tpr; o < 32; o <<= 1) {
@@ -178,6 +193,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
       for (int j = 0; j < 8; ++j) ao[j] = __shfl_xor_sync(0xffffffffu, acc[j], o);
       MergeState(mx, sum, acc, __shfl_xor_sync(0xffffffffu, mx, o), __shfl_xor_sync(0xffffffffu, sum, o), ao);
     }
+    ClockMark(clk, 7);
     __shared__ float w_ml[kWarps][2];
     __shared__ float w_acc[kWarps][kMaxHeadDim];
     if (lane < tpr)
@@ -208,12 +224,20 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
       else
         partial_ml[part] = make_float2(bm, l);
     }
+    ClockMark(clk, 8);
   }
+  ClockMark(clk, 9);
   if constexpr (kCluster) {
-    MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, nullptr,
+    MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, clk,
                        out_perm != nullptr ? out + static_cast<size_t>(m) * s.heads * hd : nullptr, perm_dst);
   } else {
     CombineIfLastSplit(partial_ml, partial_acc, arrivals, m, h, s.heads, splits, hd, out);
+  }
+  ClockMark(clk, 10);
+  TimerMark(clk, 12);
+  if (clk && threadIdx.x == 0) {
+    clk[14] = splits;
+    clk[15] = k0 <= pos && pos < k0 + split_keys;  // this split holds the new key
   }
 }
 
@@ -236,11 +260,26 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
         cudaFuncSetAttribute(RopeSplitAttentionKernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     if (attr != cudaSuccess) return attr;
   }
-  return LaunchClusters(cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>,
+  const bool clock = AttentionClockOn();
+  if (clock && cluster) {
+    static const cudaError_t attr = cudaFuncSetAttribute(RopeSplitAttentionKernel<true, true>,
+                                                         cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (attr != cudaSuccess) return attr;
+  }
+  if (clock) NoteClockedSplitLaunch();
+  auto kernel = clock ? (cluster ? RopeSplitAttentionKernel<true, true> : RopeSplitAttentionKernel<false, true>)
+                      : (cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>);
+  return LaunchClusters(kernel,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         cluster ? ClusterMergeBytes(splits, shape.head_dim) : 0, stream, cluster ? splits : 0, qkv, ld_qkv,
                         rope_table, k_cache, v_cache, slot, pos, shape, split_keys, positions_final, partial_ml,
                         partial_acc, out, arrivals, zero, out_perm);
+}
+
+std::vector<uint64_t> ReadSplitAttentionClock() {
+  std::vector<uint64_t> t(static_cast<size_t>(kAttnClockHeads) * kRopeAttnMaxSplits * kAttnClockSlots, 0);
+  if (cudaMemcpyFromSymbol(t.data(), g_split_clock, t.size() * sizeof(uint64_t)) != cudaSuccess) t.clear();
+  return t;
 }
 
 }  // namespace llama::kernels

@@ -11,7 +11,9 @@
 # differs is also compared as sm_90 machine code (its .text section in a cubin, byte for
 # byte): "DIFF n lines, sass same" is a change ptxas undid (e.g. registers renumbered), which
 # runs the same instructions and needs no device A/B. Exit 0 when every common entry's machine
-# code is the same, 1 otherwise.
+# code is the same, 1 otherwise. PTX_DIFF_RENAME="regex=>replacement" rewrites the working
+# tree's kernel names first (a template parameter added with a default: compare the default
+# instantiation under its old name), e.g. PTX_DIFF_RENAME='ILb([01])ELb0EE=>ILb\1EE'.
 set -euo pipefail
 REV=${1:?revision}
 FILE=${2:?kernel .cu file}
@@ -33,9 +35,17 @@ ptx "$PWD" "$TMP/new.ptx"
 cubin "$TMP" "$TMP/old.cubin"
 cubin "$PWD" "$TMP/new.cubin"
 python3 - "$TMP/old.ptx" "$TMP/new.ptx" "$FILTER" "$TMP/old.cubin" "$TMP/new.cubin" <<'EOF'
-import re, struct, sys, difflib
+import os, re, struct, sys, difflib
 
-def texts(path):
+RENAME = os.environ.get('PTX_DIFF_RENAME', '')
+
+def renamed(text):
+    if not RENAME:
+        return text
+    pat, rep = RENAME.split('=>', 1)
+    return re.sub(pat, rep, text)
+
+def texts(path, rename=False):
     """Kernel name -> bytes of its .text section in an ELF64 cubin."""
     d = open(path, 'rb').read()
     shoff = struct.unpack_from('<Q', d, 0x28)[0]
@@ -46,23 +56,26 @@ def texts(path):
     for h in hdrs:
         name = d[names + h[0]:d.index(b'\0', names + h[0])].decode()
         if name.startswith('.text.'):
-            out[norm(name[len('.text.'):])] = d[h[4]:h[4] + h[5]]
+            key = norm(name[len('.text.'):])
+            out[renamed(key) if rename else key] = d[h[4]:h[4] + h[5]]
     return out
 
 def norm(name):
     name = re.sub(r'_GLOBAL__N__[0-9a-f_]+', 'ANON', name)
     return re.sub(r'_INTERNAL_[0-9a-f]+_', '_INTERNAL_', name)
 
-def entries(path):
+def entries(path, rename=False):
     text = norm(open(path).read())  # anonymous-namespace and internal-linkage names hash the path
+    if rename:
+        text = renamed(text)
     out = {}
     for m in re.finditer(r'\.entry (\S+)\(', text):
         body = text[m.start():text.find('\n}\n', m.start())]
         out[m.group(1)] = re.sub(r'\$L__BB\d+_', '$L__BB_', body)
     return out
 
-old, new, pattern = entries(sys.argv[1]), entries(sys.argv[2]), re.compile(sys.argv[3])
-old_sass, new_sass = texts(sys.argv[4]), texts(sys.argv[5])
+old, new, pattern = entries(sys.argv[1]), entries(sys.argv[2], True), re.compile(sys.argv[3])
+old_sass, new_sass = texts(sys.argv[4]), texts(sys.argv[5], True)
 changed = 0
 for name in sorted(set(old) & set(new)):
     if not pattern.search(name):

@@ -1,5 +1,6 @@
-// llama_bench --attn_clock: the report of the cluster decode-attention kernel's clocked
-// variant (kernels::SetAttentionClock) after its last launch: per point of split 0's path, the
+// llama_bench --attn_clock: the report of the decode-attention kernel's clocked variant
+// (kernels::SetAttentionClock; the cluster kernel's or the split kernel's, whichever was
+// launched last, kernels::AttentionClockKernel) after its last launch: per point of split 0's path, the
 // median over heads of the cycles since the previous point, rank 0's merge in detail, the
 // wait-to-end time by %globaltimer; then every split's entry, end and arrival at the merge in
 // µs from the head's first release, and which split was last to the merge.
@@ -23,8 +24,12 @@ inline std::string AttentionClockReport() {
   std::string text;
   const std::vector<uint64_t> t = kernels::ReadAttentionClock();
   const int slots = kernels::kAttnClockSlots, per_head = kernels::kRopeAttnMaxSplits * slots;
-  static const char* kPoint[] = {"entry",  "pre-wait", "wait",    "zero",  "q rope", "kv in smem",
-                                 "scores", "softmax",  "p.v",     "merge start", "merged"};
+  static const char* kCluster[] = {"entry",  "pre-wait", "wait",    "zero",  "q rope", "kv in smem",
+                                   "scores", "softmax",  "p.v",     "merge start", "merged"};
+  static const char* kSplit[] = {"entry", "pre-wait", "wait",      "zero",        "q rope", "new key",
+                                 "tiles", "row merge", "partial", "merge start", "merged"};
+  const bool split_kernel = kernels::AttentionClockKernel() == 2;
+  const char* const* kPoint = split_kernel ? kSplit : kCluster;
   std::vector<std::vector<double>> d(11), entry(kernels::kRopeAttnMaxSplits), end(kernels::kRopeAttnMaxSplits),
       merge(kernels::kRopeAttnMaxSplits), qrope(kernels::kRopeAttnMaxSplits);
   std::vector<double> span, last_span;
@@ -64,7 +69,8 @@ inline std::string AttentionClockReport() {
     last_new_key += t[h * per_head + last * slots + 15] != 0;
   }
   if (span.empty()) return text;
-  text = "  attention clock, split 0 (cycles, median over heads):";
+  text = split_kernel ? "  attention clock, split kernel, split 0 (cycles, median over heads):"
+                      : "  attention clock, cluster kernel, split 0 (cycles, median over heads):";
   for (int i = 1; i <= 10; ++i) text += absl::StrFormat(" %s %.0f", kPoint[i], Median(d[i]));
   // Rank 0's merge: its barrier complete after the merge start, then weights, denominator, output.
   std::vector<std::vector<double>> mg(4);

@@ -126,8 +126,9 @@ ABSL_FLAG(int, timeline, 0,
 ABSL_FLAG(int, embed_blocks, 16, "blocks of a decode step's embedding kernel (CudaOptions::embed_blocks)");
 ABSL_FLAG(bool, attn_out_perm, true, "act-order o_proj: attention writes its input in o_proj's order (CudaOptions)");
 ABSL_FLAG(bool, attn_clock, false,
-          "DIAGNOSIS: the cluster attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
-          "printed after each decode figure for the last launch; that kernel runs with --rope_split_attention=1");
+          "DIAGNOSIS: the decode attention kernel's clock64 at 11 points of its path (kernels::SetAttentionClock), "
+          "printed after each decode figure for the last launch: the split kernel's (the default), or the "
+          "cluster kernel's with --rope_split_attention=1");
 ABSL_FLAG(int, gemv_extra_smem, 0,
           "DIAGNOSIS: bytes of unused dynamic shared memory added to every warp-GEMV launch "
           "(kernels::SetGemvWarpSmemDiagnosis)");

@@ -365,6 +365,25 @@ TEST(RopeSplitAttentionTest, MatchesRopeThenAttentionAndReference) {
           ASSERT_TRUE(first == FromHalf(b.got_out.Download()))
               << "cluster " << cluster << ", positions_final " << positions_final << " changed the result";
         }
+        // The clocked variant (SetAttentionClock, diagnosis): the same bits, and split 0 of
+        // head 0 (row 0) records its 11 points in order and the launch's splits.
+        kernels::SetAttentionClock(true);
+        b.got_out.Zero();
+        const cudaError_t clocked = kernels::LaunchRopeSplitAttention(
+            in.dqkv.get(), in.n, in.table.get(), b.k.get(), b.v.get(), in.dslot.get(), b.dpos.get(), in.as, in.rows,
+            splits, split_keys, true, b.ml.get(), b.acc.get(), b.got_out.get(), b.arrivals.get(), nullptr, b.zero,
+            cluster);
+        kernels::SetAttentionClock(false);
+        ASSERT_EQ(clocked, cudaSuccess);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        ASSERT_TRUE(first == FromHalf(b.got_out.Download())) << "cluster " << cluster << ": the clock changed the result";
+        ASSERT_EQ(kernels::AttentionClockKernel(), 2);
+        const std::vector<uint64_t> t = kernels::ReadAttentionClock();
+        ASSERT_GE(t.size(), static_cast<size_t>(kernels::kAttnClockSlots));
+        for (int i = 1; i <= 10; ++i) EXPECT_LE(t[i - 1], t[i]) << "cluster " << cluster << ", point " << i;
+        EXPECT_LE(t[13], t[11]);  // %globaltimer: entry, after the wait, end
+        EXPECT_LE(t[11], t[12]);
+        EXPECT_EQ(t[14], static_cast<uint64_t>(splits));
       }
       for (uint32_t a : b.arrivals.Download()) ASSERT_EQ(a, 0u);
       ExpectLikeRopeThenAttention(in, pos, splits, split_keys, b);
