@@ -29,6 +29,13 @@ __device__ __forceinline__ void TimerMark(unsigned long long* clk, int i) {
 bool AttentionClockOn();
 void NoteClockedSplitLaunch();
 std::vector<uint64_t> ReadSplitAttentionClock();
+// A clock buffer (a __device__ array of unsigned long long) copied to the host; empty on error.
+template <typename Buffer>
+std::vector<uint64_t> ReadClockBuffer(const Buffer& buffer) {
+  std::vector<uint64_t> t(sizeof(Buffer) / sizeof(uint64_t), 0);
+  if (cudaMemcpyFromSymbol(t.data(), buffer, sizeof(Buffer)) != cudaSuccess) t.clear();
+  return t;
+}
 
 // Largest head dimension of the decode-attention kernels (attention.cu: head_dim / 8 threads
 // per row, a power of two <= 32; rope_split_attention.cu: its per-dim shared accumulators).

@@ -33,7 +33,7 @@ struct WarpRun {
     }
   }
 
-  __device__ __forceinline__ void Issue(const void* base, size_t n16, size_t warp, size_t warps, int spread_chunk) {
+  __device__ __forceinline__ void Issue(const void* base, size_t n16, size_t warp, size_t warps, int spread_chunk = 16) {
     const size_t lines = n16 / 32;
     chunk = spread_chunk;
     if constexpr (kStrided) {
@@ -245,11 +245,11 @@ __global__ void __launch_bounds__(kThreads) ReadPhasesKernel(const void* const* 
   const size_t warp = static_cast<size_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   uint32_t acc = 0;
   WarpRun<U> run;
-  run.Issue(ptr[0], n16[0], warp, warps, 16);
+  run.Issue(ptr[0], n16[0], warp, warps);
   for (int i = 0; i < phases; ++i) {
     acc ^= run.Drain();
     if (i + 1 == phases) break;
-    run.Issue(ptr[i + 1], n16[i + 1], warp, warps, 16);  // immutable: before the barrier
+    run.Issue(ptr[i + 1], n16[i + 1], warp, warps);  // immutable: before the barrier
     GridBarrier(barrier, static_cast<uint32_t>(i + 1) * gridDim.x);
   }
   Sink(acc, sink, check);

@@ -165,10 +165,7 @@ void NoteClockedSplitLaunch() { g_clocked_kernel = 2; }
 int AttentionClockKernel() { return g_clocked_kernel; }
 
 std::vector<uint64_t> ReadAttentionClock() {
-  if (g_clocked_kernel == 2) return ReadSplitAttentionClock();
-  std::vector<uint64_t> t(static_cast<size_t>(kAttnClockHeads) * kRopeAttnMaxSplits * kAttnClockSlots, 0);
-  if (cudaMemcpyFromSymbol(t.data(), g_attn_clock, t.size() * sizeof(uint64_t)) != cudaSuccess) t.clear();
-  return t;
+  return g_clocked_kernel == 2 ? ReadSplitAttentionClock() : ReadClockBuffer(g_attn_clock);
 }
 
 }  // namespace llama::kernels

@@ -255,17 +255,15 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
       shape.head_dim > kMaxHeadDim || shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0)
     return cudaErrorInvalidValue;
   if (cluster ? splits > kRopeAttnMaxSplits : !partial_ml || !partial_acc || !arrivals) return cudaErrorInvalidValue;
-  if (cluster) {
-    static const cudaError_t attr =  // once per process: 16-block clusters are non-portable
-        cudaFuncSetAttribute(RopeSplitAttentionKernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-    if (attr != cudaSuccess) return attr;
+  if (cluster) {  // once per process and instantiation: 16-block clusters are non-portable
+    auto allow = [](auto kernel) {
+      return cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    };
+    static const cudaError_t plain = allow(RopeSplitAttentionKernel<true>);
+    static const cudaError_t clocked = allow(RopeSplitAttentionKernel<true, true>);
+    if (plain != cudaSuccess || clocked != cudaSuccess) return plain != cudaSuccess ? plain : clocked;
   }
   const bool clock = AttentionClockOn();
-  if (clock && cluster) {
-    static const cudaError_t attr = cudaFuncSetAttribute(RopeSplitAttentionKernel<true, true>,
-                                                         cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-    if (attr != cudaSuccess) return attr;
-  }
   if (clock) NoteClockedSplitLaunch();
   auto kernel = clock ? (cluster ? RopeSplitAttentionKernel<true, true> : RopeSplitAttentionKernel<false, true>)
                       : (cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>);
@@ -276,10 +274,6 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
                         partial_acc, out, arrivals, zero, out_perm);
 }
 
-std::vector<uint64_t> ReadSplitAttentionClock() {
-  std::vector<uint64_t> t(static_cast<size_t>(kAttnClockHeads) * kRopeAttnMaxSplits * kAttnClockSlots, 0);
-  if (cudaMemcpyFromSymbol(t.data(), g_split_clock, t.size() * sizeof(uint64_t)) != cudaSuccess) t.clear();
-  return t;
-}
+std::vector<uint64_t> ReadSplitAttentionClock() { return ReadClockBuffer(g_split_clock); }
 
 }  // namespace llama::kernels
