@@ -58,9 +58,14 @@ __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], fl
 // time). kCluster: the merge's receiving end (ClusterMergeScratch) in the dynamic shared memory.
 // kClock (diagnosis, SetAttentionClock): blocks (split < kRopeAttnMaxSplits, head h <
 // kAttnClockHeads, row 0) record into g_split_clock[h][split] (attention.h says what).
+// kHd: the head dimension fixed at compile time (128, Llama-2-7B's), else 0 (s.head_dim). Fixed,
+// the row-group loops and each row's shuffle reduction unroll (the 8 rows' reductions
+// interleave instead of running one after another), and q, the new key and value and the RoPE
+// angles are read in 16-byte loads, the angles before the PDL wait (positions_final), q and the
+// new key's row together right after it, before the zeroing (session 32).
 __device__ unsigned long long g_split_clock[kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots];
 
-template <bool kCluster, bool kClock = false>
+template <bool kCluster, bool kClock = false, int kHd = 0>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel(
     const float* __restrict__ qkv, int ld_qkv, const float2* __restrict__ table, __half* __restrict__ k_cache,
     __half* __restrict__ v_cache, const int32_t* __restrict__ slots, const int32_t* __restrict__ positions,
@@ -73,7 +78,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
       kClock && m == 0 && h < kAttnClockHeads && split < kRopeAttnMaxSplits ? g_split_clock[h][split] : nullptr;
   ClockMark(clk, 0);
   TimerMark(clk, 13);
-  const int hd = s.head_dim, k0 = split * split_keys;
+  constexpr bool kVec = kHd > 0 && kHd % 16 == 0;
+  const int hd = kHd > 0 ? kHd : s.head_dim, k0 = split * split_keys;
   const int kvh = h / (s.heads / s.kv_heads);
   const int tpr = hd / 8, par = kThreads / tpr;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -98,15 +104,40 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     first = (static_cast<size_t>(slots[m]) * s.max_ctx + k0) * row_stride + static_cast<size_t>(kvh) * hd + d0;
     LoadRows(k_cache, v_cache, first, row_stride, r0, par, min(split_keys, pos - k0), kr, vr);
   };
-  if (positions_final) load_cached();
+  const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
+  float2 cs[8];  // the RoPE angles of the thread's dims at pos
+  if (positions_final) {
+    load_cached();
+    if constexpr (kVec) RopeAnglesVec(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
+  }
   ClockMark(clk, 1);
   WaitForPrerequisites();
   ClockMark(clk, 2);
   TimerMark(clk, 11);
+  // kVec: q's dims, and in the new key's row group its key's and value's, loaded at once
+  // before the zeroing (the new key's loads had waited for q's rotation: its split was the
+  // last to the merge in 21-24 of 32 heads, session 32); the rotation partners come from the
+  // lane tpr / 2 apart, which loaded them.
+  float q[8], kn[8], vn[8];
+  if constexpr (kVec) {
+    if (!positions_final) {
+      pos = positions[m];
+      load_cached();
+      RopeAnglesVec(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
+    }
+    if (k0 <= pos) {
+      LoadEightVec(row + h * hd + d0, q);
+      const int nk = min(split_keys, pos + 1 - k0), nold = min(nk, pos - k0);
+      if (nold < nk && nold % par == r0) {
+        LoadEightVec(row + (s.heads + kvh) * hd + d0, kn);
+        LoadEightVec(row + (s.heads + s.kv_heads + kvh) * hd + d0, vn);
+      }
+    }
+  }
   ZeroByGrid(zero.p[0], zero.n[0]);
   ZeroByGrid(zero.p[1], zero.n[1]);
   ClockMark(clk, 3);
-  if (!positions_final) {
+  if (!kVec && !positions_final) {
     pos = positions[m];
     load_cached();
   }
@@ -123,23 +154,38 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   } else {
     // nk keys, the last of them (row nold) the new one when the split holds pos.
     const int nk = min(split_keys, pos + 1 - k0), nold = min(nk, pos - k0);
-    const float* row = qkv + static_cast<size_t>(m) * ld_qkv;
-    float2 cs[8];
-    RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
     float qf[8];
-    RopeEightWith(row + h * hd, d0, hd, cs, qf);
+    if constexpr (kVec) {
+      float qp[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) qp[j] = __shfl_xor_sync(0xffffffffu, q[j], tpr / 2);
+      RopePairs(q, qp, d0, hd, cs, qf);
+    } else {
+      RopeAngles(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
+      RopeEightWith(row + h * hd, d0, hd, cs, qf);
+    }
     const float scale = rsqrtf(static_cast<float>(hd));
 #pragma unroll
     for (int j = 0; j < 8; ++j) qf[j] *= scale;
     ClockMark(clk, 4);
     // The threads of the new key's row (row group nold % par) rotate it and store it.
     uint4 knew = make_uint4(0u, 0u, 0u, 0u), vnew = knew;
+    float knp[8];  // kVec: the new key's rotation partners (every lane shuffles; the row group's use them)
+    if constexpr (kVec)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) knp[j] = __shfl_xor_sync(0xffffffffu, kn[j], tpr / 2);
     if (nold < nk && nold % par == r0) {
       float kf[8], vf[8];
-      RopeEightWith(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
-      const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
+      if constexpr (kVec) {
+        RopePairs(kn, knp, d0, hd, cs, kf);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) vf[j] = v[j];
+        for (int j = 0; j < 8; ++j) vf[j] = vn[j];
+      } else {
+        RopeEightWith(row + (s.heads + kvh) * hd, d0, hd, cs, kf);
+        const float* v = row + (s.heads + s.kv_heads + kvh) * hd + d0;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) vf[j] = v[j];
+      }
       knew = PackEight(kf);
       vnew = PackEight(vf);
       if (h % (s.heads / s.kv_heads) == 0) {  // one block per kv head writes the cache
@@ -259,14 +305,24 @@ cudaError_t LaunchRopeSplitAttention(const float* qkv, int ld_qkv, const float2*
     auto allow = [](auto kernel) {
       return cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     };
-    static const cudaError_t plain = allow(RopeSplitAttentionKernel<true>);
-    static const cudaError_t clocked = allow(RopeSplitAttentionKernel<true, true>);
-    if (plain != cudaSuccess || clocked != cudaSuccess) return plain != cudaSuccess ? plain : clocked;
+    static const cudaError_t errors[] = {
+        allow(RopeSplitAttentionKernel<true>), allow(RopeSplitAttentionKernel<true, true>),
+        allow(RopeSplitAttentionKernel<true, false, 128>), allow(RopeSplitAttentionKernel<true, true, 128>)};
+    for (const cudaError_t e : errors)
+      if (e != cudaSuccess) return e;
   }
   const bool clock = AttentionClockOn();
   if (clock) NoteClockedSplitLaunch();
-  auto kernel = clock ? (cluster ? RopeSplitAttentionKernel<true, true> : RopeSplitAttentionKernel<false, true>)
-                      : (cluster ? RopeSplitAttentionKernel<true> : RopeSplitAttentionKernel<false>);
+  // Llama-2's head dimension takes the instantiation with it fixed (kHd); 16-byte alignment of
+  // q|k|v's rows and of the RoPE table's is what its vector loads need.
+  const bool fixed = shape.head_dim == 128 && ld_qkv % 4 == 0 && (reinterpret_cast<uintptr_t>(qkv) & 15) == 0 &&
+                     (reinterpret_cast<uintptr_t>(rope_table) & 15) == 0;
+  auto pick = [&](auto plain, auto clocked) { return clock ? clocked : plain; };
+  auto kernel = fixed ? (cluster ? pick(RopeSplitAttentionKernel<true, false, 128>, RopeSplitAttentionKernel<true, true, 128>)
+                                 : pick(RopeSplitAttentionKernel<false, false, 128>,
+                                        RopeSplitAttentionKernel<false, true, 128>))
+                      : (cluster ? pick(RopeSplitAttentionKernel<true>, RopeSplitAttentionKernel<true, true>)
+                                 : pick(RopeSplitAttentionKernel<false>, RopeSplitAttentionKernel<false, true>));
   return LaunchClusters(kernel,
                         dim3(splits, shape.heads, rows), dim3(kThreads),
                         cluster ? ClusterMergeBytes(splits, shape.head_dim) : 0, stream, cluster ? splits : 0, qkv, ld_qkv,
