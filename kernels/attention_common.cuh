@@ -78,21 +78,13 @@ __device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, i
     b[j] = x[d < half ? d + half : d - half];
   }
 }
-// x[0..7] in two 16-byte loads (x 16-byte aligned).
+// x[0..7] in two 16-byte loads (x 16-byte aligned): the split attention kernel's q, new key and
+// value, whose 8 scalar loads a thread had each touched a sector per lane (session 32).
 __device__ __forceinline__ void LoadEightVec(const float* __restrict__ x, float (&a)[8]) {
   const float4 a0 = reinterpret_cast<const float4*>(x)[0], a1 = reinterpret_cast<const float4*>(x)[1];
   const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
 #pragma unroll
   for (int j = 0; j < 8; ++j) a[j] = av[j];
-}
-// LoadPairs in four 16-byte loads: for hd % 16 == 0 (the 8 dims and their partners each on
-// one side of hd / 2) with x 16-byte aligned. Two loads of 32 bytes a thread instead of 16
-// scalar loads, each of which touched a sector per lane (session 32).
-__device__ __forceinline__ void LoadPairsVec(const float* __restrict__ x, int d0, int hd, float (&a)[8],
-                                             float (&b)[8]) {
-  const int half = hd / 2;
-  LoadEightVec(x + d0, a);
-  LoadEightVec(x + (d0 < half ? d0 + half : d0 - half), b);
 }
 // RopeAngles in four 16-byte loads (hd % 16 == 0, cs 16-byte aligned).
 __device__ __forceinline__ void RopeAnglesVec(int d0, int hd, const float2* __restrict__ cs, float2 (&c)[8]) {
