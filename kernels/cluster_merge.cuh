@@ -152,6 +152,68 @@ __device__ __forceinline__ void MergeClusterSplits(const float2* s_ml, const flo
   RankZeroMerge(s_ml, s_acc, hd, n, out, cm.bar, cm.ml, cm.acc, clk, perm_row, perm_dst);
 }
 
+// MergeClusterSplits for a head dimension of one dim a thread (kHd == blockDim.x), with each
+// block's partial still in registers: no shared-memory copy of it and no block barrier before
+// the push, and rank 0's merge without a phase per kind of value. Every rank but 0 pushes from
+// its first kHd / 4 threads, each 4 dims (own[0..3]: dims 4 t .. 4 t + 3; thread 0 also the
+// (max, sum) own_ml); rank 0's thread d holds dim d of its own partial in own[0] and its
+// (max, sum) in own_ml (every thread). Rank 0 then loads every rank's (max, sum) and its dim of
+// every rank's P.V at once and merges them with the same operations in the same order as
+// RankZeroMerge and CombineHead (the same bits). An empty split pushes (-FLT_MAX, 0) and any
+// P.V (never read). clk: as MergeClusterSplits's (16: barrier complete, 17: loads and weights,
+// 18: denominator, 19: output).
+template <int kHd>
+__device__ __forceinline__ void MergeClusterSplitsHeld(float2 own_ml, const float (&own)[4], __half* out,
+                                                       const ClusterMergeScratch& cm, unsigned long long* clk,
+                                                       __half* perm_row, int perm_dst) {
+  namespace cg = cooperative_groups;
+  namespace ptx = cuda::ptx;
+  static_assert(kHd % 4 == 0, "16-byte pushes");
+  cg::cluster_group cluster = cg::this_cluster();
+  const int rank = static_cast<int>(cluster.block_rank()), n = static_cast<int>(cluster.num_blocks());
+  asm volatile("barrier.cluster.wait.aligned;" ::: "memory");  // rank 0's barrier is set up
+  if (rank != 0) {
+    if (threadIdx.x < kHd / 4) {
+      uint64_t* bar = cluster.map_shared_rank(cm.bar, 0);
+      ptx::st_async(cluster.map_shared_rank(cm.acc + rank * kHd + 4 * threadIdx.x, 0), own, bar);
+      if (threadIdx.x == 0) {
+        const float ml[2] = {own_ml.x, own_ml.y};
+        ptx::st_async(reinterpret_cast<float*>(cluster.map_shared_rank(cm.ml + rank, 0)), ml, bar);
+      }
+    }
+    return;
+  }
+  while (!ptx::mbarrier_try_wait_parity(ptx::sem_acquire, ptx::scope_cluster, cm.bar, 0u)) {
+  }
+  if (clk && threadIdx.x == 0) clk[16] = clock64();
+  const int d = threadIdx.x;
+  float2 ml[kRopeAttnMaxSplits];
+  float a[kRopeAttnMaxSplits];
+#pragma unroll
+  for (int r = 0; r < kRopeAttnMaxSplits; ++r) {
+    ml[r] = r == 0 ? own_ml : r < n ? cm.ml[r] : make_float2(-FLT_MAX, 0.f);
+    a[r] = r == 0 ? own[0] : r < n ? cm.acc[r * kHd + d] : 0.f;
+  }
+  float mx = ml[0].x;
+#pragma unroll
+  for (int r = 1; r < kRopeAttnMaxSplits; ++r) mx = fmaxf(mx, ml[r].x);
+  float e[kRopeAttnMaxSplits];  // 0: an empty split, or past the cluster
+#pragma unroll
+  for (int r = 0; r < kRopeAttnMaxSplits; ++r) e[r] = ml[r].y > 0.f ? __expf(ml[r].x - mx) : 0.f;
+  if (clk && threadIdx.x == 0) clk[17] = clock64();
+  float denom = 0.f;
+#pragma unroll
+  for (int r = 0; r < kRopeAttnMaxSplits; ++r)
+    if (ml[r].y > 0.f) denom += e[r] * ml[r].y;
+  if (clk && threadIdx.x == 0) clk[18] = clock64();
+  float v = 0.f;
+#pragma unroll
+  for (int r = 0; r < kRopeAttnMaxSplits; ++r)
+    if (ml[r].y > 0.f) v += e[r] * a[r];
+  (perm_row != nullptr ? perm_row[perm_dst] : out[d]) = __float2half(v / denom);
+  if (clk && threadIdx.x == 0) clk[19] = clock64();
+}
+
 // The grid's zeroing (`zero`, ZeroSpans of launch.h) by every block but each cluster's rank 0
 // (all blocks of one-block clusters), once it has pushed its partial (MergeClusterSplits): off
 // the path to the merge. Grid (splits, heads, rows), clusters along x: block (split, h, m).

@@ -62,7 +62,9 @@ __device__ __forceinline__ void MergeState(float& m, float& l, float (&a)[8], fl
 // the row-group loops and each row's shuffle reduction unroll (the 8 rows' reductions
 // interleave instead of running one after another), and q, the new key and value and the RoPE
 // angles are read in 16-byte loads, the angles before the PDL wait (positions_final), q and the
-// new key's row together right after it, before the zeroing (session 32).
+// new key's row together right after it, before the zeroing (session 32). With kCluster, the
+// fixed instantiation keeps the block's partial in registers up to the merge
+// (MergeClusterSplitsHeld, session 33).
 __device__ unsigned long long g_split_clock[kAttnClockHeads][kRopeAttnMaxSplits][kAttnClockSlots];
 
 template <bool kCluster, bool kClock = false, int kHd = 0>
@@ -79,6 +81,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   ClockMark(clk, 0);
   TimerMark(clk, 13);
   constexpr bool kVec = kHd > 0 && kHd % 16 == 0;
+  // The block's partial stays in registers up to the cluster merge (MergeClusterSplitsHeld).
+  constexpr bool kHeld = kCluster && kHd == kThreads;
   const int hd = kHd > 0 ? kHd : s.head_dim, k0 = split * split_keys;
   const int kvh = h / (s.heads / s.kv_heads);
   const int tpr = hd / 8, par = kThreads / tpr;
@@ -144,8 +148,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
   __shared__ float2 s_ml;                 // kCluster: the block's partial
   __shared__ __align__(16) float s_acc[kMaxHeadDim];
-  if (k0 > pos) {  // past this row's keys: an empty partial
-    if (kCluster) {
+  float2 own_ml = make_float2(-FLT_MAX, 0.f);  // kHeld: the block's partial (MergeClusterSplitsHeld)
+  float own[4] = {0.f, 0.f, 0.f, 0.f};
+  if (k0 > pos) {  // past this row's keys: an empty partial (kHeld: own_ml as initialized)
+    if (kHeld) {
+      // nothing to write: the push sends own_ml, (-FLT_MAX, 0)
+    } else if (kCluster) {
       if (threadIdx.x == 0) s_ml = make_float2(-FLT_MAX, 0.f);
     } else {
       if (threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
@@ -241,7 +249,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     }
     ClockMark(clk, 7);
     __shared__ float w_ml[kWarps][2];
-    __shared__ float w_acc[kWarps][kMaxHeadDim];
+    __shared__ __align__(kHeld ? 16 : 4) float w_acc[kWarps][kMaxHeadDim];  // kHeld: 16-byte reads
     if (lane < tpr)
 #pragma unroll
       for (int j = 0; j < 8; ++j) w_acc[warp][d0 + j] = acc[j];
@@ -254,26 +262,48 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     for (int w = 1; w < kWarps; ++w) bm = fmaxf(bm, w_ml[w][0]);
     float ew[kWarps];
     for (int w = 0; w < kWarps; ++w) ew[w] = __expf(w_ml[w][0] - bm);  // warp 0 holds row 0: bm is finite
-    for (int d = threadIdx.x; d < hd; d += kThreads) {
-      float v = 0.f;
-      for (int w = 0; w < kWarps; ++w) v += ew[w] * w_acc[w][d];
-      if (kCluster)
-        s_acc[d] = v;
-      else
-        partial_acc[part * hd + d] = v;
-    }
-    if (threadIdx.x == 0) {
+    if constexpr (kHeld) {
+      // Rank 0: every thread its dim and the (max, sum); the others: 4 dims a thread of the
+      // first kHd / 4 (the same operations, in the same order, as below).
       float l = 0.f;
       for (int w = 0; w < kWarps; ++w) l += ew[w] * w_ml[w][1];
-      if (kCluster)
-        s_ml = make_float2(bm, l);
-      else
-        partial_ml[part] = make_float2(bm, l);
+      own_ml = make_float2(bm, l);
+      if (split == 0) {
+        for (int w = 0; w < kWarps; ++w) own[0] += ew[w] * w_acc[w][threadIdx.x];
+      } else if (threadIdx.x < kHd / 4) {
+        for (int w = 0; w < kWarps; ++w) {
+          const float4 a = reinterpret_cast<const float4*>(w_acc[w])[threadIdx.x];
+          own[0] += ew[w] * a.x;
+          own[1] += ew[w] * a.y;
+          own[2] += ew[w] * a.z;
+          own[3] += ew[w] * a.w;
+        }
+      }
+    } else {
+      for (int d = threadIdx.x; d < hd; d += kThreads) {
+        float v = 0.f;
+        for (int w = 0; w < kWarps; ++w) v += ew[w] * w_acc[w][d];
+        if (kCluster)
+          s_acc[d] = v;
+        else
+          partial_acc[part * hd + d] = v;
+      }
+      if (threadIdx.x == 0) {
+        float l = 0.f;
+        for (int w = 0; w < kWarps; ++w) l += ew[w] * w_ml[w][1];
+        if (kCluster)
+          s_ml = make_float2(bm, l);
+        else
+          partial_ml[part] = make_float2(bm, l);
+      }
     }
     ClockMark(clk, 8);
   }
   ClockMark(clk, 9);
-  if constexpr (kCluster) {
+  if constexpr (kHeld) {
+    MergeClusterSplitsHeld<kHd>(own_ml, own, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, clk,
+                                out_perm != nullptr ? out + static_cast<size_t>(m) * s.heads * hd : nullptr, perm_dst);
+  } else if constexpr (kCluster) {
     MergeClusterSplits(&s_ml, s_acc, hd, out + (static_cast<size_t>(m) * s.heads + h) * hd, cm, clk,
                        out_perm != nullptr ? out + static_cast<size_t>(m) * s.heads * hd : nullptr, perm_dst);
   } else {
