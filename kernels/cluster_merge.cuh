@@ -62,6 +62,18 @@ __device__ __forceinline__ void ClusterMergeBegin(const ClusterMergeScratch& cm,
   asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
 }
 
+// Σ e[r] x[r] over the ranks with l[r] > 0 (a nonempty split), in rank order: the merge's
+// denominator (x = l) and each dim's numerator (x = the ranks' P.V).
+__device__ __forceinline__ float RankWeightedSum(const float (&e)[kRopeAttnMaxSplits],
+                                                 const float (&l)[kRopeAttnMaxSplits],
+                                                 const float (&x)[kRopeAttnMaxSplits]) {
+  float sum = 0.f;
+#pragma unroll
+  for (int r = 0; r < kRopeAttnMaxSplits; ++r)
+    if (l[r] > 0.f) sum += e[r] * x[r];
+  return sum;
+}
+
 // Rank 0's side of MergeClusterSplits: waits on its barrier for the other ranks' partials
 // (cm_ml / cm_acc), then merges them with its own (s_ml / s_acc) into out[0, hd). Every load
 // of a phase is issued at once (the weights and sums of all kRopeAttnMaxSplits ranks, then a
@@ -94,20 +106,13 @@ __device__ __forceinline__ void RankZeroMerge(const float2* s_ml, const float* s
     e[r] = r < n ? s_e[r] : 0.f;
     l[r] = r < n ? s_l[r] : 0.f;
   }
-  float denom = 0.f;
-#pragma unroll
-  for (int r = 0; r < kRopeAttnMaxSplits; ++r)
-    if (l[r] > 0.f) denom += e[r] * l[r];
+  const float denom = RankWeightedSum(e, l, l);
   if (clk && threadIdx.x == 0) clk[18] = clock64();
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     float a[kRopeAttnMaxSplits];
 #pragma unroll
     for (int r = 0; r < kRopeAttnMaxSplits; ++r) a[r] = l[r] > 0.f ? (r == 0 ? s_acc[d] : cm_acc[r * hd + d]) : 0.f;
-    float v = 0.f;
-#pragma unroll
-    for (int r = 0; r < kRopeAttnMaxSplits; ++r)
-      if (l[r] > 0.f) v += e[r] * a[r];
-    (perm_row != nullptr ? perm_row[perm_dst] : out[d]) = __float2half(v / denom);
+    (perm_row != nullptr ? perm_row[perm_dst] : out[d]) = __float2half(RankWeightedSum(e, l, a) / denom);
   }
   if (clk && threadIdx.x == 0) clk[19] = clock64();
 }
@@ -187,30 +192,24 @@ __device__ __forceinline__ void MergeClusterSplitsHeld(float2 own_ml, const floa
   }
   if (clk && threadIdx.x == 0) clk[16] = clock64();
   const int d = threadIdx.x;
-  float2 ml[kRopeAttnMaxSplits];
-  float a[kRopeAttnMaxSplits];
+  float m[kRopeAttnMaxSplits], l[kRopeAttnMaxSplits], a[kRopeAttnMaxSplits];  // l 0: empty, or past the cluster
 #pragma unroll
   for (int r = 0; r < kRopeAttnMaxSplits; ++r) {
-    ml[r] = r == 0 ? own_ml : r < n ? cm.ml[r] : make_float2(-FLT_MAX, 0.f);
+    const float2 ml = r == 0 ? own_ml : r < n ? cm.ml[r] : make_float2(-FLT_MAX, 0.f);
+    m[r] = ml.x;
+    l[r] = ml.y;
     a[r] = r == 0 ? own[0] : r < n ? cm.acc[r * kHd + d] : 0.f;
   }
-  float mx = ml[0].x;
+  float mx = m[0];
 #pragma unroll
-  for (int r = 1; r < kRopeAttnMaxSplits; ++r) mx = fmaxf(mx, ml[r].x);
-  float e[kRopeAttnMaxSplits];  // 0: an empty split, or past the cluster
+  for (int r = 1; r < kRopeAttnMaxSplits; ++r) mx = fmaxf(mx, m[r]);
+  float e[kRopeAttnMaxSplits];
 #pragma unroll
-  for (int r = 0; r < kRopeAttnMaxSplits; ++r) e[r] = ml[r].y > 0.f ? __expf(ml[r].x - mx) : 0.f;
+  for (int r = 0; r < kRopeAttnMaxSplits; ++r) e[r] = l[r] > 0.f ? __expf(m[r] - mx) : 0.f;
   if (clk && threadIdx.x == 0) clk[17] = clock64();
-  float denom = 0.f;
-#pragma unroll
-  for (int r = 0; r < kRopeAttnMaxSplits; ++r)
-    if (ml[r].y > 0.f) denom += e[r] * ml[r].y;
+  const float denom = RankWeightedSum(e, l, l);
   if (clk && threadIdx.x == 0) clk[18] = clock64();
-  float v = 0.f;
-#pragma unroll
-  for (int r = 0; r < kRopeAttnMaxSplits; ++r)
-    if (ml[r].y > 0.f) v += e[r] * a[r];
-  (perm_row != nullptr ? perm_row[perm_dst] : out[d]) = __float2half(v / denom);
+  (perm_row != nullptr ? perm_row[perm_dst] : out[d]) = __float2half(RankWeightedSum(e, l, a) / denom);
   if (clk && threadIdx.x == 0) clk[19] = clock64();
 }
 

@@ -151,11 +151,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   float2 own_ml = make_float2(-FLT_MAX, 0.f);  // kHeld: the block's partial (MergeClusterSplitsHeld)
   float own[4] = {0.f, 0.f, 0.f, 0.f};
   if (k0 > pos) {  // past this row's keys: an empty partial (kHeld: own_ml as initialized)
-    if (kHeld) {
-      // nothing to write: the push sends own_ml, (-FLT_MAX, 0)
-    } else if (kCluster) {
+    if (kCluster && !kHeld) {
       if (threadIdx.x == 0) s_ml = make_float2(-FLT_MAX, 0.f);
-    } else {
+    } else if (!kCluster) {
       if (threadIdx.x == 0) partial_ml[part] = make_float2(-FLT_MAX, 0.f);
       for (int d = threadIdx.x; d < hd; d += kThreads) partial_acc[part * hd + d] = 0.f;
     }
@@ -262,14 +260,22 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
     for (int w = 1; w < kWarps; ++w) bm = fmaxf(bm, w_ml[w][0]);
     float ew[kWarps];
     for (int w = 0; w < kWarps; ++w) ew[w] = __expf(w_ml[w][0] - bm);  // warp 0 holds row 0: bm is finite
-    if constexpr (kHeld) {
-      // Rank 0: every thread its dim and the (max, sum); the others: 4 dims a thread of the
-      // first kHd / 4 (the same operations, in the same order, as below).
+    auto block_sum = [&] {  // the block's sum of exp(score - bm)
       float l = 0.f;
       for (int w = 0; w < kWarps; ++w) l += ew[w] * w_ml[w][1];
-      own_ml = make_float2(bm, l);
+      return l;
+    };
+    auto block_dim = [&](int d) {  // the block's P.V at dim d
+      float v = 0.f;
+      for (int w = 0; w < kWarps; ++w) v += ew[w] * w_acc[w][d];
+      return v;
+    };
+    if constexpr (kHeld) {
+      // Rank 0: every thread its dim and the (max, sum); the others: 4 dims a thread of the
+      // first kHd / 4 (the same operations, in the same order, as block_dim).
+      own_ml = make_float2(bm, block_sum());
       if (split == 0) {
-        for (int w = 0; w < kWarps; ++w) own[0] += ew[w] * w_acc[w][threadIdx.x];
+        own[0] = block_dim(threadIdx.x);
       } else if (threadIdx.x < kHd / 4) {
         for (int w = 0; w < kWarps; ++w) {
           const float4 a = reinterpret_cast<const float4*>(w_acc[w])[threadIdx.x];
@@ -281,16 +287,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
       }
     } else {
       for (int d = threadIdx.x; d < hd; d += kThreads) {
-        float v = 0.f;
-        for (int w = 0; w < kWarps; ++w) v += ew[w] * w_acc[w][d];
+        const float v = block_dim(d);
         if (kCluster)
           s_acc[d] = v;
         else
           partial_acc[part * hd + d] = v;
       }
       if (threadIdx.x == 0) {
-        float l = 0.f;
-        for (int w = 0; w < kWarps; ++w) l += ew[w] * w_ml[w][1];
+        const float l = block_sum();
         if (kCluster)
           s_ml = make_float2(bm, l);
         else
