@@ -118,17 +118,19 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   WaitForPrerequisites();
   ClockMark(clk, 2);
   TimerMark(clk, 11);
+  // Positions not final (an eager launch): pos, the first tile's cached rows and (kVec) the
+  // angles are read here, right after the wait, in every instantiation.
   // kVec: q's dims, and in the new key's row group its key's and value's, loaded at once
   // before the zeroing (the new key's loads had waited for q's rotation: its split was the
   // last to the merge in 21-24 of 32 heads, session 32); the rotation partners come from the
   // lane tpr / 2 apart, which loaded them.
   float q[8], kn[8], vn[8];
+  if (!positions_final) {
+    pos = positions[m];
+    load_cached();
+    if constexpr (kVec) RopeAnglesVec(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
+  }
   if constexpr (kVec) {
-    if (!positions_final) {
-      pos = positions[m];
-      load_cached();
-      RopeAnglesVec(d0, hd, table + static_cast<size_t>(pos) * (hd / 2), cs);
-    }
     if (k0 <= pos) {
       LoadEightVec(row + h * hd + d0, q);
       const int nk = min(split_keys, pos + 1 - k0), nold = min(nk, pos - k0);
@@ -141,10 +143,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) RopeSplitAttentionKernel
   ZeroByGrid(zero.p[0], zero.n[0]);
   ZeroByGrid(zero.p[1], zero.n[1]);
   ClockMark(clk, 3);
-  if (!kVec && !positions_final) {
-    pos = positions[m];
-    load_cached();
-  }
   const size_t part = (static_cast<size_t>(m) * s.heads + h) * splits + split;
   __shared__ float2 s_ml;                 // kCluster: the block's partial
   __shared__ __align__(16) float s_acc[kMaxHeadDim];
