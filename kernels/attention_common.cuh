@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/vec_load.cuh"
+
 namespace llama::kernels {
 
 // Diagnosis (SetAttentionClock): thread 0 of a sampled block records clock64 (ClockMark) or
@@ -81,10 +83,8 @@ __device__ __forceinline__ void LoadPairs(const float* __restrict__ x, int d0, i
 // x[0..7] in two 16-byte loads (x 16-byte aligned): the split attention kernel's q, new key and
 // value, whose 8 scalar loads a thread had each touched a sector per lane (session 32).
 __device__ __forceinline__ void LoadEightVec(const float* __restrict__ x, float (&a)[8]) {
-  const float4 a0 = reinterpret_cast<const float4*>(x)[0], a1 = reinterpret_cast<const float4*>(x)[1];
-  const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-#pragma unroll
-  for (int j = 0; j < 8; ++j) a[j] = av[j];
+  Load4(x, a);
+  Load4(x + 4, a + 4);
 }
 // RopeAngles in four 16-byte loads (hd % 16 == 0, cs 16-byte aligned).
 __device__ __forceinline__ void RopeAnglesVec(int d0, int hd, const float2* __restrict__ cs, float2 (&c)[8]) {
