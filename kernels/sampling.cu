@@ -63,13 +63,14 @@ __global__ void GreedyAdvanceKernel(const float* __restrict__ logits, int vocab,
 }
 
 __global__ void ArgmaxAdvanceKernel(const float* __restrict__ logits, int vocab, int ld, int32_t* token,
-                                    int32_t* pos) {
+                                    int32_t* pos, int32_t* ids) {
   AllowDependents();
   WaitForPrerequisites();
   const int best = BlockArgmax(logits + static_cast<size_t>(blockIdx.x) * ld, vocab);
   if (threadIdx.x == 0) {
     token[blockIdx.x] = best;
     pos[blockIdx.x] += 1;
+    if (ids) ids[blockIdx.x] = best;
   }
 }
 
@@ -423,7 +424,7 @@ struct DrawTarget {  // floor(u * total): the first kept id whose running weight
 
 __global__ void __launch_bounds__(kThreads) SampleAdvanceKernel(const float* __restrict__ logits, int vocab, int ld,
                                                                 SampleRow* rows, int32_t* token, int32_t* pos,
-                                                                bool stage) {
+                                                                bool stage, int32_t* ids) {
   AllowDependents();
   WaitForPrerequisites();
   extern __shared__ __align__(16) float staged[];
@@ -469,6 +470,7 @@ __global__ void __launch_bounds__(kThreads) SampleAdvanceKernel(const float* __r
     token[blockIdx.x] = chosen;
     pos[blockIdx.x] += 1;
     if (p.temperature != 0.0f) rows[blockIdx.x].draw = p.draw + 1;
+    if (ids) ids[blockIdx.x] = chosen;
   }
 }
 
@@ -481,13 +483,13 @@ cudaError_t LaunchArgmax(const float* logits, int vocab, int ld, int32_t* out, i
 }
 
 cudaError_t LaunchArgmaxAdvance(const float* logits, int vocab, int ld, int32_t* token, int32_t* pos, int rows,
-                                cudaStream_t stream) {
+                                cudaStream_t stream, int32_t* ids) {
   if (rows <= 0) return cudaSuccess;
-  return Launch(ArgmaxAdvanceKernel, dim3(rows), dim3(kThreads), 0, stream, logits, vocab, ld, token, pos);
+  return Launch(ArgmaxAdvanceKernel, dim3(rows), dim3(kThreads), 0, stream, logits, vocab, ld, token, pos, ids);
 }
 
 cudaError_t LaunchSampleAdvance(const float* logits, int vocab, int ld, SampleRow* rows, int32_t* token,
-                                int32_t* pos, int n, cudaStream_t stream) {
+                                int32_t* pos, int n, cudaStream_t stream, int32_t* ids) {
   if (n <= 0) return cudaSuccess;
   if (vocab <= 0 || ld < vocab) return cudaErrorInvalidValue;
   static const bool big_smem = [] {
@@ -498,7 +500,8 @@ cudaError_t LaunchSampleAdvance(const float* logits, int vocab, int ld, SampleRo
   }();
   const bool stage = vocab <= (big_smem ? kSmemRowMax : kSmemRowNoOptIn);
   const size_t smem = stage ? sizeof(float) * ((vocab + 3) & ~3) : 0;  // padded to whole float4s
-  return Launch(SampleAdvanceKernel, dim3(n), dim3(kThreads), smem, stream, logits, vocab, ld, rows, token, pos, stage);
+  return Launch(SampleAdvanceKernel, dim3(n), dim3(kThreads), smem, stream, logits, vocab, ld, rows, token, pos, stage,
+                ids);
 }
 
 cudaError_t LaunchGreedyAdvance(const float* logits, int vocab, int32_t* token, int32_t* pos,

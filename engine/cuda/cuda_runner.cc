@@ -279,7 +279,8 @@ absl::Status CudaRunner::UploadIo(int rows) {
 }
 
 // What a step launches after the forward pass (captured with it in its graph).
-absl::Status CudaRunner::LaunchTail(const Batch& b, Tail tail) {
+absl::Status CudaRunner::LaunchTail(const Batch& b, Tail tail, int parity) {
+  int32_t* ids = IdsByKernel(tail) ? ids_on_device_ + static_cast<size_t>(parity) * rows_cap_ : nullptr;
   switch (tail) {
     case Tail::kLogits:
       return absl::OkStatus();
@@ -287,22 +288,25 @@ absl::Status CudaRunner::LaunchTail(const Batch& b, Tail tail) {
       return Check(kernels::LaunchGreedyAdvance(logits_, vocab_, d_tokens_, d_pos_, d_hist_, d_step_, stream_),
                    "greedy advance");
     case Tail::kArgmaxAdvance:
-      return Check(kernels::LaunchArgmaxAdvance(logits_, vocab_, vocab_, d_tokens_, d_pos_, b.rows, stream_),
+      return Check(kernels::LaunchArgmaxAdvance(logits_, vocab_, vocab_, d_tokens_, d_pos_, b.rows, stream_, ids),
                    "argmax advance");
     case Tail::kSampleAdvance:
-      return Check(kernels::LaunchSampleAdvance(logits_, vocab_, vocab_, d_rows_, d_tokens_, d_pos_, b.rows, stream_),
-                   "sample advance");
+      return Check(
+          kernels::LaunchSampleAdvance(logits_, vocab_, vocab_, d_rows_, d_tokens_, d_pos_, b.rows, stream_, ids),
+          "sample advance");
   }
   return absl::InternalError("unknown step tail");
 }
 
-// Decode-shaped batches (<= 8 rows) are captured once per (rows, splits, tail) and replayed.
-absl::Status CudaRunner::Run(const Batch& b, Tail tail) {
+// Decode-shaped batches (<= 8 rows) are captured once per (rows, splits, tail, ids parity)
+// and replayed.
+absl::Status CudaRunner::Run(const Batch& b, Tail tail, int parity) {
+  if (!IdsByKernel(tail)) parity = 0;
   if (!copts_.use_graphs || b.rows > kernels::kGemvMaxRows) {
     RETURN_IF_ERROR(Forward(b));
-    return LaunchTail(b, tail);
+    return LaunchTail(b, tail, parity);
   }
-  const auto key = std::make_tuple(b.rows, b.splits, b.split_keys, b.distinct, static_cast<int>(tail));
+  const auto key = std::make_tuple(b.rows, b.splits, b.split_keys, b.distinct, static_cast<int>(tail), parity);
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     Batch cb = b;
@@ -311,7 +315,7 @@ absl::Status CudaRunner::Run(const Batch& b, Tail tail) {
     cb.logit_row0 = 0;
     RETURN_IF_ERROR(Check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "begin capture"));
     absl::Status st = Forward(cb);
-    if (st.ok()) st = LaunchTail(cb, tail);
+    if (st.ok()) st = LaunchTail(cb, tail, parity);
     cudaGraph_t graph = nullptr;
     const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
     if (!st.ok()) {

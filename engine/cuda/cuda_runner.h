@@ -15,6 +15,10 @@ struct CudaOptions {
   size_t memory_budget_bytes = 0;  // 0: whatever the device has; else fail the load past it
   int prefill_chunk = 2048;        // rows per prefill forward (activation scratch scales with it)
   bool use_graphs = true;          // decode steps (<= 8 rows) replayed as CUDA graphs
+  // DecodeArgmax / DecodeSampled: the step's advance kernel writes the chosen ids into pinned
+  // host memory itself (a graph per run-ahead parity), instead of a device-to-host copy in
+  // the stream after each step's graph, which the next step's graph waited for.
+  bool ids_by_kernel = true;
   bool programmatic_launch = true; // PDL: kernels overlap their predecessor's tail (process-wide)
   bool tensor_core_gemv = true;    // GPTQ weights in the mma layout (decode GEMV on tensor cores)
   // Prefill GEMMs read an fp16 copy of every GPTQ weight dequantized once at load instead of

@@ -41,10 +41,13 @@ void CudaRunner::ShapeStep(absl::Span<const int> slots, int max_keys, Batch* b) 
 }
 
 absl::Status CudaRunner::EnqueueChosenStep(const Batch& b, int parity, Tail tail) {
-  RETURN_IF_ERROR(Run(b, tail));
-  RETURN_IF_ERROR(Check(cudaMemcpyAsync(h_ids_ + static_cast<size_t>(parity) * rows_cap_, d_tokens_,
-                                        sizeof(int32_t) * b.rows, cudaMemcpyDeviceToHost, stream_),
-                        "copy ids"));
+  RETURN_IF_ERROR(Run(b, tail, parity));
+  if (!IdsByKernel(tail))
+    RETURN_IF_ERROR(Check(cudaMemcpyAsync(h_ids_ + static_cast<size_t>(parity) * rows_cap_, d_tokens_,
+                                          sizeof(int32_t) * b.rows, cudaMemcpyDeviceToHost, stream_),
+                          "copy ids"));
+  // The event completes after the step's kernels, whose writes to pinned host memory the
+  // host then sees.
   return Check(cudaEventRecord(ahead_done_[parity], stream_), "record step");
 }
 

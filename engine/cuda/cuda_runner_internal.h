@@ -120,8 +120,10 @@ class CudaRunner final : public ModelRunner {
     return b.rows <= kernels::kGemvMaxRows && b.distinct && copts_.fuse_rope_attention;
   }
   enum class Tail { kLogits, kGreedyAdvance, kArgmaxAdvance, kSampleAdvance };  // after the forward pass
-  absl::Status LaunchTail(const Batch& b, Tail tail);
-  absl::Status Run(const Batch& b, Tail tail);  // graph replay when possible
+  // `parity`: kArgmaxAdvance / kSampleAdvance with CudaOptions::ids_by_kernel write the ids
+  // into h_ids_[parity] (a graph per parity).
+  absl::Status LaunchTail(const Batch& b, Tail tail, int parity = 0);
+  absl::Status Run(const Batch& b, Tail tail, int parity = 0);  // graph replay when possible
   // Decode / DecodeArgmax: validates one step's inputs into h_io_ (tokens, slots,
   // positions) and shapes b (ShapeStep).
   absl::Status StageStep(absl::Span<const int> slots, absl::Span<const int> positions, absl::Span<const int32_t> tokens,
@@ -129,8 +131,9 @@ class CudaRunner final : public ModelRunner {
   // A decode step over `slots` whose longest row attends to max_keys keys: rows,
   // distinctness, splits.
   void ShapeStep(absl::Span<const int> slots, int max_keys, Batch* b) const;
-  // Enqueues a kArgmaxAdvance or kSampleAdvance step over the inputs already on the device,
-  // then the copy of its ids into h_ids_[parity] and the record of ahead_done_[parity].
+  // Enqueues a kArgmaxAdvance or kSampleAdvance step over the inputs already on the device
+  // whose ids land in h_ids_[parity] (written by its advance kernel, or copied after it with
+  // CudaOptions::ids_by_kernel off), then the record of ahead_done_[parity].
   absl::Status EnqueueChosenStep(const Batch& b, int parity, Tail tail);
   // DecodeArgmax (rows empty: kArgmaxAdvance) and DecodeSampled (kSampleAdvance, rows already
   // validated): one step whose ids the device picks, with run-ahead.
@@ -156,7 +159,7 @@ class CudaRunner final : public ModelRunner {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::mutex mu_;
-  std::map<std::tuple<int, int, int, bool, int>, cudaGraphExec_t> graphs_;
+  std::map<std::tuple<int, int, int, bool, int, int>, cudaGraphExec_t> graphs_;  // (..., tail, ids parity)
 
   // Device buffers (arena-owned).
   int32_t* io_ = nullptr;       // [tokens | slots | positions] x rows_cap_, then step, then history
@@ -193,6 +196,10 @@ class CudaRunner final : public ModelRunner {
   // ids land in h_ids_[ahead_parity_]), and the inputs it was started with (ahead_rows_: empty
   // for an argmax step). Any other call clears it.
   int32_t* h_ids_ = nullptr;  // pinned, [2][rows_cap_]
+  int32_t* ids_on_device_ = nullptr;  // h_ids_ as the device addresses it (CudaOptions::ids_by_kernel)
+  bool IdsByKernel(Tail tail) const {
+    return copts_.ids_by_kernel && ids_on_device_ && (tail == Tail::kArgmaxAdvance || tail == Tail::kSampleAdvance);
+  }
   kernels::SampleRow* d_rows_ = nullptr;  // [rows_cap_]: DecodeSampled's rows (draw advances on the device)
   kernels::SampleRow* h_rows_ = nullptr;  // pinned mirror
   std::vector<RowSampling> ahead_rows_;

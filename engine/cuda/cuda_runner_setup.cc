@@ -182,6 +182,12 @@ absl::Status CudaRunner::Init() {
   RETURN_IF_ERROR(Check(cudaMemset(v_cache_, 0, cache_elems * 2), "cudaMemset V cache"));
   RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_io_), io_count * sizeof(int32_t)), "cudaMallocHost"));
   RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_ids_), 2 * R * sizeof(int32_t)), "cudaMallocHost"));
+  // Pinned memory is mapped for the device under unified addressing (every 64-bit CUDA
+  // platform); where it is not, the ids are copied after each step instead.
+  if (cudaHostGetDevicePointer(reinterpret_cast<void**>(&ids_on_device_), h_ids_, 0) != cudaSuccess) {
+    cudaGetLastError();
+    ids_on_device_ = nullptr;
+  }
   RETURN_IF_ERROR(Check(cudaMallocHost(reinterpret_cast<void**>(&h_rows_), R * sizeof(kernels::SampleRow)), "cudaMallocHost"));
   for (cudaEvent_t& e : ahead_done_)
     RETURN_IF_ERROR(Check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate"));

@@ -68,6 +68,9 @@ ABSL_FLAG(int, repeat, 3, "timed repetitions (median reported)");
 ABSL_FLAG(bool, profile_step, false, "one decode step inside cudaProfilerStart/Stop, graphs off");
 ABSL_FLAG(int, profile_prefill, 0, "one prefill of this many tokens inside cudaProfilerStart/Stop");
 ABSL_FLAG(bool, graphs, true, "CUDA graphs for decode steps");
+ABSL_FLAG(bool, ids_by_kernel, true,
+          "DecodeArgmax / DecodeSampled: the advance kernel writes the ids to pinned host memory (CudaOptions)");
+ABSL_FLAG(bool, decode_argmax, false, "with --decode_only: also the DecodeArgmax run-ahead figure (the service)");
 ABSL_FLAG(bool, mma, true, "GPTQ decode GEMV on tensor cores (mma layout)");
 ABSL_FLAG(bool, pdl, true, "programmatic dependent launch (kernels overlap their predecessor)");
 ABSL_FLAG(std::string, prefill_fp16_weights, "auto",
@@ -196,6 +199,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> MakeRunner(Backend backend, std::sh
     kernels::SetGemvWarpSmemDiagnosis(absl::GetFlag(FLAGS_gemv_extra_smem), absl::GetFlag(FLAGS_gemv_carveout));
     CudaOptions co;
     co.use_graphs = absl::GetFlag(FLAGS_graphs) && !absl::GetFlag(FLAGS_profile_step);
+    co.ids_by_kernel = absl::GetFlag(FLAGS_ids_by_kernel);
     co.programmatic_launch = absl::GetFlag(FLAGS_pdl);
     co.tensor_core_gemv = absl::GetFlag(FLAGS_mma);
     auto pw = ParsePrefillWeights(absl::GetFlag(FLAGS_prefill_fp16_weights));
@@ -507,7 +511,8 @@ int Main() {
   }
   const double dec_dev = time_decode(r, prompt_n, new_n, kOnDevice);
   const double dec_api = decode_only ? 0 : time_decode(r, prompt_n, new_n, kLogits);
-  const double dec_ahead = decode_only ? 0 : time_decode(r, prompt_n, new_n, kArgmaxRunAhead);
+  const bool argmax_row = !decode_only || absl::GetFlag(FLAGS_decode_argmax);
+  const double dec_ahead = argmax_row ? time_decode(r, prompt_n, new_n, kArgmaxRunAhead) : 0;
   const double dec_long = long_ctx > 0 ? time_decode(r, long_ctx, absl::GetFlag(FLAGS_long_new), kOnDevice) : 0;
   const int long_idle = absl::GetFlag(FLAGS_long_idle_ms);
   const double dec_long_idle =
@@ -528,11 +533,11 @@ int Main() {
     std::printf("%-52s %12.1f %10s\n", what.c_str(), tok_s, pct.c_str());
   };
   row(absl::StrFormat("decode tok/s, batch 1, on-device greedy (%d+%d)", prompt_n, new_n), dec_dev, short_bytes);
-  if (!decode_only) {
+  if (!decode_only)
     row(absl::StrFormat("decode tok/s, batch 1, Decode()+host argmax (%d+%d)", prompt_n, new_n), dec_api, short_bytes);
+  if (argmax_row)
     row(absl::StrFormat("decode tok/s, batch 1, DecodeArgmax run-ahead (%d+%d)", prompt_n, new_n), dec_ahead,
         short_bytes);
-  }
   if (long_ctx > 0)
     row(absl::StrFormat("decode tok/s at %d context (+%d)", long_ctx, absl::GetFlag(FLAGS_long_new)), dec_long,
         long_bytes);

@@ -327,58 +327,70 @@ TEST_P(CudaFixtureTest, PackedZerosMatchBytes) {
 // DecodeArgmax picks on the device what Decode + a host argmax picks. Its run-ahead step is
 // collected when the next call continues the batch, and is overwritten when the batch
 // changes (a row dropped) or another call comes between (Decode).
+// With CudaOptions::ids_by_kernel (the default) the advance kernel writes the ids into pinned
+// host memory, a graph per run-ahead parity; without it they are copied after each step.
 TEST_P(CudaFixtureTest, DecodeArgmaxRunAheadMatchesDecode) {
   const std::vector<int> seq = Refs()[GetParam()]["greedy_from_bos_64"];
-  auto ref = CudaWith(CudaOptions{});
-  ASSERT_TRUE(ref.ok()) << ref.status();
-  std::vector<int> slots = {0, 1, 2}, pos = {3, 17, 40};
-  std::vector<int32_t> toks;
-  std::vector<float> l(vocab_);
-  for (int s = 0; s < 3; ++s) {
-    const std::vector<int32_t> p(seq.begin(), seq.begin() + pos[s]);
-    ASSERT_TRUE(cuda_->Prefill(s, 0, p, absl::MakeSpan(l)).ok());
-    ASSERT_TRUE((*ref)->Prefill(s, 0, p, absl::MakeSpan(l)).ok());
-    toks.push_back(seq[pos[s]]);
-  }
-  for (int step = 0; step < 12; ++step) {
-    if (step == 6) {  // the batch changes: the step run ahead for three rows is not used
-      slots.erase(slots.begin() + 1);
-      pos.erase(pos.begin() + 1);
-      toks.erase(toks.begin() + 1);
+  for (const bool by_kernel : {true, false}) {
+    SCOPED_TRACE(by_kernel ? "ids written by the advance kernel" : "ids copied after each step");
+    CudaOptions o;
+    o.ids_by_kernel = by_kernel;
+    auto dut_or = CudaWith(o);
+    auto ref = CudaWith(CudaOptions{});
+    ASSERT_TRUE(dut_or.ok()) << dut_or.status();
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    ModelRunner* dut = dut_or->get();
+    std::vector<int> slots = {0, 1, 2}, pos = {3, 17, 40};
+    std::vector<int32_t> toks;
+    std::vector<float> l(vocab_);
+    for (int s = 0; s < 3; ++s) {
+      const std::vector<int32_t> p(seq.begin(), seq.begin() + pos[s]);
+      ASSERT_TRUE(dut->Prefill(s, 0, p, absl::MakeSpan(l)).ok());
+      ASSERT_TRUE((*ref)->Prefill(s, 0, p, absl::MakeSpan(l)).ok());
+      toks.push_back(seq[pos[s]]);
     }
-    const size_t n = slots.size();
-    std::vector<float> logits(n * vocab_);
-    ASSERT_TRUE((*ref)->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
-    std::vector<int32_t> want(n), got(n, -1);
-    for (size_t i = 0; i < n; ++i)
-      want[i] = static_cast<int32_t>(std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
-                                     (logits.begin() + i * vocab_));
-    if (step == 9) {  // another call between two run-ahead calls
-      ASSERT_TRUE(cuda_->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
+    for (int step = 0; step < 12; ++step) {
+      if (step == 6) {  // the batch changes: the step run ahead for three rows is not used
+        slots.erase(slots.begin() + 1);
+        pos.erase(pos.begin() + 1);
+        toks.erase(toks.begin() + 1);
+      }
+      const size_t n = slots.size();
+      std::vector<float> logits(n * vocab_);
+      ASSERT_TRUE((*ref)->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
+      std::vector<int32_t> want(n), got(n, -1);
       for (size_t i = 0; i < n; ++i)
-        got[i] = static_cast<int32_t>(std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
-                                      (logits.begin() + i * vocab_));
-    } else {
-      // The last step without a step ahead, the next-to-last one collected by it.
-      ASSERT_TRUE(cuda_->DecodeArgmax(slots, pos, toks, absl::MakeSpan(got), /*run_ahead=*/step < 11).ok());
+        want[i] = static_cast<int32_t>(
+            std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
+            (logits.begin() + i * vocab_));
+      if (step == 9) {  // another call between two run-ahead calls
+        ASSERT_TRUE(dut->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
+        for (size_t i = 0; i < n; ++i)
+          got[i] = static_cast<int32_t>(
+              std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
+              (logits.begin() + i * vocab_));
+      } else {
+        // The last step without a step ahead, the next-to-last one collected by it.
+        ASSERT_TRUE(dut->DecodeArgmax(slots, pos, toks, absl::MakeSpan(got), /*run_ahead=*/step < 11).ok());
+      }
+      EXPECT_EQ(got, want) << "step " << step;
+      toks = got;
+      for (int& p : pos) ++p;
     }
-    EXPECT_EQ(got, want) << "step " << step;
-    toks = got;
-    for (int& p : pos) ++p;
+    // Nothing runs ahead after a call without run_ahead: the next call starts afresh.
+    std::vector<float> logits(slots.size() * vocab_);
+    ASSERT_TRUE((*ref)->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
+    std::vector<int32_t> got(slots.size());
+    ASSERT_TRUE(dut->DecodeArgmax(slots, pos, toks, absl::MakeSpan(got), false).ok());
+    for (size_t i = 0; i < slots.size(); ++i)
+      EXPECT_EQ(got[i], std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
+                            (logits.begin() + i * vocab_));
+    std::vector<int32_t> one(1);
+    const std::vector<int> bad_slot = {7}, p0 = {0};
+    const std::vector<int32_t> t0 = {1};
+    EXPECT_EQ(dut->DecodeArgmax(bad_slot, p0, t0, absl::MakeSpan(one), true).code(),
+              absl::StatusCode::kInvalidArgument);
   }
-  // Nothing runs ahead after a call without run_ahead: the next call starts afresh.
-  std::vector<float> logits(slots.size() * vocab_);
-  ASSERT_TRUE((*ref)->Decode(slots, pos, toks, absl::MakeSpan(logits)).ok());
-  std::vector<int32_t> got(slots.size());
-  ASSERT_TRUE(cuda_->DecodeArgmax(slots, pos, toks, absl::MakeSpan(got), false).ok());
-  for (size_t i = 0; i < slots.size(); ++i)
-    EXPECT_EQ(got[i], std::max_element(logits.begin() + i * vocab_, logits.begin() + (i + 1) * vocab_) -
-                          (logits.begin() + i * vocab_));
-  std::vector<int32_t> one(1);
-  const std::vector<int> bad_slot = {7}, p0 = {0};
-  const std::vector<int32_t> t0 = {1};
-  EXPECT_EQ(cuda_->DecodeArgmax(bad_slot, p0, t0, absl::MakeSpan(one), true).code(),
-            absl::StatusCode::kInvalidArgument);
 }
 
 // A batched decode step over three slots at different positions equals three single steps.

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "engine/cuda/cuda_runner.h"
@@ -88,11 +89,17 @@ void CheckRows(const std::vector<float>& logits, int vocab, const std::vector<Sa
   for (int r = 0; r < n; ++r) pos[r] = 10 * r;
   DeviceBuffer<SampleRow> d_rows(rows);
   DeviceBuffer<int32_t> d_tok(n), d_pos(pos);
+  // The ids also into pinned host memory (the runner's CudaOptions::ids_by_kernel).
+  int32_t* ids = nullptr;
+  ASSERT_EQ(cudaMallocHost(reinterpret_cast<void**>(&ids), n * sizeof(int32_t)), cudaSuccess);
+  std::unique_ptr<int32_t, cudaError_t (*)(void*)> free_ids(ids, cudaFreeHost);
+  std::fill(ids, ids + n, -1);
   ASSERT_EQ(kernels::LaunchSampleAdvance(d_logits.get(), vocab, vocab, d_rows.get(), d_tok.get(), d_pos.get(), n,
-                                         nullptr),
+                                         nullptr, ids),
             cudaSuccess);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   const auto tok = d_tok.Download();
+  EXPECT_EQ(std::vector<int32_t>(ids, ids + n), tok);
   const auto pos_after = d_pos.Download();
   const auto rows_after = d_rows.Download();
   for (int r = 0; r < n; ++r) {
