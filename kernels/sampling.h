@@ -5,13 +5,13 @@
 //     decode graph then feeds t at the next position with no host round-trip.
 //   LaunchArgmaxAdvance (a batch of greedy rows): token[m] = argmax(logits[m]); pos[m] += 1,
 //     so the next replay of the same batch's graph feeds every row's choice.
-//   Both advances also write each row's id to ids[m] when ids is not null: pinned host memory
-//     mapped for the device (cudaMallocHost), which the host reads once the step is done,
-//     with no copy in the stream between steps.
 //   LaunchSampleAdvance (a batch of sampled rows): token[m] = the id
 //     the sampling rule of engine/sampler.h picks from logits[m] under rows[m] (temperature 0:
 //     the argmax) with u = SampleUniform(rows[m].seed, rows[m].draw); pos[m] += 1 and, at
 //     temperature > 0, rows[m].draw += 1, so the next replay samples the next token.
+//   LaunchArgmaxAdvance and LaunchSampleAdvance also write each row's id to ids[m] when ids
+//     is not null: pinned host memory mapped for the device (cudaMallocHost), which the host
+//     reads once the step is done, with no copy in the stream between steps.
 #pragma once
 
 #include <cuda_runtime_api.h>
